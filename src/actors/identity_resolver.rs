@@ -1,0 +1,104 @@
+//! IdentityResolver: decides which canonical lead each submission joins and stores the result.
+//!
+//! Decisions are serialised: batches arrive one at a time from the Intake, each submission runs
+//! in the database transaction that writes it, and on PostgreSQL an advisory lock per
+//! (account, project) serialises instances that share the database.
+//! Failure policy: a batch that fails is retried one submission per transaction, so a bad row
+//! fails alone; a panic stops the actor (the supervisor restarts it) and the Intake puts the
+//! batch back in the inbox.
+
+use super::db_executor::Db;
+use super::health::{run_guarded, ActorStats};
+use crate::db::pipeline::{persist_submission, PersistOutcome, PipelineItem, PipelineSettings};
+use crate::db::queries::fail_inbox_attempt;
+use crate::db::{write_transaction, AnyConnection, DbError};
+use actix::prelude::*;
+use std::sync::Arc;
+
+pub struct IdentityResolver {
+    pub db: Db,
+    pub settings: Arc<PipelineSettings>,
+    pub stats: Arc<ActorStats>,
+}
+
+impl Actor for IdentityResolver {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(16);
+        self.stats.set_running();
+    }
+}
+
+impl Supervised for IdentityResolver {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {}
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Vec<PersistOutcome>, String>")]
+pub struct ResolveBatch {
+    pub items: Vec<PipelineItem>,
+    pub lease_owner: String,
+}
+
+impl Handler<ResolveBatch> for IdentityResolver {
+    type Result = ResponseFuture<Result<Vec<PersistOutcome>, String>>;
+
+    fn handle(&mut self, msg: ResolveBatch, ctx: &mut Self::Context) -> Self::Result {
+        let guarded = run_guarded(&self.stats, || (self.db.clone(), self.settings.clone(), self.stats.clone()));
+        let (db, settings, stats) = match guarded {
+            Ok(parts) => parts,
+            Err(crash) => {
+                ctx.stop();
+                return Box::pin(async move { Err(crash.to_string()) });
+            }
+        };
+        Box::pin(async move {
+            let count = msg.items.len() as u64;
+            let result = db
+                .run(move |conn| Ok(persist_batch(conn, &msg.items, &msg.lease_owner, &settings)))
+                .await
+                .map_err(|e| e.to_string());
+            match &result {
+                Ok(_) => stats.record_processed(count),
+                Err(e) => stats.record_error(e),
+            }
+            result
+        })
+    }
+}
+
+/// The whole batch in one transaction; if that fails, each item in its own, and an item that
+/// still fails is recorded on its inbox row for a later attempt.
+fn persist_batch(
+    conn: &mut AnyConnection,
+    items: &[PipelineItem],
+    owner: &str,
+    settings: &PipelineSettings,
+) -> Vec<PersistOutcome> {
+    let batch = write_transaction(conn, |conn| {
+        items
+            .iter()
+            .map(|item| persist_submission(conn, item, owner, settings))
+            .collect::<Result<Vec<_>, DbError>>()
+    });
+    match batch {
+        Ok(outcomes) => outcomes,
+        Err(batch_error) => {
+            log::warn!("pipeline.batch_failed items={} error={}", items.len(), batch_error);
+            items
+                .iter()
+                .filter_map(|item| {
+                    match write_transaction(conn, |conn| persist_submission(conn, item, owner, settings)) {
+                        Ok(outcome) => Some(outcome),
+                        Err(e) => {
+                            log::warn!("pipeline.item_failed inbox_id={} error={}", item.inbox_id, e);
+                            let _ = fail_inbox_attempt(conn, item.inbox_id, owner, &e.to_string());
+                            None
+                        }
+                    }
+                })
+                .collect()
+        }
+    }
+}

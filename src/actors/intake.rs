@@ -1,0 +1,194 @@
+//! Intake: moves inbox rows through the pipeline — claim, normalize, Scorer, IdentityResolver.
+//!
+//! Failure policy: rows are claimed with a lease and marked done only in the transaction that
+//! stores them. If the Scorer or IdentityResolver fails, the claimed rows go back to the inbox
+//! with a backoff (1 s, 2 s, 4 s); after 3 attempts they stay `failed` for an operator to retry.
+//! A crash of this actor loses nothing: its leases run out and the rows are claimed again.
+
+use super::db_executor::Db;
+use super::health::{run_guarded, ActorStats};
+use super::identity_resolver::{IdentityResolver, ResolveBatch};
+use super::scorer::{ScoreBatch, Scorer};
+use crate::db::models::InboxRow;
+use crate::db::pipeline::PipelineItem;
+use crate::db::queries::{claim_inbox, fail_inbox_attempt};
+use crate::directory::Directory;
+use crate::intake::submission::{website_submission, RequestMeta, Submission};
+use actix::prelude::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const BATCH_SIZE: i64 = 256;
+const LEASE_SECONDS: i64 = 30;
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+pub struct Intake {
+    pub db: Db,
+    pub scorer: Addr<Scorer>,
+    pub resolver: Addr<IdentityResolver>,
+    pub directory: Arc<Directory>,
+    pub stats: Arc<ActorStats>,
+    pub lease_owner: String,
+    pub busy: bool,
+    pub nudged: bool,
+}
+
+impl Actor for Intake {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+        self.stats.set_running();
+        self.busy = false;
+        ctx.run_interval(POLL_INTERVAL, |act, ctx| act.pump(ctx));
+        self.pump(ctx);
+    }
+}
+
+impl Supervised for Intake {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {}
+}
+
+/// New work is in the inbox.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Nudge;
+
+impl Handler<Nudge> for Intake {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Nudge, ctx: &mut Self::Context) {
+        self.stats.enqueued();
+        self.pump(ctx);
+    }
+}
+
+impl Intake {
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        if let Err(_crash) = run_guarded(&self.stats, || ()) {
+            ctx.stop();
+            return;
+        }
+        if self.busy {
+            self.nudged = true;
+            return;
+        }
+        self.busy = true;
+        self.nudged = false;
+        let work = process_batch(
+            self.db.clone(),
+            self.scorer.clone(),
+            self.resolver.clone(),
+            self.directory.clone(),
+            self.lease_owner.clone(),
+        );
+        ctx.spawn(work.into_actor(self).map(|outcome, act, ctx| {
+            act.busy = false;
+            match outcome {
+                Ok(claimed) => {
+                    act.stats.record_processed(claimed as u64);
+                    if claimed as i64 == BATCH_SIZE || act.nudged {
+                        act.pump(ctx);
+                    }
+                }
+                Err(e) => act.stats.record_error(&e),
+            }
+        }));
+    }
+}
+
+/// One batch through the pipeline; returns how many rows were claimed.
+async fn process_batch(
+    db: Db,
+    scorer: Addr<Scorer>,
+    resolver: Addr<IdentityResolver>,
+    directory: Arc<Directory>,
+    owner: String,
+) -> Result<usize, String> {
+    let claim_owner = owner.clone();
+    let rows = db
+        .run(move |conn| claim_inbox(conn, &claim_owner, BATCH_SIZE, chrono::Duration::seconds(LEASE_SECONDS)))
+        .await
+        .map_err(|e| e.to_string())?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let claimed = rows.len();
+    let (submissions, unreadable): (Vec<_>, Vec<_>) = rows
+        .iter()
+        .map(|row| normalize_row(row).map(|s| (row.id, s)).map_err(|e| (row.id, e)))
+        .partition(Result::is_ok);
+    let submissions: Vec<(i64, Submission)> = submissions.into_iter().filter_map(Result::ok).collect();
+    let mut failures: Vec<(i64, String)> = unreadable.into_iter().filter_map(Result::err).collect();
+
+    match resolve(&scorer, &resolver, &directory, &owner, submissions.clone()).await {
+        Ok(()) => {}
+        Err(e) => failures.extend(submissions.iter().map(|(id, _)| (*id, e.clone()))),
+    }
+    if !failures.is_empty() {
+        let failed_owner = owner.clone();
+        db.run(move |conn| {
+            for (id, error) in &failures {
+                log::warn!("pipeline.retry inbox_id={id} error={error}");
+                fail_inbox_attempt(conn, *id, &failed_owner, error)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(claimed)
+}
+
+async fn resolve(
+    scorer: &Addr<Scorer>,
+    resolver: &Addr<IdentityResolver>,
+    directory: &Directory,
+    owner: &str,
+    submissions: Vec<(i64, Submission)>,
+) -> Result<(), String> {
+    if submissions.is_empty() {
+        return Ok(());
+    }
+    let signals = scorer
+        .send(ScoreBatch(submissions.iter().map(|(_, s)| s.clone()).collect()))
+        .await
+        .map_err(|e| format!("Scorer unavailable: {e}"))?
+        .map_err(|e| e.to_string())?;
+    let snapshot = directory.snapshot();
+    let items = submissions
+        .into_iter()
+        .zip(signals)
+        .map(|((inbox_id, submission), signals)| {
+            let campaign = snapshot.website_campaign(&submission.account_id, submission.project_name.as_deref());
+            PipelineItem {
+                inbox_id,
+                campaign_id: campaign.map(|c| c.id.clone()),
+                campaign_webhook_url: campaign.and_then(|c| c.webhook_url.clone()),
+                submission,
+                signals,
+            }
+        })
+        .collect();
+    resolver
+        .send(ResolveBatch {
+            items,
+            lease_owner: owner.to_string(),
+        })
+        .await
+        .map_err(|e| format!("IdentityResolver unavailable: {e}"))??;
+    Ok(())
+}
+
+/// An inbox row back into a submission.
+pub fn normalize_row(row: &InboxRow) -> Result<Submission, String> {
+    let meta: RequestMeta = serde_json::from_str(&row.meta_json).map_err(|e| format!("unreadable meta: {e}"))?;
+    match row.kind.as_str() {
+        "website" => {
+            let fields: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&row.body).map_err(|e| format!("unreadable body: {e}"))?;
+            Ok(website_submission(&row.public_id, &row.account_id, &fields, &meta))
+        }
+        other => Err(format!("unknown inbox kind {other:?}")),
+    }
+}

@@ -1,0 +1,153 @@
+//! Builds the actor system and the HTTP server from a configuration.
+
+use crate::actors::ack_writer::AckWriter;
+use crate::actors::db_executor::Db;
+use crate::actors::health::Registry;
+use crate::actors::identity_resolver::IdentityResolver;
+use crate::actors::intake::Intake;
+use crate::actors::scorer::Scorer;
+use crate::config::{Config, DatabaseTarget};
+use crate::db::pipeline::PipelineSettings;
+use crate::db::{self, queries};
+use crate::delivery::decision::ForwardPolicy;
+use crate::directory::Directory;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use actix::Supervisor;
+use actix_web::{web, App, HttpServer};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Opens the database and applies pending migrations (also what `leadgate migrate` does).
+pub fn prepare_database(config: &Config) -> anyhow::Result<db::Pool> {
+    let pool = db::build_pool(&config.database, config.database_pool_size)
+        .map_err(|e| anyhow::anyhow!("database.unavailable {}: {e}", redact(&config.database_url)))?;
+    let mut conn = pool.get().map_err(|e| anyhow::anyhow!("database.unavailable {e}"))?;
+    let applied = db::run_migrations(&mut conn)?;
+    if applied > 0 {
+        log::info!("database.migrated applied={applied}");
+    }
+    queries::ensure_default_account(&mut conn)?;
+    Ok(pool)
+}
+
+/// A database URL without its password, for logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Runs the daemon until it is told to stop (SIGTERM / SIGINT).
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    for line in config.disabled_features() {
+        log::info!("feature.disabled {line}");
+    }
+    let pool = prepare_database(&config)?;
+    let is_sqlite = matches!(config.database, DatabaseTarget::Sqlite(_));
+    if is_sqlite {
+        // One instance per SQLite file: whatever it held when it stopped is free again.
+        let mut conn = pool.get()?;
+        let released = queries::release_all_inbox_leases(&mut conn)?;
+        if released > 0 {
+            log::info!("inbox.leases_released rows={released}");
+        }
+    }
+
+    let mut registry = Registry::default();
+    let db_stats = registry.register("DbExecutor");
+    let scorer_stats = registry.register("Scorer");
+    let resolver_stats = registry.register("IdentityResolver");
+    let intake_stats = registry.register("Intake");
+    let registry = Arc::new(registry);
+
+    let threads = config.database_pool_size as usize;
+    let db = Db::start(pool, threads, db_stats, is_sqlite);
+    let directory = Arc::new(Directory::default());
+    directory.refresh(&db).await?;
+
+    let settings = Arc::new(PipelineSettings {
+        policy: ForwardPolicy {
+            production: config.is_production(),
+            duplicate_window_minutes: config.lead_duplicate_window_minutes,
+            reengage_hours: config.lead_reengage_hours,
+        },
+        bot_lead_detection: config.bot_lead_detection,
+        default_webhook_url: config.make_webhook_url.clone(),
+        dev_environment: !config.is_production(),
+    });
+    let scorer = Supervisor::start(move |_| Scorer { stats: scorer_stats });
+    let resolver_db = db.clone();
+    let resolver = Supervisor::start(move |_| IdentityResolver {
+        db: resolver_db,
+        settings,
+        stats: resolver_stats,
+    });
+    let intake = {
+        let (db, directory) = (db.clone(), directory.clone());
+        let lease_owner = queries::new_public_id();
+        Supervisor::start(move |_| Intake {
+            db,
+            scorer,
+            resolver,
+            directory,
+            stats: intake_stats,
+            lease_owner,
+            busy: false,
+            nudged: false,
+        })
+    };
+    spawn_directory_refresh(db.clone(), directory.clone());
+
+    let ack = AckWriter::start(db.clone(), 8192);
+    let state = web::Data::new(AppState {
+        config: config.clone(),
+        db,
+        ack,
+        directory,
+        registry,
+        metrics: Arc::new(Metrics::default()),
+        intake,
+    });
+    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
+        .workers(2)
+        .backlog(2048)
+        .shutdown_timeout(10)
+        .bind(&config.bind)
+        .map_err(|e| anyhow::anyhow!("server.bind_failed {}: {e}", config.bind))?;
+    for addr in server.addrs() {
+        log::info!("server.listening addr={addr}");
+    }
+    server.run().await?;
+    log::info!("server.stopped");
+    Ok(())
+}
+
+fn spawn_directory_refresh(db: Db, directory: Arc<Directory>) {
+    actix_rt::spawn(async move {
+        let mut tick = actix_rt::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let Err(e) = directory.refresh(&db).await {
+                log::warn!("directory.refresh_failed error={e}");
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

@@ -1,0 +1,494 @@
+//! Queries for the admin API, the ack path and the health page. The pipeline's own are in
+//! `pipeline.rs`.
+
+use super::models::*;
+use super::schema::*;
+use super::{now, write_transaction, AnyConnection, DbError};
+use chrono::Duration;
+use diesel::prelude::*;
+use serde_json::Value;
+
+pub fn new_public_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+// ---- accounts ----
+
+pub fn ensure_default_account(conn: &mut AnyConnection) -> Result<Account, DbError> {
+    write_transaction(conn, |conn| {
+        if let Some(account) = accounts::table
+            .filter(accounts::is_default.eq(true))
+            .first::<Account>(conn)
+            .optional()?
+        {
+            return Ok(account);
+        }
+        let t = now();
+        let account = Account {
+            id: new_public_id(),
+            name: "default".into(),
+            active: true,
+            is_default: true,
+            created_at: t,
+            updated_at: t,
+        };
+        diesel::insert_into(accounts::table).values(&account).execute(conn)?;
+        log::info!("account.default_created id={}", account.id);
+        Ok(account)
+    })
+}
+
+pub fn list_accounts(conn: &mut AnyConnection) -> Result<Vec<Account>, DbError> {
+    Ok(accounts::table.order(accounts::created_at.asc()).load(conn)?)
+}
+
+pub fn find_account(conn: &mut AnyConnection, id: &str) -> Result<Account, DbError> {
+    accounts::table
+        .find(id)
+        .first(conn)
+        .optional()?
+        .ok_or(DbError::NotFound)
+}
+
+pub fn create_account(conn: &mut AnyConnection, name: &str, active: bool) -> Result<Account, DbError> {
+    let t = now();
+    let account = Account {
+        id: new_public_id(),
+        name: name.to_string(),
+        active,
+        is_default: false,
+        created_at: t,
+        updated_at: t,
+    };
+    diesel::insert_into(accounts::table).values(&account).execute(conn)?;
+    Ok(account)
+}
+
+pub fn update_account(
+    conn: &mut AnyConnection,
+    id: &str,
+    name: Option<&str>,
+    active: Option<bool>,
+) -> Result<Account, DbError> {
+    let mut account = find_account(conn, id)?;
+    if let Some(name) = name {
+        account.name = name.to_string();
+    }
+    if let Some(active) = active {
+        account.active = active;
+    }
+    account.updated_at = now();
+    diesel::update(accounts::table.find(id)).set(&account).execute(conn)?;
+    Ok(account)
+}
+
+// ---- campaigns ----
+
+pub fn insert_campaign(conn: &mut AnyConnection, campaign: &Campaign) -> Result<(), DbError> {
+    diesel::insert_into(campaigns::table).values(campaign).execute(conn)?;
+    Ok(())
+}
+
+pub fn list_campaigns(conn: &mut AnyConnection, account_id: &str) -> Result<Vec<Campaign>, DbError> {
+    Ok(campaigns::table
+        .filter(campaigns::account_id.eq(account_id))
+        .order(campaigns::created_at.asc())
+        .load(conn)?)
+}
+
+pub fn all_campaigns(conn: &mut AnyConnection) -> Result<Vec<Campaign>, DbError> {
+    Ok(campaigns::table.load(conn)?)
+}
+
+pub fn find_campaign(conn: &mut AnyConnection, id: &str) -> Result<Campaign, DbError> {
+    campaigns::table
+        .find(id)
+        .first(conn)
+        .optional()?
+        .ok_or(DbError::NotFound)
+}
+
+pub fn replace_campaign(conn: &mut AnyConnection, campaign: &Campaign) -> Result<(), DbError> {
+    diesel::update(campaigns::table.find(&campaign.id))
+        .set((
+            campaigns::name.eq(&campaign.name),
+            campaigns::project_name.eq(&campaign.project_name),
+            campaigns::integration.eq(&campaign.integration),
+            campaigns::active.eq(campaign.active),
+            campaigns::thank_you_url.eq(&campaign.thank_you_url),
+            campaigns::webhook_url.eq(&campaign.webhook_url),
+            campaigns::settings_json.eq(&campaign.settings_json),
+            campaigns::updated_at.eq(campaign.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+// ---- the ack path ----
+
+/// One durable write the HTTP layer waits for before it answers.
+#[derive(Debug, Clone)]
+pub enum AckWrite {
+    Inbox(NewInboxRow),
+    BlockedLead(NewBlockedIpLead),
+}
+
+fn append_ack_write(conn: &mut AnyConnection, write: &AckWrite) -> QueryResult<usize> {
+    match write {
+        AckWrite::Inbox(row) => diesel::insert_into(inbox::table).values(row).execute(conn),
+        AckWrite::BlockedLead(row) => diesel::insert_into(blocked_ip_leads::table).values(row).execute(conn),
+    }
+}
+
+/// Commits writes that arrived together in one transaction (one fsync for all of them). If the
+/// batch fails, each write is tried alone, so one bad write cannot fail its neighbours.
+pub fn append_ack_writes(conn: &mut AnyConnection, writes: &[AckWrite]) -> Vec<Result<(), String>> {
+    let batch = write_transaction(conn, |conn| {
+        for write in writes {
+            append_ack_write(conn, write)?;
+        }
+        Ok::<_, DbError>(())
+    });
+    match batch {
+        Ok(()) => writes.iter().map(|_| Ok(())).collect(),
+        Err(_) if writes.len() > 1 => writes
+            .iter()
+            .map(|write| {
+                write_transaction(conn, |conn| append_ack_write(conn, write).map_err(DbError::from))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .collect(),
+        Err(e) => vec![Err(e.to_string())],
+    }
+}
+
+// ---- inbox ----
+
+/// Claims up to `limit` inbox rows that are due (or whose lease ran out) for `owner`.
+pub fn claim_inbox(
+    conn: &mut AnyConnection,
+    owner: &str,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<InboxRow>, DbError> {
+    write_transaction(conn, |conn| {
+        let t = now();
+        let due = inbox::table
+            .select(inbox::id)
+            .filter(inbox::status.eq("pending"))
+            .filter(inbox::next_attempt_at.le(t))
+            .order(inbox::id.asc())
+            .limit(limit);
+        let expired = inbox::table
+            .select(inbox::id)
+            .filter(inbox::status.eq("processing"))
+            .filter(inbox::lease_until.lt(t))
+            .order(inbox::id.asc())
+            .limit(limit);
+        let mut ids: Vec<i64> = match conn {
+            // Several instances may claim at once: skip rows another one holds.
+            AnyConnection::Postgresql(c) => {
+                let mut ids: Vec<i64> = due.for_update().skip_locked().load(c)?;
+                ids.extend(expired.for_update().skip_locked().load::<i64>(c)?);
+                ids
+            }
+            AnyConnection::Sqlite(c) => {
+                let mut ids: Vec<i64> = due.load(c)?;
+                ids.extend(expired.load::<i64>(c)?);
+                ids
+            }
+        };
+        ids.sort_unstable();
+        ids.dedup();
+        ids.truncate(limit as usize);
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::update(inbox::table.filter(inbox::id.eq_any(&ids)))
+            .set((
+                inbox::status.eq("processing"),
+                inbox::lease_owner.eq(owner),
+                inbox::lease_until.eq(t + lease),
+                inbox::attempts.eq(inbox::attempts + 1),
+            ))
+            .execute(conn)?;
+        Ok(inbox::table
+            .filter(inbox::id.eq_any(&ids))
+            .order(inbox::id.asc())
+            .load(conn)?)
+    })
+}
+
+/// After a crash of the only instance (SQLite), its leases are void at once.
+pub fn release_all_inbox_leases(conn: &mut AnyConnection) -> Result<usize, DbError> {
+    Ok(diesel::update(inbox::table.filter(inbox::status.eq("processing")))
+        .set((inbox::status.eq("pending"), inbox::lease_owner.eq(None::<String>)))
+        .execute(conn)?)
+}
+
+pub const INBOX_MAX_ATTEMPTS: i32 = 3;
+
+/// Backoff before the next attempt: 1 s, 2 s, 4 s, ...
+pub fn inbox_backoff(attempts: i32) -> Duration {
+    Duration::seconds(1i64 << (attempts.clamp(1, 10) - 1))
+}
+
+/// A processing attempt failed: retry later, or keep the row as failed for an operator.
+pub fn fail_inbox_attempt(conn: &mut AnyConnection, id: i64, owner: &str, error: &str) -> Result<(), DbError> {
+    let row: Option<InboxRow> = inbox::table.find(id).first(conn).optional()?;
+    let Some(row) = row else { return Ok(()) };
+    if row.status != "processing" || row.lease_owner.as_deref() != Some(owner) {
+        return Ok(());
+    }
+    let status = if row.attempts >= INBOX_MAX_ATTEMPTS { "failed" } else { "pending" };
+    if status == "failed" {
+        log::warn!("inbox.failed id={} attempts={} error={}", id, row.attempts, error);
+    }
+    diesel::update(inbox::table.find(id))
+        .set((
+            inbox::status.eq(status),
+            inbox::lease_owner.eq(None::<String>),
+            inbox::lease_until.eq(None::<chrono::NaiveDateTime>),
+            inbox::last_error.eq(truncate(error, 2000)),
+            inbox::next_attempt_at.eq(now() + inbox_backoff(row.attempts)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn list_inbox(conn: &mut AnyConnection, status: Option<&str>, limit: i64) -> Result<Vec<InboxRow>, DbError> {
+    let mut query = inbox::table.order(inbox::id.desc()).limit(limit).into_boxed();
+    if let Some(status) = status {
+        query = query.filter(inbox::status.eq(status.to_string()));
+    }
+    Ok(query.load(conn)?)
+}
+
+pub fn retry_inbox(conn: &mut AnyConnection, id: i64) -> Result<InboxRow, DbError> {
+    let row: InboxRow = inbox::table.find(id).first(conn).optional()?.ok_or(DbError::NotFound)?;
+    if row.status != "failed" {
+        return Err(DbError::Invalid(format!("inbox item {id} is {}, not failed", row.status)));
+    }
+    diesel::update(inbox::table.find(id))
+        .set((inbox::status.eq("pending"), inbox::attempts.eq(0), inbox::next_attempt_at.eq(now())))
+        .execute(conn)?;
+    Ok(inbox::table.find(id).first(conn)?)
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+// ---- leads ----
+
+#[derive(Debug, Clone, Default)]
+pub struct LeadFilter {
+    pub account_id: Option<String>,
+    pub project_key: Option<String>,
+    pub q: Option<String>,
+    pub status: Option<String>,
+    pub limit: i64,
+    pub before_id: Option<i64>,
+}
+
+/// A search term as matched against `search_text`: phone-like terms by digits, others lowercase.
+pub fn search_pattern(q: &str) -> Option<String> {
+    let q = q.trim();
+    if q.is_empty() {
+        return None;
+    }
+    let phone_like = q.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c))
+        && q.chars().any(|c| c.is_ascii_digit());
+    let term = if phone_like {
+        crate::intake::phone::digits_of(q)
+    } else {
+        q.to_lowercase()
+    };
+    let escaped: String = term
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    Some(format!("%{escaped}%"))
+}
+
+/// The text `q` searches: names and emails lowercase, phones as digits, of every submission.
+pub fn search_text_with(existing: &str, name: Option<&str>, email: Option<&str>, phone: Option<&str>) -> String {
+    let mut text = existing.to_string();
+    let tokens = [
+        name.map(str::to_lowercase),
+        email.map(str::to_lowercase),
+        phone.map(crate::intake::phone::digits_of),
+    ];
+    for token in tokens.into_iter().flatten().filter(|t| !t.is_empty()) {
+        if !text.split('\n').any(|existing| existing == token) && text.len() < 8192 {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&token);
+        }
+    }
+    text
+}
+
+pub fn list_leads(conn: &mut AnyConnection, filter: &LeadFilter) -> Result<Vec<Lead>, DbError> {
+    let mut query = leads::table.order(leads::id.desc()).limit(filter.limit).into_boxed();
+    if let Some(account) = &filter.account_id {
+        query = query.filter(leads::account_id.eq(account.clone()));
+    }
+    if let Some(project) = &filter.project_key {
+        query = query.filter(leads::project_key.eq(project.clone()));
+    }
+    if let Some(status) = &filter.status {
+        query = query.filter(leads::status.eq(status.clone()));
+    }
+    if let Some(pattern) = filter.q.as_deref().and_then(search_pattern) {
+        query = query.filter(leads::search_text.like(pattern).escape('\\'));
+    }
+    if let Some(before) = filter.before_id {
+        query = query.filter(leads::id.lt(before));
+    }
+    Ok(query.load(conn)?)
+}
+
+pub fn find_lead(conn: &mut AnyConnection, public_id: &str) -> Result<Lead, DbError> {
+    leads::table
+        .filter(leads::public_id.eq(public_id))
+        .first(conn)
+        .optional()?
+        .ok_or(DbError::NotFound)
+}
+
+pub fn lead_submissions_of(conn: &mut AnyConnection, lead_id: i64) -> Result<Vec<LeadSubmission>, DbError> {
+    Ok(lead_submissions::table
+        .filter(lead_submissions::lead_id.eq(lead_id))
+        .order(lead_submissions::id.asc())
+        .load(conn)?)
+}
+
+pub fn deliveries_of_lead(conn: &mut AnyConnection, lead_id: i64) -> Result<Vec<Delivery>, DbError> {
+    Ok(outbox::table
+        .filter(outbox::lead_id.eq(lead_id))
+        .order(outbox::id.asc())
+        .load(conn)?)
+}
+
+pub fn set_lead_status(conn: &mut AnyConnection, public_id: &str, status: &str) -> Result<Lead, DbError> {
+    let updated = diesel::update(leads::table.filter(leads::public_id.eq(public_id)))
+        .set((leads::status.eq(status), leads::updated_at.eq(now())))
+        .execute(conn)?;
+    if updated == 0 {
+        return Err(DbError::NotFound);
+    }
+    find_lead(conn, public_id)
+}
+
+// ---- deliveries ----
+
+pub fn list_deliveries(conn: &mut AnyConnection, status: Option<&str>, limit: i64) -> Result<Vec<Delivery>, DbError> {
+    let mut query = outbox::table.order(outbox::id.desc()).limit(limit).into_boxed();
+    if let Some(status) = status {
+        query = query.filter(outbox::status.eq(status.to_string()));
+    }
+    Ok(query.load(conn)?)
+}
+
+// ---- blocked IPs ----
+
+pub fn list_blocked_ips(conn: &mut AnyConnection) -> Result<Vec<BlockedIp>, DbError> {
+    Ok(blocked_ips::table.order(blocked_ips::created_at.asc()).load(conn)?)
+}
+
+pub fn insert_blocked_ip(conn: &mut AnyConnection, ip: &str, reason: Option<&str>) -> Result<BlockedIp, DbError> {
+    let existing: Option<BlockedIp> = blocked_ips::table
+        .filter(blocked_ips::ip.eq(ip))
+        .first(conn)
+        .optional()?;
+    if existing.is_some() {
+        return Err(DbError::Invalid(format!("{ip} is already blocked")));
+    }
+    let row = BlockedIp {
+        id: new_public_id(),
+        ip: ip.to_string(),
+        reason: reason.map(str::to_string),
+        created_at: now(),
+    };
+    diesel::insert_into(blocked_ips::table).values(&row).execute(conn)?;
+    Ok(row)
+}
+
+pub fn delete_blocked_ip(conn: &mut AnyConnection, id: &str) -> Result<(), DbError> {
+    match diesel::delete(blocked_ips::table.find(id)).execute(conn)? {
+        0 => Err(DbError::NotFound),
+        _ => Ok(()),
+    }
+}
+
+pub fn list_blocked_ip_leads(conn: &mut AnyConnection, limit: i64) -> Result<Vec<BlockedIpLead>, DbError> {
+    Ok(blocked_ip_leads::table
+        .order(blocked_ip_leads::id.desc())
+        .limit(limit)
+        .load(conn)?)
+}
+
+// ---- health ----
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Backlog {
+    pub inbox_pending: i64,
+    pub inbox_failed: i64,
+    pub outbox_pending: i64,
+    pub outbox_dead: i64,
+}
+
+pub fn backlog(conn: &mut AnyConnection) -> Result<Backlog, DbError> {
+    let count_inbox = |conn: &mut AnyConnection, statuses: &[&str]| -> QueryResult<i64> {
+        inbox::table
+            .filter(inbox::status.eq_any(statuses.iter().map(|s| s.to_string()).collect::<Vec<_>>()))
+            .count()
+            .get_result(conn)
+    };
+    let count_outbox = |conn: &mut AnyConnection, status: &str| -> QueryResult<i64> {
+        outbox::table.filter(outbox::status.eq(status)).count().get_result(conn)
+    };
+    Ok(Backlog {
+        inbox_pending: count_inbox(conn, &["pending", "processing"])?,
+        inbox_failed: count_inbox(conn, &["failed"])?,
+        outbox_pending: count_outbox(conn, "pending")?,
+        outbox_dead: count_outbox(conn, "dead")?,
+    })
+}
+
+pub fn ping(conn: &mut AnyConnection) -> Result<(), DbError> {
+    use diesel::connection::SimpleConnection;
+    conn.batch_execute("SELECT 1")?;
+    Ok(())
+}
+
+/// A JSON object column's text, or `{}`.
+pub fn json_text(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_patterns() {
+        assert_eq!(search_pattern("+91 99999").as_deref(), Some("%9199999%"));
+        assert_eq!(search_pattern("Priya").as_deref(), Some("%priya%"));
+        assert_eq!(search_pattern("50%_off").as_deref(), Some("%50\\%\\_off%"));
+        assert_eq!(search_pattern("  "), None);
+    }
+
+    #[test]
+    fn search_text_accumulates_unique_tokens() {
+        let t = search_text_with("", Some("Priya"), Some("P@x.co"), Some("+91-999"));
+        assert_eq!(t, "priya\np@x.co\n91999");
+        assert_eq!(search_text_with(&t, Some("PRIYA"), None, None), t);
+    }
+}

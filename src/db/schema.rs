@@ -1,0 +1,154 @@
+// Written by hand to match migrations/{sqlite,postgres}: one schema for both backends.
+
+diesel::table! {
+    accounts (id) {
+        id -> Text,
+        name -> Text,
+        active -> Bool,
+        is_default -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    campaigns (id) {
+        id -> Text,
+        account_id -> Text,
+        name -> Text,
+        project_name -> Nullable<Text>,
+        integration -> Text,
+        active -> Bool,
+        thank_you_url -> Nullable<Text>,
+        webhook_url -> Nullable<Text>,
+        settings_json -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    inbox (id) {
+        id -> BigInt,
+        public_id -> Text,
+        kind -> Text,
+        account_id -> Text,
+        body -> Text,
+        meta_json -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        received_at -> Timestamp,
+        processed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    leads (id) {
+        id -> BigInt,
+        public_id -> Text,
+        account_id -> Text,
+        project_key -> Text,
+        project_name -> Nullable<Text>,
+        name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone_e164 -> Nullable<Text>,
+        status -> Text,
+        lead_source -> Text,
+        submission_count -> Integer,
+        data_json -> Text,
+        search_text -> Text,
+        crm_lead_id -> Nullable<Text>,
+        crm_url -> Nullable<Text>,
+        assigned_user_id -> Nullable<Text>,
+        contact_id -> Nullable<Text>,
+        errors_json -> Text,
+        first_submitted_at -> Timestamp,
+        last_submitted_at -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    lead_submissions (id) {
+        id -> BigInt,
+        public_id -> Text,
+        lead_id -> BigInt,
+        inbox_id -> Nullable<BigInt>,
+        account_id -> Text,
+        project_key -> Text,
+        lead_source -> Text,
+        visitor_id -> Nullable<Text>,
+        email_key -> Nullable<Text>,
+        phone_e164 -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        cta -> Nullable<Text>,
+        page_url -> Nullable<Text>,
+        payload_json -> Text,
+        data_json -> Text,
+        is_duplicate -> Bool,
+        forwarded -> Bool,
+        submitted_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        make_send_public_id -> Text,
+        lead_id -> BigInt,
+        lead_submission_id -> BigInt,
+        lead_public_id -> Text,
+        event -> Text,
+        url -> Text,
+        payload_json -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        execution_url -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    blocked_ips (id) {
+        id -> Text,
+        ip -> Text,
+        reason -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    blocked_ip_leads (id) {
+        id -> BigInt,
+        ip -> Text,
+        account_id -> Text,
+        payload_json -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(lead_submissions -> leads (lead_id));
+diesel::joinable!(campaigns -> accounts (account_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    campaigns,
+    inbox,
+    leads,
+    lead_submissions,
+    outbox,
+    blocked_ips,
+    blocked_ip_leads,
+);

@@ -1,0 +1,98 @@
+//! Whether a submission is forwarded to the CRM webhook. Pure.
+
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone, Copy)]
+pub struct ForwardPolicy {
+    pub production: bool,
+    pub duplicate_window_minutes: f64,
+    pub reengage_hours: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardDecision {
+    /// A new canonical lead: `lead.created`.
+    Created,
+    /// A returning person after `LEAD_REENGAGE_HOURS`: `lead.reengaged`, `is_duplicate`.
+    Reengaged,
+    SkipNotProduction,
+    SkipBot,
+    SkipDuplicateWindow,
+    SkipReengageWindow,
+}
+
+impl ForwardDecision {
+    pub fn event(self) -> Option<&'static str> {
+        match self {
+            ForwardDecision::Created => Some("lead.created"),
+            ForwardDecision::Reengaged => Some("lead.reengaged"),
+            _ => None,
+        }
+    }
+}
+
+/// `previous_submission` is the lead's last submission before this one (`None`: a new lead).
+pub fn decide(
+    policy: &ForwardPolicy,
+    is_bot_lead: bool,
+    previous_submission: Option<DateTime<Utc>>,
+    submitted_at: DateTime<Utc>,
+) -> ForwardDecision {
+    if !policy.production {
+        return ForwardDecision::SkipNotProduction;
+    }
+    if is_bot_lead {
+        return ForwardDecision::SkipBot;
+    }
+    let Some(previous) = previous_submission else {
+        return ForwardDecision::Created;
+    };
+    let elapsed_seconds = (submitted_at - previous).num_milliseconds() as f64 / 1000.0;
+    if elapsed_seconds < policy.duplicate_window_minutes * 60.0 {
+        return ForwardDecision::SkipDuplicateWindow;
+    }
+    if policy.reengage_hours == 0.0 || elapsed_seconds < policy.reengage_hours * 3600.0 {
+        return ForwardDecision::SkipReengageWindow;
+    }
+    ForwardDecision::Reengaged
+}
+
+/// Whether a submission that joins an existing lead counts as a duplicate of it.
+pub fn is_duplicate(decision: ForwardDecision, joined_existing: bool) -> bool {
+    joined_existing && decision != ForwardDecision::Created
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn policy() -> ForwardPolicy {
+        ForwardPolicy { production: true, duplicate_window_minutes: 30.0, reengage_hours: 24.0 }
+    }
+
+    #[test]
+    fn new_lead_is_created() {
+        assert_eq!(decide(&policy(), false, None, Utc::now()), ForwardDecision::Created);
+    }
+
+    #[test]
+    fn windows() {
+        let now = Utc::now();
+        let p = policy();
+        assert_eq!(decide(&p, false, Some(now - Duration::minutes(5)), now), ForwardDecision::SkipDuplicateWindow);
+        assert_eq!(decide(&p, false, Some(now - Duration::hours(2)), now), ForwardDecision::SkipReengageWindow);
+        assert_eq!(decide(&p, false, Some(now - Duration::hours(24)), now), ForwardDecision::Reengaged);
+        let never = ForwardPolicy { reengage_hours: 0.0, ..p };
+        assert_eq!(decide(&never, false, Some(now - Duration::days(300)), now), ForwardDecision::SkipReengageWindow);
+        let decimal = ForwardPolicy { reengage_hours: 0.5, duplicate_window_minutes: 0.1, ..p };
+        assert_eq!(decide(&decimal, false, Some(now - Duration::minutes(31)), now), ForwardDecision::Reengaged);
+    }
+
+    #[test]
+    fn never_outside_production_or_for_bots() {
+        let dev = ForwardPolicy { production: false, ..policy() };
+        assert_eq!(decide(&dev, false, None, Utc::now()), ForwardDecision::SkipNotProduction);
+        assert_eq!(decide(&policy(), true, None, Utc::now()), ForwardDecision::SkipBot);
+    }
+}

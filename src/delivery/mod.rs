@@ -1,0 +1,4 @@
+//! What is forwarded and when. Pure.
+
+pub mod decision;
+pub mod payload;

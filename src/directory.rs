@@ -1,0 +1,80 @@
+//! Accounts, campaigns and the IP block list, held in memory for the ack path and refreshed
+//! from the database every second (and at once after an admin change).
+
+use crate::actors::db_executor::Db;
+use crate::db::models::{Account, Campaign};
+use crate::db::{queries, DbError};
+use crate::intake::submission::project_key;
+use ipnet::IpNet;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub default_account_id: String,
+    pub accounts: HashMap<String, Account>,
+    pub campaigns: Vec<Campaign>,
+    pub blocked: Vec<IpNet>,
+}
+
+impl Snapshot {
+    /// The account's active website campaign for this project.
+    pub fn website_campaign(&self, account_id: &str, project: Option<&str>) -> Option<&Campaign> {
+        let key = project_key(project);
+        self.campaigns.iter().find(|c| {
+            c.account_id == account_id
+                && c.active
+                && c.integration == "website"
+                && project_key(c.project_name.as_deref()) == key
+        })
+    }
+
+    /// Whether `host` is one of the account's campaigns' `site_domains`.
+    pub fn is_site_domain(&self, account_id: &str, host: &str) -> bool {
+        self.campaigns
+            .iter()
+            .filter(|c| c.account_id == account_id && c.active)
+            .any(|c| c.site_domains().iter().any(|d| d == host))
+    }
+
+    pub fn is_blocked(&self, ip: IpAddr) -> bool {
+        self.blocked.iter().any(|net| net.contains(&ip))
+    }
+}
+
+#[derive(Default)]
+pub struct Directory {
+    current: RwLock<Arc<Snapshot>>,
+}
+
+impl Directory {
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub async fn refresh(&self, db: &Db) -> Result<(), DbError> {
+        let snapshot = db
+            .run(|conn| {
+                let accounts = queries::list_accounts(conn)?;
+                let campaigns = queries::all_campaigns(conn)?;
+                let blocked = queries::list_blocked_ips(conn)?
+                    .iter()
+                    .filter_map(|b| crate::config::parse_ip_or_cidr(&b.ip))
+                    .collect();
+                Ok(Snapshot {
+                    default_account_id: accounts
+                        .iter()
+                        .find(|a| a.is_default)
+                        .map(|a| a.id.clone())
+                        .unwrap_or_default(),
+                    accounts: accounts.into_iter().map(|a| (a.id.clone(), a)).collect(),
+                    campaigns,
+                    blocked,
+                })
+            })
+            .await?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
+        Ok(())
+    }
+}

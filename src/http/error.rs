@@ -1,0 +1,75 @@
+//! The errors the API reports, each with its status and `{"error": ...}` body.
+
+use crate::db::DbError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{message}")]
+    Unprocessable { message: String, fields: Vec<&'static str> },
+    #[error("body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("missing or wrong bearer token")]
+    Unauthorized,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = match self {
+            ApiError::Unprocessable { message, fields } => json!({"error": message, "fields": fields}),
+            other => json!({"error": other.to_string()}),
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Unauthorized) {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(body)
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound => ApiError::NotFound("not found".into()),
+            DbError::Invalid(message) => ApiError::Conflict(message),
+            other => {
+                log::error!("database.error {other}");
+                ApiError::Unavailable("the database is unavailable; retry shortly".into())
+            }
+        }
+    }
+}
+
+impl From<crate::intake::body::BodyError> for ApiError {
+    fn from(e: crate::intake::body::BodyError) -> Self {
+        match e {
+            crate::intake::body::BodyError::UnsupportedType(_) => ApiError::UnsupportedMediaType(e.to_string()),
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
+}

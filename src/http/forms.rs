@@ -1,0 +1,205 @@
+//! `POST /v1/leads`: website forms. Validate, check the block list and the honeypot, store the
+//! raw submission durably, then answer. Everything else happens after the answer.
+
+use super::error::ApiError;
+use super::redirect::{request_origin, thank_you_location};
+use super::AppState;
+use crate::actors::intake::Nudge;
+use crate::db::models::{NewBlockedIpLead, NewInboxRow};
+use crate::db::queries::{json_text, new_public_id, AckWrite};
+use crate::db::now;
+use crate::intake::body::{body_kind, parse_form_body, MAX_BODY_BYTES};
+use crate::intake::client_ip::{client_ip, is_trusted, ProxyHeaders};
+use crate::intake::fields::{extract_website_fields, missing_contact};
+use crate::intake::submission::{Geo, RequestMeta};
+use crate::metrics::label;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde_json::{json, Map, Value};
+
+/// Bodies up to this size are read to the end before a 413, so the client sees the answer.
+const DRAIN_LIMIT: usize = 16 * MAX_BODY_BYTES;
+
+pub async fn submit_lead(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let result = accept(&req, payload, &state).await;
+    if let Err(e) = &result {
+        let reason = match e {
+            ApiError::PayloadTooLarge(_) => "too_large",
+            ApiError::Unprocessable { .. } => "no_contact",
+            ApiError::Unavailable(_) => "unavailable",
+            _ => "malformed",
+        };
+        state.metrics.submissions_rejected.get_or_create(&label("reason", reason)).inc();
+    }
+    result
+}
+
+async fn accept(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<HttpResponse, ApiError> {
+    let body = read_body(req, payload, MAX_BODY_BYTES).await?;
+    let kind = body_kind(header_str(req.headers(), header::CONTENT_TYPE))?;
+    let fields = parse_form_body(&kind, &body).await?;
+    let website = extract_website_fields(&fields);
+    if let Some(missing) = missing_contact(&website) {
+        return Err(ApiError::Unprocessable {
+            message: "the form has no name, email or phone".into(),
+            fields: missing,
+        });
+    }
+    let snapshot = state.directory.snapshot();
+    let account_id = requested_account(req)
+        .unwrap_or_else(|| snapshot.default_account_id.clone());
+    if !snapshot.accounts.contains_key(&account_id) {
+        return Err(ApiError::BadRequest(format!("unknown account {account_id:?}")));
+    }
+    let campaign = snapshot.website_campaign(&account_id, website.project.as_deref());
+    let answer = answer(req, state, &snapshot, &account_id, campaign.and_then(|c| c.thank_you_url.as_deref()));
+
+    let peer = req.peer_addr().map(|a| a.ip());
+    let headers = req.headers();
+    let ip = client_ip(
+        peer,
+        ProxyHeaders {
+            cf_connecting_ip: header_str(headers, "cf-connecting-ip"),
+            x_forwarded_for: header_str(headers, "x-forwarded-for"),
+            x_real_ip: header_str(headers, "x-real-ip"),
+        },
+        &state.config.trusted_proxies,
+    );
+    if let Some(ip) = ip.filter(|ip| snapshot.is_blocked(*ip)) {
+        let write = AckWrite::BlockedLead(NewBlockedIpLead {
+            ip: ip.to_string(),
+            account_id,
+            payload_json: json_text(&Value::Object(fields)),
+            created_at: now(),
+        });
+        store(state, write).await?;
+        state.metrics.blocked_ip_submissions.inc();
+        log::info!("lead.blocked_ip ip={ip}");
+        return Ok(answer);
+    }
+    if state.config.bot_lead_detection && website.honeypot.is_some() {
+        state.metrics.honeypot_trips.inc();
+        log::info!("lead.honeypot ip={}", ip.map(|i| i.to_string()).unwrap_or_default());
+        return Ok(answer);
+    }
+
+    let trusted_peer = peer.is_some_and(|p| is_trusted(p, &state.config.trusted_proxies));
+    let meta = RequestMeta {
+        ip: ip.map(|i| i.to_string()),
+        user_agent: header_str(headers, header::USER_AGENT).map(str::to_string),
+        geo: if trusted_peer { geo_headers(headers) } else { Geo::default() },
+        received_at_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    let received_at = now();
+    let write = AckWrite::Inbox(NewInboxRow {
+        public_id: new_public_id(),
+        kind: "website".into(),
+        account_id,
+        body: json_text(&Value::Object(fields)),
+        meta_json: serde_json::to_string(&meta).unwrap_or_else(|_| "{}".into()),
+        status: "pending".into(),
+        attempts: 0,
+        next_attempt_at: received_at,
+        received_at,
+    });
+    store(state, write).await?;
+    state.metrics.submissions_accepted.get_or_create(&label("source", "website")).inc();
+    state.intake.do_send(Nudge);
+    Ok(answer)
+}
+
+/// The durable write the answer waits for.
+async fn store(state: &AppState, write: AckWrite) -> Result<(), ApiError> {
+    state.ack.write(write).await.map_err(|e| {
+        state.metrics.ack_failures.inc();
+        log::error!("lead.persistence_failed error={e}");
+        ApiError::Unavailable("the lead could not be stored; retry shortly".into())
+    })
+}
+
+fn requested_account(req: &HttpRequest) -> Option<String> {
+    form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "account")
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The same answer whatever happened to the lead: JSON for API clients, a redirect for browsers.
+fn answer(
+    req: &HttpRequest,
+    state: &AppState,
+    snapshot: &crate::directory::Snapshot,
+    account_id: &str,
+    campaign_thank_you_url: Option<&str>,
+) -> HttpResponse {
+    let wants_json = header_str(req.headers(), header::ACCEPT).is_some_and(|a| a.contains("application/json"));
+    if wants_json {
+        return HttpResponse::Ok().json(json!({"success": true}));
+    }
+    let redirect = &state.config.redirect;
+    let origin = request_origin(
+        header_str(req.headers(), header::ORIGIN),
+        header_str(req.headers(), header::REFERER),
+    );
+    let location = thank_you_location(
+        campaign_thank_you_url,
+        origin,
+        |host| redirect.allowed_hosts.iter().any(|h| h == host) || snapshot.is_site_domain(account_id, host),
+        &redirect.thank_you_path,
+        &redirect.fallback_url,
+    );
+    HttpResponse::MovedPermanently()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+fn geo_headers(headers: &HeaderMap) -> Geo {
+    let get = |name: &str| header_str(headers, name).map(str::to_string);
+    Geo {
+        country: get("cf-ipcountry").filter(|c| c != "XX" && c != "T1"),
+        city: get("cf-ipcity"),
+        timezone: get("cf-timezone"),
+        region: get("cf-region"),
+    }
+}
+
+fn header_str<K: header::AsHeaderName>(headers: &HeaderMap, name: K) -> Option<&str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// Reads the body up to `limit` bytes. A larger one is a 413; it is still read (up to a point)
+/// so that the client gets the answer instead of a reset connection.
+pub async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let declared = header_str(req.headers(), header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > DRAIN_LIMIT) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let mut body = web::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+        seen += chunk.len();
+        if seen > DRAIN_LIMIT {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        if seen <= limit {
+            body.extend_from_slice(&chunk);
+        }
+    }
+    if seen > limit {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    Ok(body.freeze())
+}
+
+/// Form fields as stored: the parsed body object.
+pub type FormFields = Map<String, Value>;

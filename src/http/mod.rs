@@ -1,0 +1,38 @@
+//! The HTTP surface: one file per surface, all handlers thin.
+
+pub mod admin;
+pub mod error;
+pub mod forms;
+pub mod health;
+pub mod redirect;
+
+use crate::actors::ack_writer::AckWriter;
+use crate::actors::db_executor::Db;
+use crate::actors::health::Registry;
+use crate::actors::intake::Intake;
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::metrics::Metrics;
+use actix::Addr;
+use actix_web::web;
+use std::sync::Arc;
+
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub ack: AckWriter,
+    pub directory: Arc<Directory>,
+    pub registry: Arc<Registry>,
+    pub metrics: Arc<Metrics>,
+    pub intake: Addr<Intake>,
+}
+
+/// The route table, apart from the server so it can be read (and tested) on its own.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(admin::json_config())
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
+        .route("/v1/leads", web::post().to(forms::submit_lead))
+        .service(admin::scope());
+}

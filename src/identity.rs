@@ -1,0 +1,69 @@
+//! Which existing lead a submission joins: the keys to try, in order. Pure.
+
+use crate::intake::submission::Submission;
+
+/// How long a client IP alone keeps pointing at the project's most recent lead from it.
+pub const IP_MATCH_WINDOW_HOURS: i64 = 24;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityKey {
+    VisitorId(String),
+    Email(String),
+    Phone(String),
+    /// Only for a website submission with no visitor id, email or phone.
+    ClientIp(String),
+}
+
+/// visitor_id, then email, then phone (E.164), then — only for an anonymous website
+/// submission — the client IP.
+pub fn identity_keys(submission: &Submission) -> Vec<IdentityKey> {
+    let mut keys = Vec::with_capacity(3);
+    if let Some(v) = &submission.visitor_id {
+        keys.push(IdentityKey::VisitorId(v.clone()));
+    }
+    if let Some(e) = &submission.email_key {
+        keys.push(IdentityKey::Email(e.clone()));
+    }
+    if let Some(p) = &submission.phone {
+        keys.push(IdentityKey::Phone(p.e164.clone()));
+    }
+    if keys.is_empty() && submission.lead_source == "website" {
+        if let Some(ip) = &submission.ip {
+            keys.push(IdentityKey::ClientIp(ip.clone()));
+        }
+    }
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intake::submission::{website_submission, RequestMeta};
+    use serde_json::json;
+
+    fn sub(fields: serde_json::Value) -> Submission {
+        let meta = RequestMeta { ip: Some("203.0.113.1".into()), received_at_ms: 1, ..Default::default() };
+        website_submission("p", "a", fields.as_object().unwrap(), &meta)
+    }
+
+    #[test]
+    fn order_is_visitor_email_phone() {
+        let s = sub(json!({"visitor_id": "v1", "email": "A@b.co", "phone": "+919999999999"}));
+        assert_eq!(
+            identity_keys(&s),
+            vec![
+                IdentityKey::VisitorId("v1".into()),
+                IdentityKey::Email("a@b.co".into()),
+                IdentityKey::Phone("+919999999999".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn ip_only_when_anonymous() {
+        assert_eq!(identity_keys(&sub(json!({"name": "Anon"}))), vec![IdentityKey::ClientIp("203.0.113.1".into())]);
+        let mut platform = sub(json!({"name": "Anon"}));
+        platform.lead_source = "facebook_ads".into();
+        assert!(identity_keys(&platform).is_empty());
+    }
+}

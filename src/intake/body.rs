@@ -1,0 +1,191 @@
+//! Request bodies to form fields: JSON, urlencoded, multipart and text/plain holding either.
+
+use serde_json::{Map, Value};
+
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("body is not valid JSON: {0}")]
+    Json(String),
+    #[error("a JSON body must be an object of form fields")]
+    NotAnObject,
+    #[error("body is not valid UTF-8")]
+    NotUtf8,
+    #[error("multipart body could not be read: {0}")]
+    Multipart(String),
+    #[error("unsupported content type {0:?}; send JSON, urlencoded, multipart or text")]
+    UnsupportedType(String),
+    #[error("body is empty")]
+    Empty,
+}
+
+/// What a body's `Content-Type` says it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyKind {
+    Json,
+    UrlEncoded,
+    Multipart { boundary: String },
+    Text,
+}
+
+pub fn body_kind(content_type: Option<&str>) -> Result<BodyKind, BodyError> {
+    let Some(content_type) = content_type.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(BodyKind::Text);
+    };
+    let mime: mime::Mime = content_type
+        .parse()
+        .map_err(|_| BodyError::UnsupportedType(content_type.to_string()))?;
+    match (mime.type_().as_str(), mime.subtype().as_str(), mime.suffix()) {
+        ("application", "json", _) | ("application", _, Some(mime::JSON)) => Ok(BodyKind::Json),
+        ("application", "x-www-form-urlencoded", _) => Ok(BodyKind::UrlEncoded),
+        ("multipart", "form-data", _) => mime
+            .get_param(mime::BOUNDARY)
+            .map(|b| BodyKind::Multipart {
+                boundary: b.as_str().to_string(),
+            })
+            .ok_or_else(|| BodyError::Multipart("no boundary in Content-Type".into())),
+        ("text", "plain", _) => Ok(BodyKind::Text),
+        _ => Err(BodyError::UnsupportedType(content_type.to_string())),
+    }
+}
+
+/// Parses a body into a JSON object of form fields (a repeated form key becomes an array).
+pub async fn parse_form_body(kind: &BodyKind, body: &[u8]) -> Result<Map<String, Value>, BodyError> {
+    match kind {
+        BodyKind::Multipart { boundary } => parse_multipart(boundary, body).await,
+        _ => parse_plain_body(kind, body),
+    }
+}
+
+/// The synchronous kinds: JSON, urlencoded, and text holding either.
+pub fn parse_plain_body(kind: &BodyKind, body: &[u8]) -> Result<Map<String, Value>, BodyError> {
+    match kind {
+        BodyKind::Json => parse_json_object(body),
+        BodyKind::UrlEncoded => parse_urlencoded(body),
+        BodyKind::Text => {
+            let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?.trim();
+            if text.is_empty() {
+                Err(BodyError::Empty)
+            } else if text.starts_with('{') || text.starts_with('[') {
+                parse_json_object(text.as_bytes())
+            } else {
+                parse_urlencoded(text.as_bytes())
+            }
+        }
+        BodyKind::Multipart { .. } => Err(BodyError::Multipart("multipart needs the async parser".into())),
+    }
+}
+
+fn parse_json_object(body: &[u8]) -> Result<Map<String, Value>, BodyError> {
+    let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
+    if text.trim().is_empty() {
+        return Err(BodyError::Empty);
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(BodyError::NotAnObject),
+        Err(e) => Err(BodyError::Json(e.to_string())),
+    }
+}
+
+fn parse_urlencoded(body: &[u8]) -> Result<Map<String, Value>, BodyError> {
+    std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
+    let mut fields = Map::new();
+    for (key, value) in form_urlencoded::parse(body) {
+        insert_field(&mut fields, key.into_owned(), value.into_owned());
+    }
+    if fields.is_empty() {
+        return Err(BodyError::Empty);
+    }
+    Ok(fields)
+}
+
+async fn parse_multipart(boundary: &str, body: &[u8]) -> Result<Map<String, Value>, BodyError> {
+    let bytes = bytes::Bytes::copy_from_slice(body);
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut fields = Map::new();
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| BodyError::Multipart(e.to_string()))?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        // Uploaded files are not lead data: their names are kept, their bytes are not.
+        if let Some(file_name) = field.file_name().map(str::to_string) {
+            insert_field(&mut fields, name, file_name);
+            continue;
+        }
+        let value = field
+            .text()
+            .await
+            .map_err(|e| BodyError::Multipart(e.to_string()))?;
+        insert_field(&mut fields, name, value);
+    }
+    if fields.is_empty() {
+        return Err(BodyError::Empty);
+    }
+    Ok(fields)
+}
+
+fn insert_field(fields: &mut Map<String, Value>, key: String, value: String) {
+    match fields.get_mut(&key) {
+        None => {
+            fields.insert(key, Value::String(value));
+        }
+        Some(Value::Array(values)) => values.push(Value::String(value)),
+        Some(existing) => {
+            let first = existing.take();
+            *existing = Value::Array(vec![first, Value::String(value)]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds() {
+        assert_eq!(body_kind(Some("application/json; charset=utf-8")).unwrap(), BodyKind::Json);
+        assert_eq!(body_kind(Some("application/x-www-form-urlencoded")).unwrap(), BodyKind::UrlEncoded);
+        assert_eq!(body_kind(None).unwrap(), BodyKind::Text);
+        assert!(matches!(body_kind(Some("multipart/form-data; boundary=xyz")).unwrap(), BodyKind::Multipart { boundary } if boundary == "xyz"));
+        assert!(body_kind(Some("application/xml")).is_err());
+        assert!(body_kind(Some("multipart/form-data")).is_err());
+    }
+
+    #[test]
+    fn urlencoded_repeated_keys_become_arrays() {
+        let m = parse_plain_body(&BodyKind::UrlEncoded, b"a=1&b=2&a=3").unwrap();
+        assert_eq!(m["a"], serde_json::json!(["1", "3"]));
+        assert_eq!(m["b"], "2");
+    }
+
+    #[test]
+    fn text_holds_json_or_urlencoded() {
+        let m = parse_plain_body(&BodyKind::Text, br#" {"email":"a@b.co"} "#).unwrap();
+        assert_eq!(m["email"], "a@b.co");
+        let m = parse_plain_body(&BodyKind::Text, b"email=a%40b.co").unwrap();
+        assert_eq!(m["email"], "a@b.co");
+    }
+
+    #[test]
+    fn malformed_bodies() {
+        assert!(matches!(parse_plain_body(&BodyKind::Json, b"{\"a\":"), Err(BodyError::Json(_))));
+        assert_eq!(parse_plain_body(&BodyKind::Json, b"[1,2]"), Err(BodyError::NotAnObject));
+        assert_eq!(parse_plain_body(&BodyKind::Json, b"\xff\xfe"), Err(BodyError::NotUtf8));
+        assert_eq!(parse_plain_body(&BodyKind::UrlEncoded, b"a=\xff"), Err(BodyError::NotUtf8));
+        assert_eq!(parse_plain_body(&BodyKind::Text, b"   "), Err(BodyError::Empty));
+    }
+
+    #[actix_rt::test]
+    async fn multipart_fields() {
+        let body = "--XX\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\na@b.co\r\n--XX\r\nContent-Disposition: form-data; name=\"cv\"; filename=\"cv.pdf\"\r\n\r\n%PDF\r\n--XX--\r\n";
+        let m = parse_form_body(&BodyKind::Multipart { boundary: "XX".into() }, body.as_bytes()).await.unwrap();
+        assert_eq!(m["email"], "a@b.co");
+        assert_eq!(m["cv"], "cv.pdf");
+        assert!(parse_form_body(&BodyKind::Multipart { boundary: "XX".into() }, b"garbage").await.is_err());
+    }
+}
