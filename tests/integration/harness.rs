@@ -1,0 +1,268 @@
+//! Starts the real `leadgate` binary on a fresh database (SQLite, or PostgreSQL when
+//! `TEST_DATABASE_URL` is set) on a free port, and talks to it over HTTP.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// One test's own database, removed afterwards.
+pub enum TestDb {
+    Sqlite { dir: tempfile::TempDir },
+    Postgres { admin_url: String, name: String, url: String },
+}
+
+impl TestDb {
+    pub fn new() -> TestDb {
+        match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+            Some(admin_url) => {
+                use diesel::{Connection, RunQueryDsl};
+                let name = format!("leadgate_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = diesel::PgConnection::establish(&admin_url)
+                    .unwrap_or_else(|e| panic!("TEST_DATABASE_URL {admin_url}: {e}"));
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create test database");
+                let url = match admin_url.rsplit_once('/') {
+                    Some((server, _db)) => format!("{server}/{name}"),
+                    None => panic!("TEST_DATABASE_URL needs a database path"),
+                };
+                TestDb::Postgres { admin_url, name, url }
+            }
+            None => TestDb::Sqlite {
+                dir: tempfile::tempdir().expect("temp dir"),
+            },
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            TestDb::Sqlite { dir } => format!("sqlite://{}/leadgate.db", dir.path().display()),
+            TestDb::Postgres { url, .. } => url.clone(),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, TestDb::Postgres { .. })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { admin_url, name, .. } = self {
+            use diesel::{Connection, RunQueryDsl};
+            if let Ok(mut conn) = diesel::PgConnection::establish(admin_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+            }
+        }
+    }
+}
+
+/// A running daemon. Killed when dropped; its log is printed if the test failed.
+pub struct Daemon {
+    child: Child,
+    pub base: String,
+    logs: Arc<Mutex<Vec<String>>>,
+    agent: ureq::Agent,
+    _config_dir: tempfile::TempDir,
+}
+
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Daemon {
+    pub fn start(db: &TestDb, env: &[(&str, &str)]) -> Daemon {
+        let config_dir = tempfile::tempdir().expect("temp dir");
+        let config_path = config_dir.path().join("leadgate.toml");
+        std::fs::write(&config_path, "").unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_leadgate"));
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info")
+            .env("LEADGATE_BIND", "127.0.0.1:0")
+            .env("DATABASE_URL", db.url())
+            .env("ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("ENVIRONMENT", "test")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("spawn leadgate");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let base = loop {
+            if let Some(addr) = logs
+                .lock()
+                .unwrap()
+                .iter()
+                .find_map(|l| l.split("server.listening addr=").nth(1).map(|a| a.trim().to_string()))
+            {
+                break format!("http://{addr}");
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("leadgate exited with {status} before listening:\n{}", logs.lock().unwrap().join("\n"));
+            }
+            assert!(Instant::now() < deadline, "leadgate did not start:\n{}", logs.lock().unwrap().join("\n"));
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let agent = ureq::AgentBuilder::new()
+            .redirects(0)
+            .timeout(Duration::from_secs(30))
+            .build();
+        Daemon { child, base, logs, agent, _config_dir: config_dir }
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
+        let mut req = self.agent.request(method, &format!("{}{}", self.base, path));
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        let result = match body {
+            Some(bytes) => req.send_bytes(bytes),
+            None => req.call(),
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}\n{}", self.logs()),
+        };
+        let status = response.status();
+        let headers = response
+            .headers_names()
+            .into_iter()
+            .filter_map(|name| response.header(&name).map(|v| (name.clone(), v.to_string())))
+            .collect();
+        let mut body = String::new();
+        let _ = response.into_reader().take(64 << 20).read_to_string(&mut body);
+        Resp { status, headers, body }
+    }
+
+    /// A website form post answered with JSON.
+    pub fn post_lead(&self, fields: &Value) -> Resp {
+        self.post_lead_with(fields, &[])
+    }
+
+    pub fn post_lead_with(&self, fields: &Value, headers: &[(&str, &str)]) -> Resp {
+        let mut all = vec![("Content-Type", "application/json"), ("Accept", "application/json")];
+        all.extend_from_slice(headers);
+        self.request("POST", "/v1/leads", &all, Some(fields.to_string().as_bytes()))
+    }
+
+    pub fn post_raw(&self, path: &str, content_type: &str, body: &[u8], headers: &[(&str, &str)]) -> Resp {
+        let mut all = vec![("Content-Type", content_type)];
+        all.extend_from_slice(headers);
+        self.request("POST", path, &all, Some(body))
+    }
+
+    pub fn admin(&self, method: &str, path: &str, body: Option<&Value>) -> Resp {
+        let auth = format!("Bearer {ADMIN_TOKEN}");
+        let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+        let body = body.map(|b| b.to_string());
+        self.request(method, path, &headers, body.as_deref().map(str::as_bytes))
+    }
+
+    pub fn admin_get(&self, path: &str) -> Value {
+        let r = self.admin("GET", path, None);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+        r.json()
+    }
+
+    pub fn leads(&self, query: &str) -> Vec<Value> {
+        self.admin_get(&format!("/admin/leads?limit=500&{query}"))["leads"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn lead_detail(&self, public_id: &str) -> Value {
+        self.admin_get(&format!("/admin/leads/{public_id}"))
+    }
+
+    pub fn health(&self) -> Value {
+        self.admin_get("/admin/health")
+    }
+
+    /// Waits until the inbox is drained (nothing pending), so what was accepted is processed.
+    pub fn wait_processed(&self) {
+        self.wait_until("the inbox to drain", || self.health()["inbox"]["pending"] == 0);
+    }
+
+    pub fn wait_until(&self, what: &str, mut ready: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ready() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn default_account_id(&self) -> String {
+        let accounts = self.admin_get("/admin/accounts");
+        accounts["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["is_default"] == true)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- leadgate log ----\n{}\n----", self.logs());
+        }
+    }
+}
+
+/// The shared fixtures beside the repository.
+pub fn fixture(path: &str) -> Vec<u8> {
+    let full = format!("{}/../shared/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}

@@ -1,0 +1,9 @@
+//! Black-box tests: the real daemon, a real database, real HTTP.
+
+mod harness;
+
+mod admin;
+mod faults;
+mod forwarding;
+mod identity;
+mod website;
