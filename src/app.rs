@@ -20,9 +20,12 @@ use std::time::Duration;
 
 /// Opens the database and applies pending migrations (also what `leadgate migrate` does).
 pub fn prepare_database(config: &Config) -> anyhow::Result<db::Pool> {
-    let pool = db::build_pool(&config.database, config.database_pool_size)
-        .map_err(|e| anyhow::anyhow!("database.unavailable {}: {e}", redact(&config.database_url)))?;
-    let mut conn = pool.get().map_err(|e| anyhow::anyhow!("database.unavailable {e}"))?;
+    let pool = db::build_pool(&config.database, config.database_pool_size).map_err(|e| {
+        anyhow::anyhow!("database.unavailable {}: {e}", redact(&config.database_url))
+    })?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| anyhow::anyhow!("database.unavailable {e}"))?;
     let applied = db::run_migrations(&mut conn)?;
     if applied > 0 {
         log::info!("database.migrated applied={applied}");
@@ -84,7 +87,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         default_webhook_url: config.make_webhook_url.clone(),
         dev_environment: !config.is_production(),
     });
-    let scorer = Supervisor::start(move |_| Scorer { stats: scorer_stats });
+    let scorer = Supervisor::start(move |_| Scorer {
+        stats: scorer_stats,
+    });
     let resolver_db = db.clone();
     let resolver = Supervisor::start(move |_| IdentityResolver {
         db: resolver_db,
@@ -117,12 +122,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         metrics: Arc::new(Metrics::default()),
         intake,
     });
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
-        .workers(2)
-        .backlog(2048)
-        .shutdown_timeout(10)
-        .bind(&config.bind)
-        .map_err(|e| anyhow::anyhow!("server.bind_failed {}: {e}", config.bind))?;
+    let server =
+        HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
+            .workers(2)
+            .backlog(2048)
+            .shutdown_timeout(10)
+            .bind(&config.bind)
+            .map_err(|e| anyhow::anyhow!("server.bind_failed {}: {e}", config.bind))?;
     for addr in server.addrs() {
         log::info!("server.listening addr={addr}");
     }
@@ -147,7 +153,10 @@ fn spawn_directory_refresh(db: Db, directory: Arc<Directory>) {
 mod tests {
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact("sqlite://data/x.db"), "sqlite://data/x.db");
     }
 }

@@ -89,7 +89,10 @@ fn err(key: &str, problem: impl Into<String>) -> ConfigError {
 
 /// Where the configuration file is: `--config`, else `LEADGATE_CONFIG`, else the default path.
 pub fn config_path(cli_path: Option<&str>, env: &BTreeMap<String, String>) -> (PathBuf, bool) {
-    match cli_path.map(str::to_string).or_else(|| env.get("LEADGATE_CONFIG").cloned()) {
+    match cli_path
+        .map(str::to_string)
+        .or_else(|| env.get("LEADGATE_CONFIG").cloned())
+    {
         Some(p) => (PathBuf::from(p), true),
         None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
     }
@@ -144,7 +147,10 @@ impl Sources<'_> {
             None => Ok(None),
             Some(Raw::Env(s)) => Ok(Some(s)),
             Some(Raw::File(toml::Value::String(s))) => Ok(Some(s)),
-            Some(Raw::File(other)) => Err(err(env_key, format!("expected a string, got {}", other.type_str()))),
+            Some(Raw::File(other)) => Err(err(
+                env_key,
+                format!("expected a string, got {}", other.type_str()),
+            )),
         }
         .map(|v| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
     }
@@ -159,7 +165,10 @@ impl Sources<'_> {
             Some(Raw::File(toml::Value::Integer(i))) => i as f64,
             Some(Raw::File(toml::Value::Float(f))) => f,
             Some(Raw::File(other)) => {
-                return Err(err(env_key, format!("expected a number, got {}", other.type_str())))
+                return Err(err(
+                    env_key,
+                    format!("expected a number, got {}", other.type_str()),
+                ))
             }
         };
         if !value.is_finite() || value < 0.0 {
@@ -177,7 +186,10 @@ impl Sources<'_> {
                 _ => Err(err(env_key, format!("expected true or false, got {s:?}"))),
             },
             Some(Raw::File(toml::Value::Boolean(b))) => Ok(b),
-            Some(Raw::File(other)) => Err(err(env_key, format!("expected true or false, got {}", other.type_str()))),
+            Some(Raw::File(other)) => Err(err(
+                env_key,
+                format!("expected true or false, got {}", other.type_str()),
+            )),
         }
     }
 
@@ -192,10 +204,18 @@ impl Sources<'_> {
                 .into_iter()
                 .map(|v| match v {
                     toml::Value::String(s) => Ok(s.trim().to_string()),
-                    other => Err(err(env_key, format!("expected strings, got {}", other.type_str()))),
+                    other => Err(err(
+                        env_key,
+                        format!("expected strings, got {}", other.type_str()),
+                    )),
                 })
                 .collect::<Result<_, _>>()?,
-            Some(Raw::File(other)) => return Err(err(env_key, format!("expected a list, got {}", other.type_str()))),
+            Some(Raw::File(other)) => {
+                return Err(err(
+                    env_key,
+                    format!("expected a list, got {}", other.type_str()),
+                ))
+            }
         };
         Ok(Some(items.into_iter().filter(|s| !s.is_empty()).collect()))
     }
@@ -255,9 +275,13 @@ impl Config {
             DatabaseTarget::Sqlite(_) => 4.0,
             DatabaseTarget::Postgres(_) => 8.0,
         };
-        let database_pool_size = s.number("database_pool_size", "DATABASE_POOL_SIZE", pool_default)?;
+        let database_pool_size =
+            s.number("database_pool_size", "DATABASE_POOL_SIZE", pool_default)?;
         if !(2.0..=64.0).contains(&database_pool_size) || database_pool_size.fract() != 0.0 {
-            return Err(err("DATABASE_POOL_SIZE", "expected a whole number from 2 to 64"));
+            return Err(err(
+                "DATABASE_POOL_SIZE",
+                "expected a whole number from 2 to 64",
+            ));
         }
         let environment = match s.string("environment", "ENVIRONMENT")?.as_deref() {
             None | Some("development") => Environment::Development,
@@ -278,13 +302,18 @@ impl Config {
         if let Some(url) = &make_webhook_url {
             validate_http_url("MAKE_WEBHOOK_URL", url)?;
         }
-        let webhook_signing_secret = s.string("webhook_signing_secret", "WEBHOOK_SIGNING_SECRET")?;
+        let webhook_signing_secret =
+            s.string("webhook_signing_secret", "WEBHOOK_SIGNING_SECRET")?;
         if let Some(secret) = &webhook_signing_secret {
             if !secret.starts_with("whsec_") || secret.len() <= "whsec_".len() {
-                return Err(err("WEBHOOK_SIGNING_SECRET", "expected a value starting with whsec_"));
+                return Err(err(
+                    "WEBHOOK_SIGNING_SECRET",
+                    "expected a value starting with whsec_",
+                ));
             }
         }
-        let webhook_timeout_seconds = s.number("webhook_timeout_seconds", "WEBHOOK_TIMEOUT_SECONDS", 10.0)?;
+        let webhook_timeout_seconds =
+            s.number("webhook_timeout_seconds", "WEBHOOK_TIMEOUT_SECONDS", 10.0)?;
         if webhook_timeout_seconds == 0.0 {
             return Err(err("WEBHOOK_TIMEOUT_SECONDS", "must be greater than 0"));
         }
@@ -293,12 +322,18 @@ impl Config {
             .unwrap_or_else(|| "https://graph.facebook.com".into());
         validate_http_url("FACEBOOK_GRAPH_URL", &facebook_graph_url)?;
         let trusted_proxies = match s.list("trusted_proxies", "TRUSTED_PROXIES")? {
-            None => ["127.0.0.1", "::1"].iter().filter_map(|ip| parse_ip_or_cidr(ip)).collect(),
+            None => ["127.0.0.1", "::1"]
+                .iter()
+                .filter_map(|ip| parse_ip_or_cidr(ip))
+                .collect(),
             Some(items) => items
                 .iter()
                 .map(|item| {
                     parse_ip_or_cidr(item).ok_or_else(|| {
-                        err("TRUSTED_PROXIES", format!("{item:?} is not an IP address or CIDR"))
+                        err(
+                            "TRUSTED_PROXIES",
+                            format!("{item:?} is not an IP address or CIDR"),
+                        )
                     })
                 })
                 .collect::<Result<_, _>>()?,
@@ -376,7 +411,10 @@ fn validate_bind(bind: &str) -> Result<(), ConfigError> {
         .rsplit_once(':')
         .ok_or_else(|| err("LEADGATE_BIND", format!("expected host:port, got {bind:?}")))?;
     if host.is_empty() || port.parse::<u16>().is_err() {
-        return Err(err("LEADGATE_BIND", format!("expected host:port, got {bind:?}")));
+        return Err(err(
+            "LEADGATE_BIND",
+            format!("expected host:port, got {bind:?}"),
+        ));
     }
     Ok(())
 }
@@ -430,14 +468,19 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn defaults_apply_without_file_or_environment() {
         let c = Config::from_sources(&toml::Table::new(), &env(&[])).unwrap();
         assert_eq!(c.bind, "127.0.0.1:8080");
-        assert!(matches!(c.database, DatabaseTarget::Sqlite(ref p) if p == Path::new("data/leadgate.db")));
+        assert!(
+            matches!(c.database, DatabaseTarget::Sqlite(ref p) if p == Path::new("data/leadgate.db"))
+        );
         assert_eq!(c.lead_reengage_hours, 24.0);
         assert_eq!(c.lead_duplicate_window_minutes, 30.0);
         assert!(c.bot_lead_detection);
@@ -447,7 +490,9 @@ mod tests {
 
     #[test]
     fn environment_overrides_file() {
-        let file: toml::Table = "bind = \"0.0.0.0:9000\"\nlead_reengage_hours = 2\n".parse().unwrap();
+        let file: toml::Table = "bind = \"0.0.0.0:9000\"\nlead_reengage_hours = 2\n"
+            .parse()
+            .unwrap();
         let c = Config::from_sources(&file, &env(&[("LEAD_REENGAGE_HOURS", "0.5")])).unwrap();
         assert_eq!(c.bind, "0.0.0.0:9000");
         assert_eq!(c.lead_reengage_hours, 0.5);
@@ -479,7 +524,12 @@ mod tests {
 
     #[test]
     fn database_urls() {
-        assert!(matches!(parse_database_url("sqlite:///var/lib/x.db").unwrap(), DatabaseTarget::Sqlite(p) if p == Path::new("/var/lib/x.db")));
-        assert!(matches!(parse_database_url("postgresql://u@h/db").unwrap(), DatabaseTarget::Postgres(_)));
+        assert!(
+            matches!(parse_database_url("sqlite:///var/lib/x.db").unwrap(), DatabaseTarget::Sqlite(p) if p == Path::new("/var/lib/x.db"))
+        );
+        assert!(matches!(
+            parse_database_url("postgresql://u@h/db").unwrap(),
+            DatabaseTarget::Postgres(_)
+        ));
     }
 }

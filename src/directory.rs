@@ -8,6 +8,7 @@ use crate::intake::submission::project_key;
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 #[derive(Debug, Default)]
@@ -45,15 +46,24 @@ impl Snapshot {
 
 #[derive(Default)]
 pub struct Directory {
-    current: RwLock<Arc<Snapshot>>,
+    /// The snapshot and the generation of the refresh that read it.
+    current: RwLock<(u64, Arc<Snapshot>)>,
+    generations: AtomicU64,
 }
 
 impl Directory {
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .clone()
     }
 
+    /// Reloads from the database. A refresh that started earlier never overwrites one that
+    /// started later, so an admin change is not undone by a slow periodic refresh.
     pub async fn refresh(&self, db: &Db) -> Result<(), DbError> {
+        let generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
         let snapshot = db
             .run(|conn| {
                 let accounts = queries::list_accounts(conn)?;
@@ -74,7 +84,10 @@ impl Directory {
                 })
             })
             .await?;
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if generation > current.0 {
+            *current = (generation, Arc::new(snapshot));
+        }
         Ok(())
     }
 }

@@ -42,7 +42,11 @@ mod tests {
     use serde_json::json;
 
     fn sub(fields: serde_json::Value) -> Submission {
-        let meta = RequestMeta { ip: Some("203.0.113.1".into()), received_at_ms: 1, ..Default::default() };
+        let meta = RequestMeta {
+            ip: Some("203.0.113.1".into()),
+            received_at_ms: 1,
+            ..Default::default()
+        };
         website_submission("p", "a", fields.as_object().unwrap(), &meta)
     }
 
@@ -61,7 +65,10 @@ mod tests {
 
     #[test]
     fn ip_only_when_anonymous() {
-        assert_eq!(identity_keys(&sub(json!({"name": "Anon"}))), vec![IdentityKey::ClientIp("203.0.113.1".into())]);
+        assert_eq!(
+            identity_keys(&sub(json!({"name": "Anon"}))),
+            vec![IdentityKey::ClientIp("203.0.113.1".into())]
+        );
         let mut platform = sub(json!({"name": "Anon"}));
         platform.lead_source = "facebook_ads".into();
         assert!(identity_keys(&platform).is_empty());

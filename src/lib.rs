@@ -1,13 +1,13 @@
 //! leadgate: inbound leads, captured durably, made canonical, scored and forwarded.
 
+pub mod actors;
+pub mod app;
 pub mod config;
 pub mod db;
 pub mod delivery;
+pub mod directory;
+pub mod http;
 pub mod identity;
 pub mod intake;
 pub mod metrics;
 pub mod scoring;
-pub mod actors;
-pub mod directory;
-pub mod app;
-pub mod http;

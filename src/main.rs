@@ -32,7 +32,9 @@ fn main() -> ExitCode {
             );
             Ok(())
         }
-        "migrate" => leadgate::app::prepare_database(&config).map(|_| println!("migrations applied")),
+        "migrate" => {
+            leadgate::app::prepare_database(&config).map(|_| println!("migrations applied"))
+        }
         _ => actix_web::rt::System::new().block_on(leadgate::app::serve(config)),
     };
     match outcome {
@@ -51,9 +53,13 @@ fn parse_args(args: &[String]) -> Result<(String, Option<String>), String> {
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--config" => config_path = Some(rest.next().ok_or("--config needs a path")?.clone()),
-            s if s.starts_with("--config=") => config_path = Some(s["--config=".len()..].to_string()),
+            s if s.starts_with("--config=") => {
+                config_path = Some(s["--config=".len()..].to_string())
+            }
             "-h" | "--help" => return Err("leadgate: inbound-lead daemon".into()),
-            "serve" | "migrate" | "check-config" if command.is_none() => command = Some(arg.clone()),
+            "serve" | "migrate" | "check-config" if command.is_none() => {
+                command = Some(arg.clone())
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }

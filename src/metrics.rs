@@ -38,16 +38,56 @@ impl Default for Metrics {
             actor_restarts: Family::default(),
             registry: Registry::default(),
         };
-        registry.register("submissions_accepted", "Submissions durably accepted, by source", m.submissions_accepted.clone());
-        registry.register("submissions_rejected", "Requests answered 4xx, by reason", m.submissions_rejected.clone());
-        registry.register("honeypot_trips", "Submissions that filled the honeypot", m.honeypot_trips.clone());
-        registry.register("blocked_ip_submissions", "Submissions from blocked IPs", m.blocked_ip_submissions.clone());
-        registry.register("ack_failures", "Submissions that could not be stored before the answer", m.ack_failures.clone());
-        registry.register("inbox_pending", "Inbox rows waiting to be processed", m.inbox_pending.clone());
-        registry.register("inbox_failed", "Inbox rows that failed every attempt", m.inbox_failed.clone());
-        registry.register("outbox_pending", "Deliveries waiting to be sent", m.outbox_pending.clone());
-        registry.register("outbox_dead", "Deliveries dead-lettered", m.outbox_dead.clone());
-        registry.register("actor_restarts", "Restarts per actor", m.actor_restarts.clone());
+        registry.register(
+            "submissions_accepted",
+            "Submissions durably accepted, by source",
+            m.submissions_accepted.clone(),
+        );
+        registry.register(
+            "submissions_rejected",
+            "Requests answered 4xx, by reason",
+            m.submissions_rejected.clone(),
+        );
+        registry.register(
+            "honeypot_trips",
+            "Submissions that filled the honeypot",
+            m.honeypot_trips.clone(),
+        );
+        registry.register(
+            "blocked_ip_submissions",
+            "Submissions from blocked IPs",
+            m.blocked_ip_submissions.clone(),
+        );
+        registry.register(
+            "ack_failures",
+            "Submissions that could not be stored before the answer",
+            m.ack_failures.clone(),
+        );
+        registry.register(
+            "inbox_pending",
+            "Inbox rows waiting to be processed",
+            m.inbox_pending.clone(),
+        );
+        registry.register(
+            "inbox_failed",
+            "Inbox rows that failed every attempt",
+            m.inbox_failed.clone(),
+        );
+        registry.register(
+            "outbox_pending",
+            "Deliveries waiting to be sent",
+            m.outbox_pending.clone(),
+        );
+        registry.register(
+            "outbox_dead",
+            "Deliveries dead-lettered",
+            m.outbox_dead.clone(),
+        );
+        registry.register(
+            "actor_restarts",
+            "Restarts per actor",
+            m.actor_restarts.clone(),
+        );
         Metrics { registry, ..m }
     }
 }

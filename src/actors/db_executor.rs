@@ -73,7 +73,11 @@ impl Db {
             pool: pool.clone(),
             stats: worker_stats.clone(),
         });
-        Db { addr, stats, is_sqlite }
+        Db {
+            addr,
+            stats,
+            is_sqlite,
+        }
     }
 
     pub async fn run<T, F>(&self, query: F) -> Result<T, DbError>

@@ -57,7 +57,9 @@ impl ActorStats {
     pub fn dequeued(&self) {
         let _ = self
             .mailbox
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some((n - 1).max(0)));
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some((n - 1).max(0))
+            });
     }
 
     pub fn record_processed(&self, count: u64) {

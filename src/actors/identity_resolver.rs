@@ -45,7 +45,9 @@ impl Handler<ResolveBatch> for IdentityResolver {
     type Result = ResponseFuture<Result<Vec<PersistOutcome>, String>>;
 
     fn handle(&mut self, msg: ResolveBatch, ctx: &mut Self::Context) -> Self::Result {
-        let guarded = run_guarded(&self.stats, || (self.db.clone(), self.settings.clone(), self.stats.clone()));
+        let guarded = run_guarded(&self.stats, || {
+            (self.db.clone(), self.settings.clone(), self.stats.clone())
+        });
         let (db, settings, stats) = match guarded {
             Ok(parts) => parts,
             Err(crash) => {
@@ -85,14 +87,24 @@ fn persist_batch(
     match batch {
         Ok(outcomes) => outcomes,
         Err(batch_error) => {
-            log::warn!("pipeline.batch_failed items={} error={}", items.len(), batch_error);
+            log::warn!(
+                "pipeline.batch_failed items={} error={}",
+                items.len(),
+                batch_error
+            );
             items
                 .iter()
                 .filter_map(|item| {
-                    match write_transaction(conn, |conn| persist_submission(conn, item, owner, settings)) {
+                    match write_transaction(conn, |conn| {
+                        persist_submission(conn, item, owner, settings)
+                    }) {
                         Ok(outcome) => Some(outcome),
                         Err(e) => {
-                            log::warn!("pipeline.item_failed inbox_id={} error={}", item.inbox_id, e);
+                            log::warn!(
+                                "pipeline.item_failed inbox_id={} error={}",
+                                item.inbox_id,
+                                e
+                            );
                             let _ = fail_inbox_attempt(conn, item.inbox_id, owner, &e.to_string());
                             None
                         }

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const BATCH_SIZE: i64 = 256;
-const LEASE_SECONDS: i64 = 30;
+/// Long enough for any batch; short enough that a crashed instance's rows move on quickly.
+const LEASE_SECONDS: i64 = 10;
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 pub struct Intake {
@@ -107,7 +108,14 @@ async fn process_batch(
 ) -> Result<usize, String> {
     let claim_owner = owner.clone();
     let rows = db
-        .run(move |conn| claim_inbox(conn, &claim_owner, BATCH_SIZE, chrono::Duration::seconds(LEASE_SECONDS)))
+        .run(move |conn| {
+            claim_inbox(
+                conn,
+                &claim_owner,
+                BATCH_SIZE,
+                chrono::Duration::seconds(LEASE_SECONDS),
+            )
+        })
         .await
         .map_err(|e| e.to_string())?;
     if rows.is_empty() {
@@ -116,9 +124,14 @@ async fn process_batch(
     let claimed = rows.len();
     let (submissions, unreadable): (Vec<_>, Vec<_>) = rows
         .iter()
-        .map(|row| normalize_row(row).map(|s| (row.id, s)).map_err(|e| (row.id, e)))
+        .map(|row| {
+            normalize_row(row)
+                .map(|s| (row.id, s))
+                .map_err(|e| (row.id, e))
+        })
         .partition(Result::is_ok);
-    let submissions: Vec<(i64, Submission)> = submissions.into_iter().filter_map(Result::ok).collect();
+    let submissions: Vec<(i64, Submission)> =
+        submissions.into_iter().filter_map(Result::ok).collect();
     let mut failures: Vec<(i64, String)> = unreadable.into_iter().filter_map(Result::err).collect();
 
     match resolve(&scorer, &resolver, &directory, &owner, submissions.clone()).await {
@@ -151,7 +164,9 @@ async fn resolve(
         return Ok(());
     }
     let signals = scorer
-        .send(ScoreBatch(submissions.iter().map(|(_, s)| s.clone()).collect()))
+        .send(ScoreBatch(
+            submissions.iter().map(|(_, s)| s.clone()).collect(),
+        ))
         .await
         .map_err(|e| format!("Scorer unavailable: {e}"))?
         .map_err(|e| e.to_string())?;
@@ -160,7 +175,8 @@ async fn resolve(
         .into_iter()
         .zip(signals)
         .map(|((inbox_id, submission), signals)| {
-            let campaign = snapshot.website_campaign(&submission.account_id, submission.project_name.as_deref());
+            let campaign = snapshot
+                .website_campaign(&submission.account_id, submission.project_name.as_deref());
             PipelineItem {
                 inbox_id,
                 campaign_id: campaign.map(|c| c.id.clone()),
@@ -182,12 +198,18 @@ async fn resolve(
 
 /// An inbox row back into a submission.
 pub fn normalize_row(row: &InboxRow) -> Result<Submission, String> {
-    let meta: RequestMeta = serde_json::from_str(&row.meta_json).map_err(|e| format!("unreadable meta: {e}"))?;
+    let meta: RequestMeta =
+        serde_json::from_str(&row.meta_json).map_err(|e| format!("unreadable meta: {e}"))?;
     match row.kind.as_str() {
         "website" => {
             let fields: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(&row.body).map_err(|e| format!("unreadable body: {e}"))?;
-            Ok(website_submission(&row.public_id, &row.account_id, &fields, &meta))
+            Ok(website_submission(
+                &row.public_id,
+                &row.account_id,
+                &fields,
+                &meta,
+            ))
         }
         other => Err(format!("unknown inbox kind {other:?}")),
     }

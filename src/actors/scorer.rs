@@ -36,7 +36,13 @@ impl Handler<ScoreBatch> for Scorer {
         let result = run_guarded(&self.stats, || {
             msg.0
                 .iter()
-                .map(|s| signals(s.time_to_submit, s.email_key.as_deref(), s.user_agent.as_deref()))
+                .map(|s| {
+                    signals(
+                        s.time_to_submit,
+                        s.email_key.as_deref(),
+                        s.user_agent.as_deref(),
+                    )
+                })
                 .collect::<Vec<_>>()
         });
         match &result {

@@ -105,7 +105,9 @@ pub fn build_pool(target: &DatabaseTarget, size: u32) -> Result<Pool, DbError> {
 pub fn run_migrations(conn: &mut AnyConnection) -> Result<usize, DbError> {
     let applied = match conn {
         AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-        AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        AnyConnection::Postgresql(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
     };
     applied.map_err(|e| DbError::Connection(format!("migration failed: {e}")))
 }
@@ -124,7 +126,11 @@ pub fn write_transaction<T, E>(
 where
     E: From<diesel::result::Error>,
 {
-    let begin = if is_sqlite(conn) { "BEGIN IMMEDIATE" } else { "BEGIN" };
+    let begin = if is_sqlite(conn) {
+        "BEGIN IMMEDIATE"
+    } else {
+        "BEGIN"
+    };
     conn.batch_execute(begin)?;
     match catch_unwind(AssertUnwindSafe(|| body(conn))) {
         Ok(Ok(value)) => match conn.batch_execute("COMMIT") {
@@ -147,7 +153,11 @@ where
 
 /// Serialises identity decisions for one (account, project) across instances sharing PostgreSQL;
 /// SQLite has one writer, which serialises them already.
-pub fn lock_identity_key(conn: &mut AnyConnection, account_id: &str, project_key: &str) -> QueryResult<()> {
+pub fn lock_identity_key(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    project_key: &str,
+) -> QueryResult<()> {
     if let AnyConnection::Postgresql(c) = conn {
         diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind::<diesel::sql_types::Text, _>(format!("{account_id}\u{1f}{project_key}"))

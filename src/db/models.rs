@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 
 /// RFC 3339 UTC with milliseconds, as every time in the API is written.
 pub fn rfc3339(t: &NaiveDateTime) -> String {
-    t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn parse_json_or(text: &str, fallback: Value) -> Value {

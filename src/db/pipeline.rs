@@ -57,12 +57,17 @@ pub fn persist_submission(
         delivery_id: None,
     };
     lock_identity_key(conn, &sub.account_id, &sub.project_key)?;
-    let still_ours = inbox::table
+    let claim = inbox::table
         .find(item.inbox_id)
-        .select((inbox::status, inbox::lease_owner))
-        .first::<(String, Option<String>)>(conn)
-        .optional()?
-        .is_some_and(|(status, owner)| status == "processing" && owner.as_deref() == Some(lease_owner));
+        .select((inbox::status, inbox::lease_owner));
+    // On PostgreSQL the row stays locked until commit, so no other instance can re-claim it now.
+    let claim: Option<(String, Option<String>)> = match conn {
+        AnyConnection::Postgresql(c) => claim.for_update().first(c).optional()?,
+        AnyConnection::Sqlite(c) => claim.first(c).optional()?,
+    };
+    let still_ours = claim.is_some_and(|(status, owner)| {
+        status == "processing" && owner.as_deref() == Some(lease_owner)
+    });
     if !still_ours {
         return Ok(untouched);
     }
@@ -116,7 +121,9 @@ pub fn persist_submission(
                 created_at: t,
                 updated_at: t,
             };
-            diesel::insert_into(leads::table).values(&new_lead).execute(conn)?;
+            diesel::insert_into(leads::table)
+                .values(&new_lead)
+                .execute(conn)?;
             let id = leads::table
                 .filter(leads::public_id.eq(&public_id))
                 .select(leads::id)
@@ -156,7 +163,9 @@ pub fn persist_submission(
         visitor_id: sub.visitor_id.clone(),
         email_key: sub.email_key.clone(),
         phone_e164: sub.phone.as_ref().map(|p| p.e164.clone()),
-        ip: (sub.lead_source == "website").then(|| sub.ip.clone()).flatten(),
+        ip: (sub.lead_source == "website")
+            .then(|| sub.ip.clone())
+            .flatten(),
         cta: sub.cta.clone(),
         page_url: sub.page_url.clone(),
         payload_json: json_text(&sub.payload),
@@ -176,12 +185,18 @@ pub fn persist_submission(
     snapshot.lead_submission_id = Some(submission_id);
     let snapshot_json = serde_json::to_string(&snapshot).unwrap_or_else(|_| "{}".into());
 
-    let previous_search = existing.as_ref().map(|l| l.search_text.as_str()).unwrap_or("");
+    let previous_search = existing
+        .as_ref()
+        .map(|l| l.search_text.as_str())
+        .unwrap_or("");
     let search_text = search_text_with(
         previous_search,
         sub.name.as_deref(),
         sub.email.as_deref(),
-        sub.phone.as_ref().map(|p| p.e164.as_str()).or(sub.phone_raw.as_deref()),
+        sub.phone
+            .as_ref()
+            .map(|p| p.e164.as_str())
+            .or(sub.phone_raw.as_deref()),
     );
     let last_submitted_at = existing
         .as_ref()
@@ -215,7 +230,9 @@ pub fn persist_submission(
                 created_at: t,
                 updated_at: t,
             };
-            diesel::insert_into(outbox::table).values(&row).execute(conn)?;
+            diesel::insert_into(outbox::table)
+                .values(&row)
+                .execute(conn)?;
             Some(
                 outbox::table
                     .filter(outbox::make_send_public_id.eq(&make_send_public_id))
@@ -254,9 +271,21 @@ fn find_lead_for(conn: &mut AnyConnection, sub: &Submission) -> Result<Option<i6
             .select(s::lead_id)
             .into_boxed();
         let found: Option<i64> = match key {
-            IdentityKey::VisitorId(v) => scoped.filter(s::visitor_id.eq(v)).order(s::id.desc()).first(conn).optional()?,
-            IdentityKey::Email(e) => scoped.filter(s::email_key.eq(e)).order(s::id.desc()).first(conn).optional()?,
-            IdentityKey::Phone(p) => scoped.filter(s::phone_e164.eq(p)).order(s::id.desc()).first(conn).optional()?,
+            IdentityKey::VisitorId(v) => scoped
+                .filter(s::visitor_id.eq(v))
+                .order(s::id.desc())
+                .first(conn)
+                .optional()?,
+            IdentityKey::Email(e) => scoped
+                .filter(s::email_key.eq(e))
+                .order(s::id.desc())
+                .first(conn)
+                .optional()?,
+            IdentityKey::Phone(p) => scoped
+                .filter(s::phone_e164.eq(p))
+                .order(s::id.desc())
+                .first(conn)
+                .optional()?,
             IdentityKey::ClientIp(ip) => {
                 let since = sub.submitted_at.naive_utc() - Duration::hours(IP_MATCH_WINDOW_HOURS);
                 scoped
@@ -284,7 +313,9 @@ fn count_recent_submissions(conn: &mut AnyConnection, sub: &Submission) -> Resul
         .filter(s::submitted_at.ge(since))
         .into_boxed();
     let count = if let Some(visitor) = &sub.visitor_id {
-        base.filter(s::visitor_id.eq(visitor)).count().get_result(conn)?
+        base.filter(s::visitor_id.eq(visitor))
+            .count()
+            .get_result(conn)?
     } else if let (Some(ip), "website") = (&sub.ip, sub.lead_source.as_str()) {
         base.filter(s::ip.eq(ip)).count().get_result(conn)?
     } else {

@@ -32,14 +32,18 @@ pub fn ensure_default_account(conn: &mut AnyConnection) -> Result<Account, DbErr
             created_at: t,
             updated_at: t,
         };
-        diesel::insert_into(accounts::table).values(&account).execute(conn)?;
+        diesel::insert_into(accounts::table)
+            .values(&account)
+            .execute(conn)?;
         log::info!("account.default_created id={}", account.id);
         Ok(account)
     })
 }
 
 pub fn list_accounts(conn: &mut AnyConnection) -> Result<Vec<Account>, DbError> {
-    Ok(accounts::table.order(accounts::created_at.asc()).load(conn)?)
+    Ok(accounts::table
+        .order(accounts::created_at.asc())
+        .load(conn)?)
 }
 
 pub fn find_account(conn: &mut AnyConnection, id: &str) -> Result<Account, DbError> {
@@ -50,7 +54,11 @@ pub fn find_account(conn: &mut AnyConnection, id: &str) -> Result<Account, DbErr
         .ok_or(DbError::NotFound)
 }
 
-pub fn create_account(conn: &mut AnyConnection, name: &str, active: bool) -> Result<Account, DbError> {
+pub fn create_account(
+    conn: &mut AnyConnection,
+    name: &str,
+    active: bool,
+) -> Result<Account, DbError> {
     let t = now();
     let account = Account {
         id: new_public_id(),
@@ -60,7 +68,9 @@ pub fn create_account(conn: &mut AnyConnection, name: &str, active: bool) -> Res
         created_at: t,
         updated_at: t,
     };
-    diesel::insert_into(accounts::table).values(&account).execute(conn)?;
+    diesel::insert_into(accounts::table)
+        .values(&account)
+        .execute(conn)?;
     Ok(account)
 }
 
@@ -78,18 +88,25 @@ pub fn update_account(
         account.active = active;
     }
     account.updated_at = now();
-    diesel::update(accounts::table.find(id)).set(&account).execute(conn)?;
+    diesel::update(accounts::table.find(id))
+        .set(&account)
+        .execute(conn)?;
     Ok(account)
 }
 
 // ---- campaigns ----
 
 pub fn insert_campaign(conn: &mut AnyConnection, campaign: &Campaign) -> Result<(), DbError> {
-    diesel::insert_into(campaigns::table).values(campaign).execute(conn)?;
+    diesel::insert_into(campaigns::table)
+        .values(campaign)
+        .execute(conn)?;
     Ok(())
 }
 
-pub fn list_campaigns(conn: &mut AnyConnection, account_id: &str) -> Result<Vec<Campaign>, DbError> {
+pub fn list_campaigns(
+    conn: &mut AnyConnection,
+    account_id: &str,
+) -> Result<Vec<Campaign>, DbError> {
     Ok(campaigns::table
         .filter(campaigns::account_id.eq(account_id))
         .order(campaigns::created_at.asc())
@@ -136,7 +153,9 @@ pub enum AckWrite {
 fn append_ack_write(conn: &mut AnyConnection, write: &AckWrite) -> QueryResult<usize> {
     match write {
         AckWrite::Inbox(row) => diesel::insert_into(inbox::table).values(row).execute(conn),
-        AckWrite::BlockedLead(row) => diesel::insert_into(blocked_ip_leads::table).values(row).execute(conn),
+        AckWrite::BlockedLead(row) => diesel::insert_into(blocked_ip_leads::table)
+            .values(row)
+            .execute(conn),
     }
 }
 
@@ -154,9 +173,11 @@ pub fn append_ack_writes(conn: &mut AnyConnection, writes: &[AckWrite]) -> Vec<R
         Err(_) if writes.len() > 1 => writes
             .iter()
             .map(|write| {
-                write_transaction(conn, |conn| append_ack_write(conn, write).map_err(DbError::from))
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                write_transaction(conn, |conn| {
+                    append_ack_write(conn, write).map_err(DbError::from)
+                })
+                .map(|_| ())
+                .map_err(|e| e.to_string())
             })
             .collect(),
         Err(e) => vec![Err(e.to_string())],
@@ -222,9 +243,14 @@ pub fn claim_inbox(
 
 /// After a crash of the only instance (SQLite), its leases are void at once.
 pub fn release_all_inbox_leases(conn: &mut AnyConnection) -> Result<usize, DbError> {
-    Ok(diesel::update(inbox::table.filter(inbox::status.eq("processing")))
-        .set((inbox::status.eq("pending"), inbox::lease_owner.eq(None::<String>)))
-        .execute(conn)?)
+    Ok(
+        diesel::update(inbox::table.filter(inbox::status.eq("processing")))
+            .set((
+                inbox::status.eq("pending"),
+                inbox::lease_owner.eq(None::<String>),
+            ))
+            .execute(conn)?,
+    )
 }
 
 pub const INBOX_MAX_ATTEMPTS: i32 = 3;
@@ -235,15 +261,29 @@ pub fn inbox_backoff(attempts: i32) -> Duration {
 }
 
 /// A processing attempt failed: retry later, or keep the row as failed for an operator.
-pub fn fail_inbox_attempt(conn: &mut AnyConnection, id: i64, owner: &str, error: &str) -> Result<(), DbError> {
+pub fn fail_inbox_attempt(
+    conn: &mut AnyConnection,
+    id: i64,
+    owner: &str,
+    error: &str,
+) -> Result<(), DbError> {
     let row: Option<InboxRow> = inbox::table.find(id).first(conn).optional()?;
     let Some(row) = row else { return Ok(()) };
     if row.status != "processing" || row.lease_owner.as_deref() != Some(owner) {
         return Ok(());
     }
-    let status = if row.attempts >= INBOX_MAX_ATTEMPTS { "failed" } else { "pending" };
+    let status = if row.attempts >= INBOX_MAX_ATTEMPTS {
+        "failed"
+    } else {
+        "pending"
+    };
     if status == "failed" {
-        log::warn!("inbox.failed id={} attempts={} error={}", id, row.attempts, error);
+        log::warn!(
+            "inbox.failed id={} attempts={} error={}",
+            id,
+            row.attempts,
+            error
+        );
     }
     diesel::update(inbox::table.find(id))
         .set((
@@ -257,8 +297,15 @@ pub fn fail_inbox_attempt(conn: &mut AnyConnection, id: i64, owner: &str, error:
     Ok(())
 }
 
-pub fn list_inbox(conn: &mut AnyConnection, status: Option<&str>, limit: i64) -> Result<Vec<InboxRow>, DbError> {
-    let mut query = inbox::table.order(inbox::id.desc()).limit(limit).into_boxed();
+pub fn list_inbox(
+    conn: &mut AnyConnection,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<InboxRow>, DbError> {
+    let mut query = inbox::table
+        .order(inbox::id.desc())
+        .limit(limit)
+        .into_boxed();
     if let Some(status) = status {
         query = query.filter(inbox::status.eq(status.to_string()));
     }
@@ -266,12 +313,23 @@ pub fn list_inbox(conn: &mut AnyConnection, status: Option<&str>, limit: i64) ->
 }
 
 pub fn retry_inbox(conn: &mut AnyConnection, id: i64) -> Result<InboxRow, DbError> {
-    let row: InboxRow = inbox::table.find(id).first(conn).optional()?.ok_or(DbError::NotFound)?;
+    let row: InboxRow = inbox::table
+        .find(id)
+        .first(conn)
+        .optional()?
+        .ok_or(DbError::NotFound)?;
     if row.status != "failed" {
-        return Err(DbError::Invalid(format!("inbox item {id} is {}, not failed", row.status)));
+        return Err(DbError::Invalid(format!(
+            "inbox item {id} is {}, not failed",
+            row.status
+        )));
     }
     diesel::update(inbox::table.find(id))
-        .set((inbox::status.eq("pending"), inbox::attempts.eq(0), inbox::next_attempt_at.eq(now())))
+        .set((
+            inbox::status.eq("pending"),
+            inbox::attempts.eq(0),
+            inbox::next_attempt_at.eq(now()),
+        ))
         .execute(conn)?;
     Ok(inbox::table.find(id).first(conn)?)
 }
@@ -298,7 +356,9 @@ pub fn search_pattern(q: &str) -> Option<String> {
     if q.is_empty() {
         return None;
     }
-    let phone_like = q.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c))
+    let phone_like = q
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().".contains(c))
         && q.chars().any(|c| c.is_ascii_digit());
     let term = if phone_like {
         crate::intake::phone::digits_of(q)
@@ -316,7 +376,12 @@ pub fn search_pattern(q: &str) -> Option<String> {
 }
 
 /// The text `q` searches: names and emails lowercase, phones as digits, of every submission.
-pub fn search_text_with(existing: &str, name: Option<&str>, email: Option<&str>, phone: Option<&str>) -> String {
+pub fn search_text_with(
+    existing: &str,
+    name: Option<&str>,
+    email: Option<&str>,
+    phone: Option<&str>,
+) -> String {
     let mut text = existing.to_string();
     let tokens = [
         name.map(str::to_lowercase),
@@ -335,7 +400,10 @@ pub fn search_text_with(existing: &str, name: Option<&str>, email: Option<&str>,
 }
 
 pub fn list_leads(conn: &mut AnyConnection, filter: &LeadFilter) -> Result<Vec<Lead>, DbError> {
-    let mut query = leads::table.order(leads::id.desc()).limit(filter.limit).into_boxed();
+    let mut query = leads::table
+        .order(leads::id.desc())
+        .limit(filter.limit)
+        .into_boxed();
     if let Some(account) = &filter.account_id {
         query = query.filter(leads::account_id.eq(account.clone()));
     }
@@ -362,21 +430,31 @@ pub fn find_lead(conn: &mut AnyConnection, public_id: &str) -> Result<Lead, DbEr
         .ok_or(DbError::NotFound)
 }
 
-pub fn lead_submissions_of(conn: &mut AnyConnection, lead_id: i64) -> Result<Vec<LeadSubmission>, DbError> {
+pub fn lead_submissions_of(
+    conn: &mut AnyConnection,
+    lead_id: i64,
+) -> Result<Vec<LeadSubmission>, DbError> {
     Ok(lead_submissions::table
         .filter(lead_submissions::lead_id.eq(lead_id))
         .order(lead_submissions::id.asc())
         .load(conn)?)
 }
 
-pub fn deliveries_of_lead(conn: &mut AnyConnection, lead_id: i64) -> Result<Vec<Delivery>, DbError> {
+pub fn deliveries_of_lead(
+    conn: &mut AnyConnection,
+    lead_id: i64,
+) -> Result<Vec<Delivery>, DbError> {
     Ok(outbox::table
         .filter(outbox::lead_id.eq(lead_id))
         .order(outbox::id.asc())
         .load(conn)?)
 }
 
-pub fn set_lead_status(conn: &mut AnyConnection, public_id: &str, status: &str) -> Result<Lead, DbError> {
+pub fn set_lead_status(
+    conn: &mut AnyConnection,
+    public_id: &str,
+    status: &str,
+) -> Result<Lead, DbError> {
     let updated = diesel::update(leads::table.filter(leads::public_id.eq(public_id)))
         .set((leads::status.eq(status), leads::updated_at.eq(now())))
         .execute(conn)?;
@@ -388,8 +466,15 @@ pub fn set_lead_status(conn: &mut AnyConnection, public_id: &str, status: &str) 
 
 // ---- deliveries ----
 
-pub fn list_deliveries(conn: &mut AnyConnection, status: Option<&str>, limit: i64) -> Result<Vec<Delivery>, DbError> {
-    let mut query = outbox::table.order(outbox::id.desc()).limit(limit).into_boxed();
+pub fn list_deliveries(
+    conn: &mut AnyConnection,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Delivery>, DbError> {
+    let mut query = outbox::table
+        .order(outbox::id.desc())
+        .limit(limit)
+        .into_boxed();
     if let Some(status) = status {
         query = query.filter(outbox::status.eq(status.to_string()));
     }
@@ -399,10 +484,16 @@ pub fn list_deliveries(conn: &mut AnyConnection, status: Option<&str>, limit: i6
 // ---- blocked IPs ----
 
 pub fn list_blocked_ips(conn: &mut AnyConnection) -> Result<Vec<BlockedIp>, DbError> {
-    Ok(blocked_ips::table.order(blocked_ips::created_at.asc()).load(conn)?)
+    Ok(blocked_ips::table
+        .order(blocked_ips::created_at.asc())
+        .load(conn)?)
 }
 
-pub fn insert_blocked_ip(conn: &mut AnyConnection, ip: &str, reason: Option<&str>) -> Result<BlockedIp, DbError> {
+pub fn insert_blocked_ip(
+    conn: &mut AnyConnection,
+    ip: &str,
+    reason: Option<&str>,
+) -> Result<BlockedIp, DbError> {
     let existing: Option<BlockedIp> = blocked_ips::table
         .filter(blocked_ips::ip.eq(ip))
         .first(conn)
@@ -416,7 +507,9 @@ pub fn insert_blocked_ip(conn: &mut AnyConnection, ip: &str, reason: Option<&str
         reason: reason.map(str::to_string),
         created_at: now(),
     };
-    diesel::insert_into(blocked_ips::table).values(&row).execute(conn)?;
+    diesel::insert_into(blocked_ips::table)
+        .values(&row)
+        .execute(conn)?;
     Ok(row)
 }
 
@@ -427,7 +520,10 @@ pub fn delete_blocked_ip(conn: &mut AnyConnection, id: &str) -> Result<(), DbErr
     }
 }
 
-pub fn list_blocked_ip_leads(conn: &mut AnyConnection, limit: i64) -> Result<Vec<BlockedIpLead>, DbError> {
+pub fn list_blocked_ip_leads(
+    conn: &mut AnyConnection,
+    limit: i64,
+) -> Result<Vec<BlockedIpLead>, DbError> {
     Ok(blocked_ip_leads::table
         .order(blocked_ip_leads::id.desc())
         .limit(limit)
@@ -447,12 +543,17 @@ pub struct Backlog {
 pub fn backlog(conn: &mut AnyConnection) -> Result<Backlog, DbError> {
     let count_inbox = |conn: &mut AnyConnection, statuses: &[&str]| -> QueryResult<i64> {
         inbox::table
-            .filter(inbox::status.eq_any(statuses.iter().map(|s| s.to_string()).collect::<Vec<_>>()))
+            .filter(
+                inbox::status.eq_any(statuses.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+            )
             .count()
             .get_result(conn)
     };
     let count_outbox = |conn: &mut AnyConnection, status: &str| -> QueryResult<i64> {
-        outbox::table.filter(outbox::status.eq(status)).count().get_result(conn)
+        outbox::table
+            .filter(outbox::status.eq(status))
+            .count()
+            .get_result(conn)
     };
     Ok(Backlog {
         inbox_pending: count_inbox(conn, &["pending", "processing"])?,

@@ -68,31 +68,69 @@ mod tests {
     use chrono::Duration;
 
     fn policy() -> ForwardPolicy {
-        ForwardPolicy { production: true, duplicate_window_minutes: 30.0, reengage_hours: 24.0 }
+        ForwardPolicy {
+            production: true,
+            duplicate_window_minutes: 30.0,
+            reengage_hours: 24.0,
+        }
     }
 
     #[test]
     fn new_lead_is_created() {
-        assert_eq!(decide(&policy(), false, None, Utc::now()), ForwardDecision::Created);
+        assert_eq!(
+            decide(&policy(), false, None, Utc::now()),
+            ForwardDecision::Created
+        );
     }
 
     #[test]
     fn windows() {
         let now = Utc::now();
         let p = policy();
-        assert_eq!(decide(&p, false, Some(now - Duration::minutes(5)), now), ForwardDecision::SkipDuplicateWindow);
-        assert_eq!(decide(&p, false, Some(now - Duration::hours(2)), now), ForwardDecision::SkipReengageWindow);
-        assert_eq!(decide(&p, false, Some(now - Duration::hours(24)), now), ForwardDecision::Reengaged);
-        let never = ForwardPolicy { reengage_hours: 0.0, ..p };
-        assert_eq!(decide(&never, false, Some(now - Duration::days(300)), now), ForwardDecision::SkipReengageWindow);
-        let decimal = ForwardPolicy { reengage_hours: 0.5, duplicate_window_minutes: 0.1, ..p };
-        assert_eq!(decide(&decimal, false, Some(now - Duration::minutes(31)), now), ForwardDecision::Reengaged);
+        assert_eq!(
+            decide(&p, false, Some(now - Duration::minutes(5)), now),
+            ForwardDecision::SkipDuplicateWindow
+        );
+        assert_eq!(
+            decide(&p, false, Some(now - Duration::hours(2)), now),
+            ForwardDecision::SkipReengageWindow
+        );
+        assert_eq!(
+            decide(&p, false, Some(now - Duration::hours(24)), now),
+            ForwardDecision::Reengaged
+        );
+        let never = ForwardPolicy {
+            reengage_hours: 0.0,
+            ..p
+        };
+        assert_eq!(
+            decide(&never, false, Some(now - Duration::days(300)), now),
+            ForwardDecision::SkipReengageWindow
+        );
+        let decimal = ForwardPolicy {
+            reengage_hours: 0.5,
+            duplicate_window_minutes: 0.1,
+            ..p
+        };
+        assert_eq!(
+            decide(&decimal, false, Some(now - Duration::minutes(31)), now),
+            ForwardDecision::Reengaged
+        );
     }
 
     #[test]
     fn never_outside_production_or_for_bots() {
-        let dev = ForwardPolicy { production: false, ..policy() };
-        assert_eq!(decide(&dev, false, None, Utc::now()), ForwardDecision::SkipNotProduction);
-        assert_eq!(decide(&policy(), true, None, Utc::now()), ForwardDecision::SkipBot);
+        let dev = ForwardPolicy {
+            production: false,
+            ..policy()
+        };
+        assert_eq!(
+            decide(&dev, false, None, Utc::now()),
+            ForwardDecision::SkipNotProduction
+        );
+        assert_eq!(
+            decide(&policy(), true, None, Utc::now()),
+            ForwardDecision::SkipBot
+        );
     }
 }

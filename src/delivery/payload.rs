@@ -106,17 +106,29 @@ pub fn forwarded_lead(sub: &Submission, ctx: &LeadContext<'_>) -> ForwardedLead 
     let email = sub.email.clone().or_else(|| from_prev(|p| p.email.clone()));
     let (phone_mobile, phone_e164) = match &sub.phone {
         Some(p) => (Some(p.mobile()), Some(p.e164.clone())),
-        None => (from_prev(|p| p.phone_mobile.clone()), from_prev(|p| p.phone_e164.clone())),
+        None => (
+            from_prev(|p| p.phone_mobile.clone()),
+            from_prev(|p| p.phone_e164.clone()),
+        ),
     };
     ForwardedLead {
-        first_name: sub.name.clone().or_else(|| from_prev(|p| p.first_name.clone())),
+        first_name: sub
+            .name
+            .clone()
+            .or_else(|| from_prev(|p| p.first_name.clone())),
         phone_mobile,
         phone_e164,
         email1: email.clone(),
         email,
-        country_code: sub.country_code.clone().or_else(|| from_prev(|p| p.country_code.clone())),
+        country_code: sub
+            .country_code
+            .clone()
+            .or_else(|| from_prev(|p| p.country_code.clone())),
         project_name: sub.project_name.clone(),
-        user_location: sub.location.clone().or_else(|| from_prev(|p| p.user_location.clone())),
+        user_location: sub
+            .location
+            .clone()
+            .or_else(|| from_prev(|p| p.user_location.clone())),
         lead_source: sub.lead_source.clone(),
         source_team: sub.team.clone(),
         user_country: sub.geo.country.clone(),
@@ -132,7 +144,10 @@ pub fn forwarded_lead(sub: &Submission, ctx: &LeadContext<'_>) -> ForwardedLead 
         suspicion_reasons: ctx.suspicion.reasons.clone(),
         time_to_submit: sub.time_to_submit,
         form_submit_count: ctx.form_submit_count,
-        visitor_id: sub.visitor_id.clone().or_else(|| from_prev(|p| p.visitor_id.clone())),
+        visitor_id: sub
+            .visitor_id
+            .clone()
+            .or_else(|| from_prev(|p| p.visitor_id.clone())),
         session_id: sub.session_id.clone(),
         vpn_suspected: None,
         related_projects: ctx.related_projects.clone(),
@@ -156,20 +171,62 @@ pub fn forwarded_lead(sub: &Submission, ctx: &LeadContext<'_>) -> ForwardedLead 
         event: ctx.event.map(str::to_string),
         account_id: sub.account_id.clone(),
         campaign_id: ctx.campaign_id.clone(),
-        submitted_at: sub.submitted_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        submitted_at: sub
+            .submitted_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     }
 }
 
 /// Every key the contract promises in the forwarded payload.
 pub const PAYLOAD_KEYS: &[&str] = &[
-    "first_name", "phone_mobile", "phone_e164", "email", "email1", "country_code", "project_name",
-    "user_location", "lead_source", "source_team", "user_country", "user_city", "user_timezone",
-    "user_region", "engagement_score", "engagement_label", "session_duration_seconds", "pages_visited",
-    "return_visits", "suspicion_score", "suspicion_reasons", "time_to_submit", "form_submit_count",
-    "visitor_id", "session_id", "vpn_suspected", "related_projects", "refered_by", "searched_keyword",
-    "user_agent", "user_ip", "cta", "page_url", "message", "utm", "is_duplicate", "is_bot_lead",
-    "test_lead", "dev_environment", "lead_public_id", "lead_submission_public_id", "lead_id",
-    "lead_submission_id", "make_send_public_id", "event", "account_id", "campaign_id", "submitted_at",
+    "first_name",
+    "phone_mobile",
+    "phone_e164",
+    "email",
+    "email1",
+    "country_code",
+    "project_name",
+    "user_location",
+    "lead_source",
+    "source_team",
+    "user_country",
+    "user_city",
+    "user_timezone",
+    "user_region",
+    "engagement_score",
+    "engagement_label",
+    "session_duration_seconds",
+    "pages_visited",
+    "return_visits",
+    "suspicion_score",
+    "suspicion_reasons",
+    "time_to_submit",
+    "form_submit_count",
+    "visitor_id",
+    "session_id",
+    "vpn_suspected",
+    "related_projects",
+    "refered_by",
+    "searched_keyword",
+    "user_agent",
+    "user_ip",
+    "cta",
+    "page_url",
+    "message",
+    "utm",
+    "is_duplicate",
+    "is_bot_lead",
+    "test_lead",
+    "dev_environment",
+    "lead_public_id",
+    "lead_submission_public_id",
+    "lead_id",
+    "lead_submission_id",
+    "make_send_public_id",
+    "event",
+    "account_id",
+    "campaign_id",
+    "submitted_at",
 ];
 
 #[cfg(test)]
@@ -182,14 +239,29 @@ mod tests {
     #[test]
     fn every_key_is_present() {
         let fields = json!({"name": "Priya", "phone": "9999999999", "country_code": "+91"});
-        let sub = website_submission("s1", "a1", fields.as_object().unwrap(), &RequestMeta::default());
+        let sub = website_submission(
+            "s1",
+            "a1",
+            fields.as_object().unwrap(),
+            &RequestMeta::default(),
+        );
         let eng = engagement(0, 0, 0);
         let sus = suspicion(&SubmissionSignals::default(), 1);
         let ctx = LeadContext {
-            lead_public_id: "l1", lead_id: Some(1), lead_submission_id: Some(2), previous: None,
-            engagement: &eng, suspicion: &sus, form_submit_count: 1, related_projects: vec![],
-            is_duplicate: false, is_bot_lead: false, dev_environment: true, campaign_id: None,
-            event: Some("lead.created"), make_send_public_id: Some("m1".into()),
+            lead_public_id: "l1",
+            lead_id: Some(1),
+            lead_submission_id: Some(2),
+            previous: None,
+            engagement: &eng,
+            suspicion: &sus,
+            form_submit_count: 1,
+            related_projects: vec![],
+            is_duplicate: false,
+            is_bot_lead: false,
+            dev_environment: true,
+            campaign_id: None,
+            event: Some("lead.created"),
+            make_send_public_id: Some("m1".into()),
         };
         let value = serde_json::to_value(forwarded_lead(&sub, &ctx)).unwrap();
         let map = value.as_object().unwrap();
@@ -204,7 +276,9 @@ mod tests {
 
     #[test]
     fn meta_placeholders_mark_test_leads() {
-        assert!(has_test_placeholders(&json!({"field_data": [{"values": ["<test lead: dummy data for email>"]}]})));
+        assert!(has_test_placeholders(
+            &json!({"field_data": [{"values": ["<test lead: dummy data for email>"]}]})
+        ));
         assert!(!has_test_placeholders(&json!({"email": "a@b.co"})));
     }
 }

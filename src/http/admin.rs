@@ -67,7 +67,9 @@ async fn require_admin_token(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     match (expected, given) {
-        (Some(expected), Some(given)) if constant_time_eq(expected.as_bytes(), given.as_bytes()) => {
+        (Some(expected), Some(given))
+            if constant_time_eq(expected.as_bytes(), given.as_bytes()) =>
+        {
             Ok(next.call(req).await?.map_into_left_body())
         }
         _ => {
@@ -101,7 +103,9 @@ struct AccountInput {
 fn valid_name(name: Option<&str>, required: bool) -> Result<Option<String>, ApiError> {
     match name.map(str::trim) {
         Some(n) if !n.is_empty() && n.chars().count() <= 200 => Ok(Some(n.to_string())),
-        Some(_) => Err(ApiError::BadRequest("name must be 1 to 200 characters".into())),
+        Some(_) => Err(ApiError::BadRequest(
+            "name must be 1 to 200 characters".into(),
+        )),
         None if required => Err(ApiError::BadRequest("name is required".into())),
         None => Ok(None),
     }
@@ -110,12 +114,19 @@ fn valid_name(name: Option<&str>, required: bool) -> Result<Option<String>, ApiE
 async fn create_account(state: web::Data<AppState>, body: web::Json<AccountInput>) -> Reply {
     let name = valid_name(body.name.as_deref(), true)?.unwrap_or_default();
     let active = body.active.unwrap_or(true);
-    let account = state.db.run(move |c| queries::create_account(c, &name, active)).await?;
+    let account = state
+        .db
+        .run(move |c| queries::create_account(c, &name, active))
+        .await?;
     refresh_directory(&state).await;
     Ok(HttpResponse::Created().json(account.to_json()))
 }
 
-async fn update_account(state: web::Data<AppState>, id: web::Path<String>, body: web::Json<AccountInput>) -> Reply {
+async fn update_account(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<AccountInput>,
+) -> Reply {
     let name = valid_name(body.name.as_deref(), false)?;
     let active = body.active;
     let id = id.into_inner();
@@ -136,14 +147,36 @@ async fn refresh_directory(state: &AppState) {
 // ---- campaigns ----
 
 pub const INTEGRATIONS: &[&str] = &[
-    "website", "facebook_ads", "clickfunnels", "manychat", "unbounce", "instapage", "kartra", "phonesites",
-    "callrail", "calltrackingmetrics",
+    "website",
+    "facebook_ads",
+    "clickfunnels",
+    "manychat",
+    "unbounce",
+    "instapage",
+    "kartra",
+    "phonesites",
+    "callrail",
+    "calltrackingmetrics",
 ];
 
 /// Keys kept in their own columns; everything else of the contract is kept in `settings_json`.
-const CAMPAIGN_COLUMNS: &[&str] = &["id", "account_id", "name", "project_name", "integration", "active", "thank_you_url", "webhook_url", "created_at", "updated_at"];
+const CAMPAIGN_COLUMNS: &[&str] = &[
+    "id",
+    "account_id",
+    "name",
+    "project_name",
+    "integration",
+    "active",
+    "thank_you_url",
+    "webhook_url",
+    "created_at",
+    "updated_at",
+];
 
-fn optional_string(body: &Map<String, Value>, key: &str) -> Result<Option<Option<String>>, ApiError> {
+fn optional_string(
+    body: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<Option<String>>, ApiError> {
     match body.get(key) {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
@@ -161,12 +194,17 @@ fn valid_url(key: &str, url: &str, allow_path: bool) -> Result<(), ApiError> {
         .map_err(|_| ApiError::BadRequest(format!("{key} is not a URL")))?;
     match (uri.scheme_str(), uri.host()) {
         (Some("http" | "https"), Some(_)) => Ok(()),
-        _ => Err(ApiError::BadRequest(format!("{key} must be an http(s) URL"))),
+        _ => Err(ApiError::BadRequest(format!(
+            "{key} must be an http(s) URL"
+        ))),
     }
 }
 
 /// Applies a JSON body to a campaign (new or existing), checking every field it uses.
-pub fn apply_campaign_input(campaign: &mut Campaign, body: &Map<String, Value>) -> Result<(), ApiError> {
+pub fn apply_campaign_input(
+    campaign: &mut Campaign,
+    body: &Map<String, Value>,
+) -> Result<(), ApiError> {
     if let Some(name) = optional_string(body, "name")? {
         campaign.name = valid_name(name.as_deref(), true)?.unwrap_or_default();
     }
@@ -176,7 +214,10 @@ pub fn apply_campaign_input(campaign: &mut Campaign, body: &Map<String, Value>) 
     if let Some(integration) = optional_string(body, "integration")? {
         let integration = integration.unwrap_or_default();
         if !INTEGRATIONS.contains(&integration.as_str()) {
-            return Err(ApiError::BadRequest(format!("integration must be one of {}", INTEGRATIONS.join(", "))));
+            return Err(ApiError::BadRequest(format!(
+                "integration must be one of {}",
+                INTEGRATIONS.join(", ")
+            )));
         }
         campaign.integration = integration;
     }
@@ -198,11 +239,15 @@ pub fn apply_campaign_input(campaign: &mut Campaign, body: &Map<String, Value>) 
         campaign.webhook_url = url;
     }
     if let Some(domains) = body.get("site_domains") {
-        let valid = domains
-            .as_array()
-            .is_some_and(|items| items.iter().all(|d| d.as_str().is_some_and(|s| !s.trim().is_empty())));
+        let valid = domains.as_array().is_some_and(|items| {
+            items
+                .iter()
+                .all(|d| d.as_str().is_some_and(|s| !s.trim().is_empty()))
+        });
         if !valid {
-            return Err(ApiError::BadRequest("site_domains must be an array of host names".into()));
+            return Err(ApiError::BadRequest(
+                "site_domains must be an array of host names".into(),
+            ));
         }
     }
     let mut settings = campaign.settings();
@@ -231,7 +276,11 @@ async fn list_campaigns(state: web::Data<AppState>, id: web::Path<String>) -> Re
     Ok(HttpResponse::Ok().json(json!({ "campaigns": items })))
 }
 
-async fn create_campaign(state: web::Data<AppState>, id: web::Path<String>, body: web::Json<Map<String, Value>>) -> Reply {
+async fn create_campaign(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<Map<String, Value>>,
+) -> Reply {
     let t = now();
     let mut campaign = Campaign {
         id: queries::new_public_id(),
@@ -262,14 +311,19 @@ async fn create_campaign(state: web::Data<AppState>, id: web::Path<String>, body
     Ok(HttpResponse::Created().json(campaign.to_json()))
 }
 
-async fn update_campaign(state: web::Data<AppState>, id: web::Path<String>, body: web::Json<Map<String, Value>>) -> Reply {
+async fn update_campaign(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<Map<String, Value>>,
+) -> Reply {
     let id = id.into_inner();
     let body = body.into_inner();
     let campaign = state
         .db
         .run(move |c| {
             let mut campaign = queries::find_campaign(c, &id)?;
-            apply_campaign_input(&mut campaign, &body).map_err(|e| crate::db::DbError::Invalid(e.to_string()))?;
+            apply_campaign_input(&mut campaign, &body)
+                .map_err(|e| crate::db::DbError::Invalid(e.to_string()))?;
             campaign.updated_at = now();
             queries::replace_campaign(c, &campaign)?;
             Ok(campaign)
@@ -299,10 +353,15 @@ struct BlockInput {
 
 async fn block_ip(state: web::Data<AppState>, body: web::Json<BlockInput>) -> Reply {
     let text = body.ip.as_deref().unwrap_or_default();
-    let net = parse_ip_or_cidr(text)
-        .ok_or_else(|| ApiError::BadRequest(format!("ip must be an IP address or CIDR, got {text:?}")))?;
+    let net = parse_ip_or_cidr(text).ok_or_else(|| {
+        ApiError::BadRequest(format!("ip must be an IP address or CIDR, got {text:?}"))
+    })?;
     // An exact address is stored as given ("203.0.113.7"), a network in canonical form.
-    let ip = if net.prefix_len() == net.max_prefix_len() { net.addr().to_string() } else { net.to_string() };
+    let ip = if net.prefix_len() == net.max_prefix_len() {
+        net.addr().to_string()
+    } else {
+        net.to_string()
+    };
     let reason = body.reason.clone();
     let row = state
         .db
@@ -314,13 +373,19 @@ async fn block_ip(state: web::Data<AppState>, body: web::Json<BlockInput>) -> Re
 
 async fn unblock_ip(state: web::Data<AppState>, id: web::Path<String>) -> Reply {
     let id = id.into_inner();
-    state.db.run(move |c| queries::delete_blocked_ip(c, &id)).await?;
+    state
+        .db
+        .run(move |c| queries::delete_blocked_ip(c, &id))
+        .await?;
     refresh_directory(&state).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
 async fn list_blocked_ip_leads(state: web::Data<AppState>) -> Reply {
-    let rows = state.db.run(|c| queries::list_blocked_ip_leads(c, 500)).await?;
+    let rows = state
+        .db
+        .run(|c| queries::list_blocked_ip_leads(c, 500))
+        .await?;
     let items: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();
     Ok(HttpResponse::Ok().json(json!({ "blocked_ip_leads": items })))
 }
@@ -344,7 +409,9 @@ fn page_limit(limit: Option<&str>) -> Result<i64, ApiError> {
         None | Some("") => Ok(50),
         Some(text) => match text.parse::<i64>() {
             Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-            _ => Err(ApiError::BadRequest(format!("limit must be 1 to {MAX_PAGE}"))),
+            _ => Err(ApiError::BadRequest(format!(
+                "limit must be 1 to {MAX_PAGE}"
+            ))),
         },
     }
 }
@@ -353,9 +420,17 @@ async fn list_leads(state: web::Data<AppState>, query: web::Query<LeadQuery>) ->
     let limit = page_limit(query.limit.as_deref())?;
     let before_id = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
-        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::BadRequest("cursor is not valid".into()))?),
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| ApiError::BadRequest("cursor is not valid".into()))?,
+        ),
     };
-    let nonempty = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    let nonempty = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
     let filter = LeadFilter {
         account_id: nonempty(&query.account),
         project_key: nonempty(&query.project).map(|p| project_key(Some(&p))),
@@ -364,7 +439,10 @@ async fn list_leads(state: web::Data<AppState>, query: web::Query<LeadQuery>) ->
         limit: limit + 1,
         before_id,
     };
-    let mut leads = state.db.run(move |c| queries::list_leads(c, &filter)).await?;
+    let mut leads = state
+        .db
+        .run(move |c| queries::list_leads(c, &filter))
+        .await?;
     let next_cursor = if leads.len() as i64 > limit {
         leads.truncate(limit as usize);
         leads.last().map(|l| l.id.to_string())
@@ -419,18 +497,29 @@ fn valid_status(status: Option<&str>) -> Result<String, ApiError> {
     let status = status.map(str::trim).unwrap_or_default();
     let ok = !status.is_empty()
         && status.len() <= 32
-        && status.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && status
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if ok {
         Ok(status.to_string())
     } else {
-        Err(ApiError::BadRequest("status must be 1 to 32 characters of a-z, 0-9 and _".into()))
+        Err(ApiError::BadRequest(
+            "status must be 1 to 32 characters of a-z, 0-9 and _".into(),
+        ))
     }
 }
 
-async fn update_lead(state: web::Data<AppState>, id: web::Path<String>, body: web::Json<LeadPatch>) -> Reply {
+async fn update_lead(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<LeadPatch>,
+) -> Reply {
     let status = valid_status(body.status.as_deref())?;
     let id = id.into_inner();
-    let lead = state.db.run(move |c| queries::set_lead_status(c, &id, &status)).await?;
+    let lead = state
+        .db
+        .run(move |c| queries::set_lead_status(c, &id, &status))
+        .await?;
     Ok(HttpResponse::Ok().json(json!({ "lead": lead.to_json() })))
 }
 
@@ -495,9 +584,17 @@ mod tests {
 
     fn blank() -> Campaign {
         Campaign {
-            id: "c".into(), account_id: "a".into(), name: String::new(), project_name: None,
-            integration: String::new(), active: true, thank_you_url: None, webhook_url: None,
-            settings_json: "{}".into(), created_at: now(), updated_at: now(),
+            id: "c".into(),
+            account_id: "a".into(),
+            name: String::new(),
+            project_name: None,
+            integration: String::new(),
+            active: true,
+            thank_you_url: None,
+            webhook_url: None,
+            settings_json: "{}".into(),
+            created_at: now(),
+            updated_at: now(),
         }
     }
 
@@ -509,12 +606,20 @@ mod tests {
         apply_campaign_input(&mut c, body.as_object().unwrap()).unwrap();
         assert_eq!(c.site_domains(), vec!["skyline.example.com"]);
         assert_eq!(c.to_json()["create_deal"], true);
-        for bad in [json!({"integration": "myspace"}), json!({"thank_you_url": "javascript:x"}),
-                    json!({"site_domains": "x"}), json!({"active": "yes"}), json!({"webhook_url": "/relative"})] {
+        for bad in [
+            json!({"integration": "myspace"}),
+            json!({"thank_you_url": "javascript:x"}),
+            json!({"site_domains": "x"}),
+            json!({"active": "yes"}),
+            json!({"webhook_url": "/relative"}),
+        ] {
             let mut c = blank();
             c.name = "n".into();
             c.integration = "website".into();
-            assert!(apply_campaign_input(&mut c, bad.as_object().unwrap()).is_err(), "{bad}");
+            assert!(
+                apply_campaign_input(&mut c, bad.as_object().unwrap()).is_err(),
+                "{bad}"
+            );
         }
     }
 

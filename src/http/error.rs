@@ -10,7 +10,10 @@ pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{message}")]
-    Unprocessable { message: String, fields: Vec<&'static str> },
+    Unprocessable {
+        message: String,
+        fields: Vec<&'static str>,
+    },
     #[error("body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -41,7 +44,9 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let body = match self {
-            ApiError::Unprocessable { message, fields } => json!({"error": message, "fields": fields}),
+            ApiError::Unprocessable { message, fields } => {
+                json!({"error": message, "fields": fields})
+            }
             other => json!({"error": other.to_string()}),
         };
         let mut response = HttpResponse::build(self.status_code());
@@ -68,7 +73,9 @@ impl From<DbError> for ApiError {
 impl From<crate::intake::body::BodyError> for ApiError {
     fn from(e: crate::intake::body::BodyError) -> Self {
         match e {
-            crate::intake::body::BodyError::UnsupportedType(_) => ApiError::UnsupportedMediaType(e.to_string()),
+            crate::intake::body::BodyError::UnsupportedType(_) => {
+                ApiError::UnsupportedMediaType(e.to_string())
+            }
             other => ApiError::BadRequest(other.to_string()),
         }
     }

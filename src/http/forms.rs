@@ -6,8 +6,8 @@ use super::redirect::{request_origin, thank_you_location};
 use super::AppState;
 use crate::actors::intake::Nudge;
 use crate::db::models::{NewBlockedIpLead, NewInboxRow};
-use crate::db::queries::{json_text, new_public_id, AckWrite};
 use crate::db::now;
+use crate::db::queries::{json_text, new_public_id, AckWrite};
 use crate::intake::body::{body_kind, parse_form_body, MAX_BODY_BYTES};
 use crate::intake::client_ip::{client_ip, is_trusted, ProxyHeaders};
 use crate::intake::fields::{extract_website_fields, missing_contact};
@@ -34,12 +34,20 @@ pub async fn submit_lead(
             ApiError::Unavailable(_) => "unavailable",
             _ => "malformed",
         };
-        state.metrics.submissions_rejected.get_or_create(&label("reason", reason)).inc();
+        state
+            .metrics
+            .submissions_rejected
+            .get_or_create(&label("reason", reason))
+            .inc();
     }
     result
 }
 
-async fn accept(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<HttpResponse, ApiError> {
+async fn accept(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
     let body = read_body(req, payload, MAX_BODY_BYTES).await?;
     let kind = body_kind(header_str(req.headers(), header::CONTENT_TYPE))?;
     let fields = parse_form_body(&kind, &body).await?;
@@ -51,13 +59,20 @@ async fn accept(req: &HttpRequest, payload: web::Payload, state: &AppState) -> R
         });
     }
     let snapshot = state.directory.snapshot();
-    let account_id = requested_account(req)
-        .unwrap_or_else(|| snapshot.default_account_id.clone());
+    let account_id = requested_account(req).unwrap_or_else(|| snapshot.default_account_id.clone());
     if !snapshot.accounts.contains_key(&account_id) {
-        return Err(ApiError::BadRequest(format!("unknown account {account_id:?}")));
+        return Err(ApiError::BadRequest(format!(
+            "unknown account {account_id:?}"
+        )));
     }
     let campaign = snapshot.website_campaign(&account_id, website.project.as_deref());
-    let answer = answer(req, state, &snapshot, &account_id, campaign.and_then(|c| c.thank_you_url.as_deref()));
+    let answer = answer(
+        req,
+        state,
+        &snapshot,
+        &account_id,
+        campaign.and_then(|c| c.thank_you_url.as_deref()),
+    );
 
     let peer = req.peer_addr().map(|a| a.ip());
     let headers = req.headers();
@@ -84,7 +99,10 @@ async fn accept(req: &HttpRequest, payload: web::Payload, state: &AppState) -> R
     }
     if state.config.bot_lead_detection && website.honeypot.is_some() {
         state.metrics.honeypot_trips.inc();
-        log::info!("lead.honeypot ip={}", ip.map(|i| i.to_string()).unwrap_or_default());
+        log::info!(
+            "lead.honeypot ip={}",
+            ip.map(|i| i.to_string()).unwrap_or_default()
+        );
         return Ok(answer);
     }
 
@@ -92,7 +110,11 @@ async fn accept(req: &HttpRequest, payload: web::Payload, state: &AppState) -> R
     let meta = RequestMeta {
         ip: ip.map(|i| i.to_string()),
         user_agent: header_str(headers, header::USER_AGENT).map(str::to_string),
-        geo: if trusted_peer { geo_headers(headers) } else { Geo::default() },
+        geo: if trusted_peer {
+            geo_headers(headers)
+        } else {
+            Geo::default()
+        },
         received_at_ms: chrono::Utc::now().timestamp_millis(),
     };
     let received_at = now();
@@ -108,7 +130,11 @@ async fn accept(req: &HttpRequest, payload: web::Payload, state: &AppState) -> R
         received_at,
     });
     store(state, write).await?;
-    state.metrics.submissions_accepted.get_or_create(&label("source", "website")).inc();
+    state
+        .metrics
+        .submissions_accepted
+        .get_or_create(&label("source", "website"))
+        .inc();
     state.intake.do_send(Nudge);
     Ok(answer)
 }
@@ -137,7 +163,8 @@ fn answer(
     account_id: &str,
     campaign_thank_you_url: Option<&str>,
 ) -> HttpResponse {
-    let wants_json = header_str(req.headers(), header::ACCEPT).is_some_and(|a| a.contains("application/json"));
+    let wants_json =
+        header_str(req.headers(), header::ACCEPT).is_some_and(|a| a.contains("application/json"));
     if wants_json {
         return HttpResponse::Ok().json(json!({"success": true}));
     }
@@ -149,7 +176,10 @@ fn answer(
     let location = thank_you_location(
         campaign_thank_you_url,
         origin,
-        |host| redirect.allowed_hosts.iter().any(|h| h == host) || snapshot.is_site_domain(account_id, host),
+        |host| {
+            redirect.allowed_hosts.iter().any(|h| h == host)
+                || snapshot.is_site_domain(account_id, host)
+        },
         &redirect.thank_you_path,
         &redirect.fallback_url,
     );
@@ -178,15 +208,21 @@ fn header_str<K: header::AsHeaderName>(headers: &HeaderMap, name: K) -> Option<&
 
 /// Reads the body up to `limit` bytes. A larger one is a 413; it is still read (up to a point)
 /// so that the client gets the answer instead of a reset connection.
-pub async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
-    let declared = header_str(req.headers(), header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    let declared =
+        header_str(req.headers(), header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > DRAIN_LIMIT) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
     let mut body = web::BytesMut::new();
     let mut seen = 0usize;
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
         seen += chunk.len();
         if seen > DRAIN_LIMIT {
             return Err(ApiError::PayloadTooLarge(limit));

@@ -24,7 +24,9 @@ pub async fn admin_health(state: web::Data<AppState>) -> HttpResponse {
     let backlog = state.db.run(queries::backlog).await;
     let database = match &backlog {
         Ok(_) => json!({"backend": backend_name(&state), "status": "ok"}),
-        Err(e) => json!({"backend": backend_name(&state), "status": "unavailable", "error": e.to_string()}),
+        Err(e) => {
+            json!({"backend": backend_name(&state), "status": "unavailable", "error": e.to_string()})
+        }
     };
     let healthy = backlog.is_ok() && state.registry.all_running();
     let backlog = backlog.unwrap_or_default();
@@ -56,7 +58,11 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     if let Some(actors) = state.registry.to_json().as_object() {
         for (name, stats) in actors {
             let restarts = stats["restarts"].as_i64().unwrap_or(0);
-            state.metrics.actor_restarts.get_or_create(&crate::metrics::label("actor", name)).set(restarts);
+            state
+                .metrics
+                .actor_restarts
+                .get_or_create(&crate::metrics::label("actor", name))
+                .set(restarts);
         }
     }
     HttpResponse::Ok()

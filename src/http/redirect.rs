@@ -52,20 +52,41 @@ mod tests {
     #[test]
     fn campaign_url_wins() {
         let o = request_origin(Some("https://skyline.example.com"), None);
-        assert_eq!(thank_you_location(Some("https://t.example/thanks"), o, allow, "/thank-you", "/thank-you"), "https://t.example/thanks");
+        assert_eq!(
+            thank_you_location(
+                Some("https://t.example/thanks"),
+                o,
+                allow,
+                "/thank-you",
+                "/thank-you"
+            ),
+            "https://t.example/thanks"
+        );
     }
 
     #[test]
     fn allowed_origin_gets_its_thank_you_page() {
         let o = request_origin(None, Some("https://Skyline.example.com/pricing?x=1"));
-        assert_eq!(thank_you_location(None, o, allow, "/thank-you", "/fallback"), "https://skyline.example.com/thank-you");
+        assert_eq!(
+            thank_you_location(None, o, allow, "/thank-you", "/fallback"),
+            "https://skyline.example.com/thank-you"
+        );
     }
 
     #[test]
     fn other_origins_get_the_fallback() {
-        for origin in ["https://evil.example", "javascript:alert(1)", "//evil.example", "https://skyline.example.com.evil.example"] {
+        for origin in [
+            "https://evil.example",
+            "javascript:alert(1)",
+            "//evil.example",
+            "https://skyline.example.com.evil.example",
+        ] {
             let o = request_origin(Some(origin), None);
-            assert_eq!(thank_you_location(None, o, allow, "/thank-you", "/fallback"), "/fallback", "{origin}");
+            assert_eq!(
+                thank_you_location(None, o, allow, "/thank-you", "/fallback"),
+                "/fallback",
+                "{origin}"
+            );
         }
     }
 }

@@ -36,7 +36,11 @@ pub fn body_kind(content_type: Option<&str>) -> Result<BodyKind, BodyError> {
     let mime: mime::Mime = content_type
         .parse()
         .map_err(|_| BodyError::UnsupportedType(content_type.to_string()))?;
-    match (mime.type_().as_str(), mime.subtype().as_str(), mime.suffix()) {
+    match (
+        mime.type_().as_str(),
+        mime.subtype().as_str(),
+        mime.suffix(),
+    ) {
         ("application", "json", _) | ("application", _, Some(mime::JSON)) => Ok(BodyKind::Json),
         ("application", "x-www-form-urlencoded", _) => Ok(BodyKind::UrlEncoded),
         ("multipart", "form-data", _) => mime
@@ -51,7 +55,10 @@ pub fn body_kind(content_type: Option<&str>) -> Result<BodyKind, BodyError> {
 }
 
 /// Parses a body into a JSON object of form fields (a repeated form key becomes an array).
-pub async fn parse_form_body(kind: &BodyKind, body: &[u8]) -> Result<Map<String, Value>, BodyError> {
+pub async fn parse_form_body(
+    kind: &BodyKind,
+    body: &[u8],
+) -> Result<Map<String, Value>, BodyError> {
     match kind {
         BodyKind::Multipart { boundary } => parse_multipart(boundary, body).await,
         _ => parse_plain_body(kind, body),
@@ -64,7 +71,9 @@ pub fn parse_plain_body(kind: &BodyKind, body: &[u8]) -> Result<Map<String, Valu
         BodyKind::Json => parse_json_object(body),
         BodyKind::UrlEncoded => parse_urlencoded(body),
         BodyKind::Text => {
-            let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?.trim();
+            let text = std::str::from_utf8(body)
+                .map_err(|_| BodyError::NotUtf8)?
+                .trim();
             if text.is_empty() {
                 Err(BodyError::Empty)
             } else if text.starts_with('{') || text.starts_with('[') {
@@ -73,7 +82,9 @@ pub fn parse_plain_body(kind: &BodyKind, body: &[u8]) -> Result<Map<String, Valu
                 parse_urlencoded(text.as_bytes())
             }
         }
-        BodyKind::Multipart { .. } => Err(BodyError::Multipart("multipart needs the async parser".into())),
+        BodyKind::Multipart { .. } => Err(BodyError::Multipart(
+            "multipart needs the async parser".into(),
+        )),
     }
 }
 
@@ -103,7 +114,8 @@ fn parse_urlencoded(body: &[u8]) -> Result<Map<String, Value>, BodyError> {
 
 async fn parse_multipart(boundary: &str, body: &[u8]) -> Result<Map<String, Value>, BodyError> {
     let bytes = bytes::Bytes::copy_from_slice(body);
-    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
+    let stream =
+        futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut fields = Map::new();
     while let Some(field) = multipart
@@ -148,10 +160,18 @@ mod tests {
 
     #[test]
     fn kinds() {
-        assert_eq!(body_kind(Some("application/json; charset=utf-8")).unwrap(), BodyKind::Json);
-        assert_eq!(body_kind(Some("application/x-www-form-urlencoded")).unwrap(), BodyKind::UrlEncoded);
+        assert_eq!(
+            body_kind(Some("application/json; charset=utf-8")).unwrap(),
+            BodyKind::Json
+        );
+        assert_eq!(
+            body_kind(Some("application/x-www-form-urlencoded")).unwrap(),
+            BodyKind::UrlEncoded
+        );
         assert_eq!(body_kind(None).unwrap(), BodyKind::Text);
-        assert!(matches!(body_kind(Some("multipart/form-data; boundary=xyz")).unwrap(), BodyKind::Multipart { boundary } if boundary == "xyz"));
+        assert!(
+            matches!(body_kind(Some("multipart/form-data; boundary=xyz")).unwrap(), BodyKind::Multipart { boundary } if boundary == "xyz")
+        );
         assert!(body_kind(Some("application/xml")).is_err());
         assert!(body_kind(Some("multipart/form-data")).is_err());
     }
@@ -173,19 +193,48 @@ mod tests {
 
     #[test]
     fn malformed_bodies() {
-        assert!(matches!(parse_plain_body(&BodyKind::Json, b"{\"a\":"), Err(BodyError::Json(_))));
-        assert_eq!(parse_plain_body(&BodyKind::Json, b"[1,2]"), Err(BodyError::NotAnObject));
-        assert_eq!(parse_plain_body(&BodyKind::Json, b"\xff\xfe"), Err(BodyError::NotUtf8));
-        assert_eq!(parse_plain_body(&BodyKind::UrlEncoded, b"a=\xff"), Err(BodyError::NotUtf8));
-        assert_eq!(parse_plain_body(&BodyKind::Text, b"   "), Err(BodyError::Empty));
+        assert!(matches!(
+            parse_plain_body(&BodyKind::Json, b"{\"a\":"),
+            Err(BodyError::Json(_))
+        ));
+        assert_eq!(
+            parse_plain_body(&BodyKind::Json, b"[1,2]"),
+            Err(BodyError::NotAnObject)
+        );
+        assert_eq!(
+            parse_plain_body(&BodyKind::Json, b"\xff\xfe"),
+            Err(BodyError::NotUtf8)
+        );
+        assert_eq!(
+            parse_plain_body(&BodyKind::UrlEncoded, b"a=\xff"),
+            Err(BodyError::NotUtf8)
+        );
+        assert_eq!(
+            parse_plain_body(&BodyKind::Text, b"   "),
+            Err(BodyError::Empty)
+        );
     }
 
     #[actix_rt::test]
     async fn multipart_fields() {
         let body = "--XX\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\na@b.co\r\n--XX\r\nContent-Disposition: form-data; name=\"cv\"; filename=\"cv.pdf\"\r\n\r\n%PDF\r\n--XX--\r\n";
-        let m = parse_form_body(&BodyKind::Multipart { boundary: "XX".into() }, body.as_bytes()).await.unwrap();
+        let m = parse_form_body(
+            &BodyKind::Multipart {
+                boundary: "XX".into(),
+            },
+            body.as_bytes(),
+        )
+        .await
+        .unwrap();
         assert_eq!(m["email"], "a@b.co");
         assert_eq!(m["cv"], "cv.pdf");
-        assert!(parse_form_body(&BodyKind::Multipart { boundary: "XX".into() }, b"garbage").await.is_err());
+        assert!(parse_form_body(
+            &BodyKind::Multipart {
+                boundary: "XX".into()
+            },
+            b"garbage"
+        )
+        .await
+        .is_err());
     }
 }

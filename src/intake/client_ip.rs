@@ -18,11 +18,12 @@ pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
 
 /// Proxy headers count only when the peer is a trusted proxy; then `CF-Connecting-IP`, else the
 /// right-most untrusted `X-Forwarded-For` entry, else `X-Real-IP`, else the peer itself.
-pub fn client_ip(peer: Option<IpAddr>, headers: ProxyHeaders<'_>, trusted: &[IpNet]) -> Option<IpAddr> {
-    let peer = peer.map(|p| p.to_canonical());
-    let Some(peer_ip) = peer else {
-        return None;
-    };
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    headers: ProxyHeaders<'_>,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let peer_ip = peer?.to_canonical();
     if !is_trusted(peer_ip, trusted) {
         return Some(peer_ip);
     }
@@ -61,7 +62,10 @@ mod tests {
     use super::*;
 
     fn trusted() -> Vec<IpNet> {
-        vec!["127.0.0.1/32".parse().unwrap(), "10.0.0.0/8".parse().unwrap()]
+        vec![
+            "127.0.0.1/32".parse().unwrap(),
+            "10.0.0.0/8".parse().unwrap(),
+        ]
     }
 
     fn ip(s: &str) -> Option<IpAddr> {
@@ -70,24 +74,51 @@ mod tests {
 
     #[test]
     fn untrusted_peer_headers_are_ignored() {
-        let h = ProxyHeaders { x_forwarded_for: Some("1.1.1.1"), cf_connecting_ip: Some("2.2.2.2"), ..Default::default() };
-        assert_eq!(client_ip(ip("203.0.113.9"), h, &trusted()), ip("203.0.113.9"));
+        let h = ProxyHeaders {
+            x_forwarded_for: Some("1.1.1.1"),
+            cf_connecting_ip: Some("2.2.2.2"),
+            ..Default::default()
+        };
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), h, &trusted()),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]
     fn trusted_peer_order() {
         let t = trusted();
-        let cf = ProxyHeaders { cf_connecting_ip: Some("198.51.100.1"), x_forwarded_for: Some("1.1.1.1"), ..Default::default() };
+        let cf = ProxyHeaders {
+            cf_connecting_ip: Some("198.51.100.1"),
+            x_forwarded_for: Some("1.1.1.1"),
+            ..Default::default()
+        };
         assert_eq!(client_ip(ip("127.0.0.1"), cf, &t), ip("198.51.100.1"));
-        let xff = ProxyHeaders { x_forwarded_for: Some("6.6.6.6, 198.51.100.2, 10.1.2.3"), ..Default::default() };
+        let xff = ProxyHeaders {
+            x_forwarded_for: Some("6.6.6.6, 198.51.100.2, 10.1.2.3"),
+            ..Default::default()
+        };
         assert_eq!(client_ip(ip("127.0.0.1"), xff, &t), ip("198.51.100.2"));
-        let real = ProxyHeaders { x_real_ip: Some("198.51.100.3"), ..Default::default() };
+        let real = ProxyHeaders {
+            x_real_ip: Some("198.51.100.3"),
+            ..Default::default()
+        };
         assert_eq!(client_ip(ip("127.0.0.1"), real, &t), ip("198.51.100.3"));
-        assert_eq!(client_ip(ip("127.0.0.1"), ProxyHeaders::default(), &t), ip("127.0.0.1"));
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), ProxyHeaders::default(), &t),
+            ip("127.0.0.1")
+        );
     }
 
     #[test]
     fn mapped_ipv6_is_canonical() {
-        assert_eq!(client_ip(ip("::ffff:203.0.113.9"), ProxyHeaders::default(), &trusted()), ip("203.0.113.9"));
+        assert_eq!(
+            client_ip(
+                ip("::ffff:203.0.113.9"),
+                ProxyHeaders::default(),
+                &trusted()
+            ),
+            ip("203.0.113.9")
+        );
     }
 }

@@ -29,15 +29,46 @@ pub struct WebsiteFields {
     pub form_rendered_at_ms: Option<i64>,
 }
 
-const NAME: &[&str] = &["name", "full_name", "fullname", "your_name", "contact_name", "customer_name"];
+const NAME: &[&str] = &[
+    "name",
+    "full_name",
+    "fullname",
+    "your_name",
+    "contact_name",
+    "customer_name",
+];
 const FIRST_NAME: &[&str] = &["first_name", "firstname", "fname", "given_name"];
 const LAST_NAME: &[&str] = &["last_name", "lastname", "lname", "surname", "family_name"];
-const EMAIL: &[&str] = &["email", "e_mail", "email_address", "emailaddress", "your_email", "mail"];
-const PHONE: &[&str] = &[
-    "phone", "phone_number", "phonenumber", "mobile", "mobile_number", "mobile_no", "telephone", "tel",
-    "contact_number", "phone_no", "your_phone", "whatsapp", "whatsapp_number",
+const EMAIL: &[&str] = &[
+    "email",
+    "e_mail",
+    "email_address",
+    "emailaddress",
+    "your_email",
+    "mail",
 ];
-const COUNTRY_CODE: &[&str] = &["country_code", "dial_code", "phone_country_code", "calling_code", "countrycode"];
+const PHONE: &[&str] = &[
+    "phone",
+    "phone_number",
+    "phonenumber",
+    "mobile",
+    "mobile_number",
+    "mobile_no",
+    "telephone",
+    "tel",
+    "contact_number",
+    "phone_no",
+    "your_phone",
+    "whatsapp",
+    "whatsapp_number",
+];
+const COUNTRY_CODE: &[&str] = &[
+    "country_code",
+    "dial_code",
+    "phone_country_code",
+    "calling_code",
+    "countrycode",
+];
 const PROJECT: &[&str] = &["project", "project_name", "projectname"];
 const LOCATION: &[&str] = &["location", "user_location", "city"];
 const TEAM: &[&str] = &["team", "source_team"];
@@ -45,10 +76,24 @@ const VISITOR_ID: &[&str] = &["visitor_id", "visitorid"];
 const SESSION_ID: &[&str] = &["session_id", "sessionid"];
 const CTA: &[&str] = &["cta"];
 const PAGE_URL: &[&str] = &["page_url", "pageurl", "page", "url"];
-const REFERED_BY: &[&str] = &["refered_by", "referred_by", "referrer", "referer", "referral"];
+const REFERED_BY: &[&str] = &[
+    "refered_by",
+    "referred_by",
+    "referrer",
+    "referer",
+    "referral",
+];
 const SEARCHED_KEYWORD: &[&str] = &["searched_keyword", "search_keyword", "keyword"];
-const MESSAGE: &[&str] = &["message", "comments", "comment", "msg", "enquiry", "inquiry", "notes"];
-const UTM: &[&str] = &["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"];
+const MESSAGE: &[&str] = &[
+    "message", "comments", "comment", "msg", "enquiry", "inquiry", "notes",
+];
+const UTM: &[&str] = &[
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+];
 const TEST_LEAD: &[&str] = &["test_lead", "testlead", "is_test"];
 pub const HONEYPOT_FIELD: &str = "__pg_hp";
 pub const RENDER_TIME_FIELD: &str = "__pg_ts";
@@ -132,12 +177,18 @@ pub fn extract_website_fields(fields: &Map<String, Value>) -> WebsiteFields {
         utm,
         test_lead: index.text(TEST_LEAD).is_some_and(|v| is_truthy(&v)),
         honeypot: index.text(&[HONEYPOT_FIELD]),
-        form_rendered_at_ms: index.text(&[RENDER_TIME_FIELD]).and_then(|v| v.parse::<f64>().ok()).map(|v| v as i64),
+        form_rendered_at_ms: index
+            .text(&[RENDER_TIME_FIELD])
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|v| v as i64),
     }
 }
 
 fn is_truthy(value: &str) -> bool {
-    matches!(value.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+    matches!(
+        value.to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
 }
 
 impl WebsiteFields {

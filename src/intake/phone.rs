@@ -22,7 +22,11 @@ impl Phone {
 
 /// Parses `raw` with, in order of preference, its own `+`/`00` prefix, the calling code
 /// given beside it (`"+91"`, `"91"`), or a region (ISO code such as `IN`, from geo headers).
-pub fn normalize_phone(raw: &str, calling_code: Option<&str>, region: Option<&str>) -> Option<Phone> {
+pub fn normalize_phone(
+    raw: &str,
+    calling_code: Option<&str>,
+    region: Option<&str>,
+) -> Option<Phone> {
     let trimmed = raw.trim();
     let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
     if !(5..=17).contains(&digits.len()) || trimmed.chars().any(|c| c.is_alphabetic()) {
@@ -30,10 +34,8 @@ pub fn normalize_phone(raw: &str, calling_code: Option<&str>, region: Option<&st
     }
     let international = if trimmed.starts_with('+') {
         Some(format!("+{digits}"))
-    } else if let Some(rest) = digits.strip_prefix("00") {
-        Some(format!("+{rest}"))
     } else {
-        None
+        digits.strip_prefix("00").map(|rest| format!("+{rest}"))
     };
     let number = if let Some(international) = international {
         phonenumber::parse(None, international).ok()?
@@ -41,7 +43,9 @@ pub fn normalize_phone(raw: &str, calling_code: Option<&str>, region: Option<&st
         // A national number beside its calling code; a leading trunk `0` is not part of it.
         let national = digits.strip_prefix('0').unwrap_or(&digits);
         phonenumber::parse(None, format!("+{code}{national}")).ok()?
-    } else if let Some(id) = region.and_then(|r| r.trim().to_ascii_uppercase().parse::<country::Id>().ok()) {
+    } else if let Some(id) =
+        region.and_then(|r| r.trim().to_ascii_uppercase().parse::<country::Id>().ok())
+    {
         phonenumber::parse(Some(id), &digits).ok()?
     } else if digits.len() > 10 {
         phonenumber::parse(None, format!("+{digits}")).ok()?
@@ -54,7 +58,11 @@ pub fn normalize_phone(raw: &str, calling_code: Option<&str>, region: Option<&st
     if national.len() < 4 {
         return None;
     }
-    Some(Phone { e164, country_code, national })
+    Some(Phone {
+        e164,
+        country_code,
+        national,
+    })
 }
 
 /// `"+91"`, `"91"`, `"IN +91"` → `91`.
@@ -82,15 +90,36 @@ mod tests {
 
     #[test]
     fn international_forms() {
-        assert_eq!(normalize_phone("+91 99999 99999", None, None).unwrap().e164, "+919999999999");
-        assert_eq!(normalize_phone("0091 9999999999", None, None).unwrap().e164, "+919999999999");
-        assert_eq!(normalize_phone("+44 7700 900123", Some("+91"), None).unwrap().country_code, "+44");
+        assert_eq!(
+            normalize_phone("+91 99999 99999", None, None).unwrap().e164,
+            "+919999999999"
+        );
+        assert_eq!(
+            normalize_phone("0091 9999999999", None, None).unwrap().e164,
+            "+919999999999"
+        );
+        assert_eq!(
+            normalize_phone("+44 7700 900123", Some("+91"), None)
+                .unwrap()
+                .country_code,
+            "+44"
+        );
     }
 
     #[test]
     fn trunk_zero_and_region() {
-        assert_eq!(normalize_phone("07700 900123", Some("44"), None).unwrap().e164, "+447700900123");
-        assert_eq!(normalize_phone("(415) 555-2671", None, Some("us")).unwrap().e164, "+14155552671");
+        assert_eq!(
+            normalize_phone("07700 900123", Some("44"), None)
+                .unwrap()
+                .e164,
+            "+447700900123"
+        );
+        assert_eq!(
+            normalize_phone("(415) 555-2671", None, Some("us"))
+                .unwrap()
+                .e164,
+            "+14155552671"
+        );
     }
 
     #[test]

@@ -64,15 +64,24 @@ pub fn project_key(project: Option<&str>) -> String {
 }
 
 /// A website form's fields and request meta as a submission.
-pub fn website_submission(public_id: &str, account_id: &str, fields_json: &Map<String, Value>, meta: &RequestMeta) -> Submission {
+pub fn website_submission(
+    public_id: &str,
+    account_id: &str,
+    fields_json: &Map<String, Value>,
+    meta: &RequestMeta,
+) -> Submission {
     let fields = extract_website_fields(fields_json);
-    let submitted_at = DateTime::<Utc>::from_timestamp_millis(meta.received_at_ms).unwrap_or_else(Utc::now);
+    let submitted_at =
+        DateTime::<Utc>::from_timestamp_millis(meta.received_at_ms).unwrap_or_else(Utc::now);
     let time_to_submit = time_to_submit(&fields, meta.received_at_ms);
     let email = fields.email.clone().filter(|e| is_plausible_email(e));
-    let phone = fields
-        .phone
-        .as_deref()
-        .and_then(|p| normalize_phone(p, fields.country_code.as_deref(), meta.geo.country.as_deref()));
+    let phone = fields.phone.as_deref().and_then(|p| {
+        normalize_phone(
+            p,
+            fields.country_code.as_deref(),
+            meta.geo.country.as_deref(),
+        )
+    });
     let country_code = phone
         .as_ref()
         .map(|p| p.country_code.clone())
@@ -130,7 +139,9 @@ fn time_to_submit(fields: &WebsiteFields, received_at_ms: i64) -> Option<f64> {
     let rendered = fields.form_rendered_at_ms?;
     let elapsed_ms = received_at_ms.checked_sub(rendered)?;
     let week_ms = 7 * 24 * 3600 * 1000;
-    (0..=week_ms).contains(&elapsed_ms).then(|| elapsed_ms as f64 / 1000.0)
+    (0..=week_ms)
+        .contains(&elapsed_ms)
+        .then(|| elapsed_ms as f64 / 1000.0)
 }
 
 fn normalize_calling_code(code: &str) -> String {
@@ -147,7 +158,11 @@ mod tests {
     fn website_submission_normalizes() {
         let fields = json!({"name": " Priya ", "email": "Priya@Example.com", "phone": "9999999999",
             "country_code": "+91", "project": " Skyline Towers ", "__pg_ts": "1000"});
-        let meta = RequestMeta { received_at_ms: 5500, ip: Some("203.0.113.7".into()), ..Default::default() };
+        let meta = RequestMeta {
+            received_at_ms: 5500,
+            ip: Some("203.0.113.7".into()),
+            ..Default::default()
+        };
         let s = website_submission("p1", "a1", fields.as_object().unwrap(), &meta);
         assert_eq!(s.email_key.as_deref(), Some("priya@example.com"));
         assert_eq!(s.phone.as_ref().unwrap().e164, "+919999999999");
@@ -161,7 +176,13 @@ mod tests {
     #[test]
     fn render_time_in_the_future_is_ignored() {
         let fields = json!({"email": "a@b.co", "__pg_ts": "9000"});
-        let meta = RequestMeta { received_at_ms: 5000, ..Default::default() };
-        assert_eq!(website_submission("p", "a", fields.as_object().unwrap(), &meta).time_to_submit, None);
+        let meta = RequestMeta {
+            received_at_ms: 5000,
+            ..Default::default()
+        };
+        assert_eq!(
+            website_submission("p", "a", fields.as_object().unwrap(), &meta).time_to_submit,
+            None
+        );
     }
 }

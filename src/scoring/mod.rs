@@ -3,15 +3,46 @@
 use serde::{Deserialize, Serialize};
 
 const DISPOSABLE_DOMAINS: &[&str] = &[
-    "mailinator.com", "guerrillamail.com", "guerrillamail.net", "10minutemail.com", "tempmail.com",
-    "temp-mail.org", "yopmail.com", "trashmail.com", "sharklasers.com", "getnada.com", "dispostable.com",
-    "maildrop.cc", "throwawaymail.com", "fakeinbox.com", "mailnesia.com", "mintemail.com", "spamgourmet.com",
-    "tempr.email", "discard.email", "mohmal.com", "emailondeck.com", "mytemp.email", "tempmailo.com",
+    "mailinator.com",
+    "guerrillamail.com",
+    "guerrillamail.net",
+    "10minutemail.com",
+    "tempmail.com",
+    "temp-mail.org",
+    "yopmail.com",
+    "trashmail.com",
+    "sharklasers.com",
+    "getnada.com",
+    "dispostable.com",
+    "maildrop.cc",
+    "throwawaymail.com",
+    "fakeinbox.com",
+    "mailnesia.com",
+    "mintemail.com",
+    "spamgourmet.com",
+    "tempr.email",
+    "discard.email",
+    "mohmal.com",
+    "emailondeck.com",
+    "mytemp.email",
+    "tempmailo.com",
 ];
 
 const BOT_AGENT_MARKERS: &[&str] = &[
-    "bot", "crawler", "spider", "slurp", "headlesschrome", "phantomjs", "selenium", "puppeteer",
-    "playwright", "python-requests", "python-urllib", "scrapy", "go-http-client", "libwww-perl",
+    "bot",
+    "crawler",
+    "spider",
+    "slurp",
+    "headlesschrome",
+    "phantomjs",
+    "selenium",
+    "puppeteer",
+    "playwright",
+    "python-requests",
+    "python-urllib",
+    "scrapy",
+    "go-http-client",
+    "libwww-perl",
 ];
 
 /// What a single submission says about itself.
@@ -22,7 +53,11 @@ pub struct SubmissionSignals {
     pub bot_user_agent: bool,
 }
 
-pub fn signals(time_to_submit: Option<f64>, email_key: Option<&str>, user_agent: Option<&str>) -> SubmissionSignals {
+pub fn signals(
+    time_to_submit: Option<f64>,
+    email_key: Option<&str>,
+    user_agent: Option<&str>,
+) -> SubmissionSignals {
     SubmissionSignals {
         time_to_submit,
         disposable_email: email_key.is_some_and(is_disposable_email),
@@ -31,7 +66,11 @@ pub fn signals(time_to_submit: Option<f64>, email_key: Option<&str>, user_agent:
 }
 
 pub fn is_disposable_email(email: &str) -> bool {
-    let domain = email.rsplit('@').next().unwrap_or_default().to_ascii_lowercase();
+    let domain = email
+        .rsplit('@')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     DISPOSABLE_DOMAINS
         .iter()
         .any(|d| domain == *d || domain.ends_with(&format!(".{d}")))
@@ -71,7 +110,10 @@ pub fn suspicion(signals: &SubmissionSignals, form_submit_count: i64) -> Suspici
     if form_submit_count > FORM_SUBMIT_BURST {
         add(20, "many_form_submits_in_an_hour");
     }
-    Suspicion { score: score.min(100), reasons }
+    Suspicion {
+        score: score.min(100),
+        reasons,
+    }
 }
 
 /// A bot lead is stored but never forwarded; only an unmistakable bot signature makes one.
@@ -89,17 +131,29 @@ pub struct Engagement {
 }
 
 /// Engagement from the visitor's tracked sessions (all zero until tracking reports some).
-pub fn engagement(session_duration_seconds: i64, pages_visited: i64, return_visits: i64) -> Engagement {
+pub fn engagement(
+    session_duration_seconds: i64,
+    pages_visited: i64,
+    return_visits: i64,
+) -> Engagement {
     let time_points = (session_duration_seconds as f64 / 600.0 * 40.0).min(40.0);
     let page_points = (pages_visited as f64 * 6.0).min(36.0);
     let return_points = (return_visits as f64 * 8.0).min(24.0);
-    let score = (time_points + page_points + return_points).round().clamp(0.0, 100.0) as u32;
+    let score = (time_points + page_points + return_points)
+        .round()
+        .clamp(0.0, 100.0) as u32;
     let label = match score {
         0..=32 => "cold",
         33..=65 => "warm",
         _ => "hot",
     };
-    Engagement { score, label, session_duration_seconds, pages_visited, return_visits }
+    Engagement {
+        score,
+        label,
+        session_duration_seconds,
+        pages_visited,
+        return_visits,
+    }
 }
 
 #[cfg(test)]
@@ -110,9 +164,18 @@ mod tests {
     fn each_signal_adds_a_reason() {
         let s = signals(Some(1.2), Some("x@mailinator.com"), Some("Mozilla/5.0"));
         let out = suspicion(&s, 1);
-        assert_eq!(out.reasons, vec!["time_to_submit_under_3s", "disposable_email_domain"]);
+        assert_eq!(
+            out.reasons,
+            vec!["time_to_submit_under_3s", "disposable_email_domain"]
+        );
         assert_eq!(out.score, 70);
-        assert_eq!(suspicion(&SubmissionSignals::default(), 1), Suspicion { score: 0, reasons: vec![] });
+        assert_eq!(
+            suspicion(&SubmissionSignals::default(), 1),
+            Suspicion {
+                score: 0,
+                reasons: vec![]
+            }
+        );
     }
 
     #[test]

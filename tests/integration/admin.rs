@@ -7,13 +7,28 @@ use serde_json::{json, Value};
 fn admin_needs_the_bearer_token() {
     let db = TestDb::new();
     let d = Daemon::start(&db, &[]);
-    for path in ["/admin/health", "/admin/leads", "/admin/accounts", "/admin/blocked-ips", "/admin/deliveries"] {
+    for path in [
+        "/admin/health",
+        "/admin/leads",
+        "/admin/accounts",
+        "/admin/blocked-ips",
+        "/admin/deliveries",
+    ] {
         assert_eq!(d.request("GET", path, &[], None).status, 401, "{path}");
         let wrong = d.request("GET", path, &[("Authorization", "Bearer nope")], None);
         assert_eq!(wrong.status, 401, "{path}");
         assert!(wrong.json()["error"].is_string());
     }
-    assert_eq!(d.request("POST", "/admin/accounts", &[("Content-Type", "application/json")], Some(b"{\"name\":\"x\"}")).status, 401);
+    assert_eq!(
+        d.request(
+            "POST",
+            "/admin/accounts",
+            &[("Content-Type", "application/json")],
+            Some(b"{\"name\":\"x\"}")
+        )
+        .status,
+        401
+    );
     assert_eq!(d.request("GET", "/healthz", &[], None).status, 200);
     assert_eq!(d.request("GET", "/readyz", &[], None).status, 200);
     assert_eq!(d.request("GET", "/metrics", &[], None).status, 200);
@@ -24,28 +39,89 @@ fn accounts_are_created_listed_updated_and_receive_leads() {
     let db = TestDb::new();
     let d = Daemon::start(&db, &[]);
     let default = d.default_account_id();
-    let created = d.admin("POST", "/admin/accounts", Some(&json!({"name": "Acme Realty"})));
+    let created = d.admin(
+        "POST",
+        "/admin/accounts",
+        Some(&json!({"name": "Acme Realty"})),
+    );
     assert_eq!(created.status, 201, "{}", created.body);
     let acme = created.json();
     assert!(uuid::Uuid::parse_str(acme["id"].as_str().unwrap()).is_ok());
     assert_eq!(acme["active"], true);
     let id = acme["id"].as_str().unwrap();
-    assert_eq!(d.admin("POST", "/admin/accounts", Some(&json!({"name": ""}))).status, 400);
-    assert_eq!(d.admin("POST", "/admin/accounts", Some(&json!({"active": true}))).status, 400);
-    let bad_json = d.request("POST", "/admin/accounts", &[("Authorization", "Bearer test-admin-token"), ("Content-Type", "application/json")], Some(b"{nope"));
+    assert_eq!(
+        d.admin("POST", "/admin/accounts", Some(&json!({"name": ""})))
+            .status,
+        400
+    );
+    assert_eq!(
+        d.admin("POST", "/admin/accounts", Some(&json!({"active": true})))
+            .status,
+        400
+    );
+    let bad_json = d.request(
+        "POST",
+        "/admin/accounts",
+        &[
+            ("Authorization", "Bearer test-admin-token"),
+            ("Content-Type", "application/json"),
+        ],
+        Some(b"{nope"),
+    );
     assert_eq!(bad_json.status, 400);
     assert!(bad_json.json()["error"].is_string());
-    let patched = d.admin("PATCH", &format!("/admin/accounts/{id}"), Some(&json!({"name": "Acme", "active": false})));
+    let patched = d.admin(
+        "PATCH",
+        &format!("/admin/accounts/{id}"),
+        Some(&json!({"name": "Acme", "active": false})),
+    );
     assert_eq!(patched.status, 200);
     assert_eq!(patched.json()["name"], "Acme");
-    assert_eq!(d.admin("PATCH", "/admin/accounts/no-such-account", Some(&json!({"name": "x"}))).status, 404);
-    assert_eq!(d.admin_get("/admin/accounts")["accounts"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        d.admin(
+            "PATCH",
+            "/admin/accounts/no-such-account",
+            Some(&json!({"name": "x"}))
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        d.admin_get("/admin/accounts")["accounts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
-    let r = d.request("POST", &format!("/v1/leads?account={id}"), &[("Content-Type", "application/json"), ("Accept", "application/json")], Some(br#"{"name": "Acme lead", "email": "a@acme.example"}"#));
+    let r = d.request(
+        "POST",
+        &format!("/v1/leads?account={id}"),
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ],
+        Some(br#"{"name": "Acme lead", "email": "a@acme.example"}"#),
+    );
     assert_eq!(r.status, 200);
-    let r = d.request("POST", "/v1/leads?account=nope", &[("Content-Type", "application/json"), ("Accept", "application/json")], Some(br#"{"name": "Lost?", "email": "l@x.example"}"#));
-    assert_eq!(r.status, 400, "an unknown account is refused, not filed elsewhere");
-    assert_eq!(d.post_lead(&json!({"name": "Default lead", "email": "d@x.example"})).status, 200);
+    let r = d.request(
+        "POST",
+        "/v1/leads?account=nope",
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ],
+        Some(br#"{"name": "Lost?", "email": "l@x.example"}"#),
+    );
+    assert_eq!(
+        r.status, 400,
+        "an unknown account is refused, not filed elsewhere"
+    );
+    assert_eq!(
+        d.post_lead(&json!({"name": "Default lead", "email": "d@x.example"}))
+            .status,
+        200
+    );
     d.wait_processed();
     let acme_leads = d.leads(&format!("account={id}"));
     assert_eq!(acme_leads.len(), 1);
@@ -67,15 +143,47 @@ fn campaigns_are_validated_and_kept_with_their_settings() {
     let campaign = created.json();
     assert_eq!(campaign["page_id"], "123");
     assert_eq!(campaign["selected_user"][0]["id"], "u1");
-    assert_eq!(d.admin("POST", &path, Some(&json!({"name": "x", "integration": "myspace"}))).status, 400);
-    assert_eq!(d.admin("POST", &path, Some(&json!({"integration": "website"}))).status, 400);
-    assert_eq!(d.admin("POST", "/admin/accounts/missing/campaigns", Some(&json!({"name": "x", "integration": "website"}))).status, 404);
+    assert_eq!(
+        d.admin(
+            "POST",
+            &path,
+            Some(&json!({"name": "x", "integration": "myspace"}))
+        )
+        .status,
+        400
+    );
+    assert_eq!(
+        d.admin("POST", &path, Some(&json!({"integration": "website"})))
+            .status,
+        400
+    );
+    assert_eq!(
+        d.admin(
+            "POST",
+            "/admin/accounts/missing/campaigns",
+            Some(&json!({"name": "x", "integration": "website"}))
+        )
+        .status,
+        404
+    );
     let id = campaign["id"].as_str().unwrap();
-    let patched = d.admin("PATCH", &format!("/admin/campaigns/{id}"), Some(&json!({"active": false, "page_id": "789"})));
+    let patched = d.admin(
+        "PATCH",
+        &format!("/admin/campaigns/{id}"),
+        Some(&json!({"active": false, "page_id": "789"})),
+    );
     assert_eq!(patched.status, 200, "{}", patched.body);
     assert_eq!(patched.json()["active"], false);
     assert_eq!(patched.json()["page_id"], "789");
-    assert_eq!(d.admin("PATCH", &format!("/admin/campaigns/{id}"), Some(&json!({"thank_you_url": "javascript:alert(1)"}))).status, 400);
+    assert_eq!(
+        d.admin(
+            "PATCH",
+            &format!("/admin/campaigns/{id}"),
+            Some(&json!({"thank_you_url": "javascript:alert(1)"}))
+        )
+        .status,
+        400
+    );
     let listed = d.admin_get(&path)["campaigns"].as_array().unwrap().clone();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["lead_form_id"], "456");
@@ -89,32 +197,62 @@ fn leads_are_filtered_searched_and_paged() {
         let body = json!({"name": format!("Person {i}"), "email": format!("p{i}@example.com"), "project": if i % 2 == 0 { "Even" } else { "Odd" }});
         assert_eq!(d.post_lead(&body).status, 200);
     }
-    assert_eq!(d.post_lead(&json!({"name": "Ananya Rao", "phone": "+91 98123 45678", "project": "Even"})).status, 200);
+    assert_eq!(
+        d.post_lead(&json!({"name": "Ananya Rao", "phone": "+91 98123 45678", "project": "Even"}))
+            .status,
+        200
+    );
     d.wait_processed();
     assert_eq!(d.leads("").len(), 8);
     assert_eq!(d.leads("project=Even").len(), 5);
     assert_eq!(d.leads("project=odd").len(), 3);
     assert_eq!(d.leads("q=ANANYA").len(), 1);
     assert_eq!(d.leads("q=p3%40example").len(), 1);
-    assert_eq!(d.leads("q=98123-45678").len(), 1, "phones compare by digits");
+    assert_eq!(
+        d.leads("q=98123-45678").len(),
+        1,
+        "phones compare by digits"
+    );
     assert_eq!(d.leads("q=%25").len(), 0, "LIKE wildcards are literal");
 
-    let ananya = d.leads("q=ananya")[0]["lead_public_id"].as_str().unwrap().to_string();
-    let patched = d.admin("PATCH", &format!("/admin/leads/{ananya}"), Some(&json!({"status": "contacted"})));
+    let ananya = d.leads("q=ananya")[0]["lead_public_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let patched = d.admin(
+        "PATCH",
+        &format!("/admin/leads/{ananya}"),
+        Some(&json!({"status": "contacted"})),
+    );
     assert_eq!(patched.status, 200, "{}", patched.body);
     assert_eq!(patched.json()["lead"]["status"], "contacted");
-    assert_eq!(d.admin("PATCH", &format!("/admin/leads/{ananya}"), Some(&json!({"status": ""}))).status, 400);
+    assert_eq!(
+        d.admin(
+            "PATCH",
+            &format!("/admin/leads/{ananya}"),
+            Some(&json!({"status": ""}))
+        )
+        .status,
+        400
+    );
     assert_eq!(d.leads("status=contacted").len(), 1);
     assert_eq!(d.leads("status=new").len(), 7);
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let query = match &cursor { Some(c) => format!("/admin/leads?limit=3&cursor={c}"), None => "/admin/leads?limit=3".into() };
+        let query = match &cursor {
+            Some(c) => format!("/admin/leads?limit=3&cursor={c}"),
+            None => "/admin/leads?limit=3".into(),
+        };
         let page = d.admin_get(&query);
         let leads = page["leads"].as_array().unwrap();
         assert!(leads.len() <= 3);
-        seen.extend(leads.iter().map(|l| l["lead_public_id"].as_str().unwrap().to_string()));
+        seen.extend(
+            leads
+                .iter()
+                .map(|l| l["lead_public_id"].as_str().unwrap().to_string()),
+        );
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),
             None => break,
@@ -126,8 +264,19 @@ fn leads_are_filtered_searched_and_paged() {
     assert_eq!((seen.len(), unique.len()), (8, 8));
     assert_eq!(d.admin("GET", "/admin/leads?limit=501", None).status, 400);
     assert_eq!(d.admin("GET", "/admin/leads?cursor=abc", None).status, 400);
-    assert_eq!(d.admin("GET", "/admin/leads/00000000-0000-0000-0000-000000000000", None).status, 404);
-    assert_eq!(d.admin("GET", "/admin/leads/'%20OR%201=1", None).status, 404);
+    assert_eq!(
+        d.admin(
+            "GET",
+            "/admin/leads/00000000-0000-0000-0000-000000000000",
+            None
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        d.admin("GET", "/admin/leads/'%20OR%201=1", None).status,
+        404
+    );
 }
 
 #[test]
@@ -135,12 +284,26 @@ fn lead_detail_has_submissions_and_a_timeline() {
     let db = TestDb::new();
     let d = Daemon::start(&db, &[]);
     assert_eq!(d.post_lead(&json!({"name": "G", "email": "g@example.com", "cta": "hero", "page_url": "https://x.example/a"})).status, 200);
-    assert_eq!(d.post_lead(&json!({"name": "G", "email": "g@example.com", "cta": "footer"})).status, 200);
+    assert_eq!(
+        d.post_lead(&json!({"name": "G", "email": "g@example.com", "cta": "footer"}))
+            .status,
+        200
+    );
     d.wait_processed();
     let lead = &d.leads("")[0];
     let detail = d.lead_detail(lead["lead_public_id"].as_str().unwrap());
     let l = &detail["lead"];
-    for key in ["status", "crm_lead_id", "crm_url", "assigned_user_id", "contact_id", "errors", "first_name", "phone_mobile", "make_send_public_id"] {
+    for key in [
+        "status",
+        "crm_lead_id",
+        "crm_url",
+        "assigned_user_id",
+        "contact_id",
+        "errors",
+        "first_name",
+        "phone_mobile",
+        "make_send_public_id",
+    ] {
         assert!(l.get(key).is_some(), "{key} missing");
     }
     assert_eq!(l["errors"], json!([]));
@@ -149,7 +312,9 @@ fn lead_detail_has_submissions_and_a_timeline() {
     assert_eq!(submissions[0]["cta"], "hero");
     assert_eq!(submissions[0]["page_url"], "https://x.example/a");
     assert_eq!(submissions[1]["cta"], "footer");
-    assert!(submissions.iter().all(|s| s["lead_source"] == "website" && s["payload_json"].is_object()));
+    assert!(submissions
+        .iter()
+        .all(|s| s["lead_source"] == "website" && s["payload_json"].is_object()));
     assert_eq!(submissions[1]["is_duplicate"], true);
     assert_eq!(detail["timeline"].as_array().unwrap().len(), 2);
 }
@@ -171,7 +336,11 @@ fn health_lists_every_actor_and_the_backlog() {
     assert_eq!(health["outbox"], json!({"pending": 0, "dead": 0}));
     assert_eq!(health["spool"], json!({"pending": 0}));
     assert_eq!(health["database"]["status"], "ok");
-    let backend: Value = if db.is_postgres() { json!("postgres") } else { json!("sqlite") };
+    let backend: Value = if db.is_postgres() {
+        json!("postgres")
+    } else {
+        json!("sqlite")
+    };
     assert_eq!(health["database"]["backend"], backend);
 }
 
@@ -179,9 +348,18 @@ fn health_lists_every_actor_and_the_backlog() {
 fn the_crash_endpoint_exists_only_in_test() {
     let db = TestDb::new();
     let d = Daemon::start(&db, &[("ENVIRONMENT", "development")]);
-    assert_eq!(d.admin("POST", "/admin/actors/Scorer/crash", None).status, 404);
+    assert_eq!(
+        d.admin("POST", "/admin/actors/Scorer/crash", None).status,
+        404
+    );
     drop(d);
     let d = Daemon::start(&db, &[]);
-    assert_eq!(d.admin("POST", "/admin/actors/Nobody/crash", None).status, 404);
-    assert_eq!(d.admin("POST", "/admin/actors/Scorer/crash", None).status, 202);
+    assert_eq!(
+        d.admin("POST", "/admin/actors/Nobody/crash", None).status,
+        404
+    );
+    assert_eq!(
+        d.admin("POST", "/admin/actors/Scorer/crash", None).status,
+        202
+    );
 }

@@ -6,19 +6,37 @@ use serde_json::json;
 fn crash_then_submit(actor: &str) {
     let db = TestDb::new();
     let d = Daemon::start(&db, &[]);
-    assert_eq!(d.post_lead(&json!({"name": "Before", "email": "before@example.com"})).status, 200);
+    assert_eq!(
+        d.post_lead(&json!({"name": "Before", "email": "before@example.com"}))
+            .status,
+        200
+    );
     d.wait_processed();
-    assert_eq!(d.admin("POST", &format!("/admin/actors/{actor}/crash"), None).status, 202);
+    assert_eq!(
+        d.admin("POST", &format!("/admin/actors/{actor}/crash"), None)
+            .status,
+        202
+    );
     for i in 0..5 {
-        let r = d.post_lead(&json!({"name": format!("After {i}"), "email": format!("after{i}@example.com")}));
+        let r = d.post_lead(
+            &json!({"name": format!("After {i}"), "email": format!("after{i}@example.com")}),
+        );
         assert_eq!(r.status, 200, "{}", r.body);
     }
-    d.wait_until("the restart to be counted", || d.health()["actors"][actor]["restarts"].as_u64() >= Some(1));
+    d.wait_until("the restart to be counted", || {
+        d.health()["actors"][actor]["restarts"].as_u64() >= Some(1)
+    });
     d.wait_processed();
     let health = d.health();
     let stats = &health["actors"][actor];
     assert_eq!(stats["status"], "running", "{stats}");
-    assert!(stats["last_error"].as_str().unwrap().contains("crash requested"), "{stats}");
+    assert!(
+        stats["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("crash requested"),
+        "{stats}"
+    );
     assert_eq!(d.leads("").len(), 6, "no lead is lost with the actor");
     assert_eq!(health["inbox"]["failed"], 0);
     assert_eq!(d.request("GET", "/readyz", &[], None).status, 200);
@@ -67,5 +85,9 @@ fn sigkill_after_a_burst_of_acks_loses_none_of_them() {
     let d = Daemon::start(&db, &[]);
     d.wait_processed();
     let leads = d.leads("project=Burst");
-    assert_eq!(leads.len(), 200, "every acknowledged lead is there after the restart");
+    assert_eq!(
+        leads.len(),
+        200,
+        "every acknowledged lead is there after the restart"
+    );
 }

@@ -6,14 +6,54 @@ use serde_json::{json, Value};
 const HOOK: &str = "http://127.0.0.1:9/make-hook";
 
 const PAYLOAD_KEYS: &[&str] = &[
-    "first_name", "phone_mobile", "phone_e164", "email", "email1", "country_code", "project_name",
-    "user_location", "lead_source", "source_team", "user_country", "user_city", "user_timezone",
-    "user_region", "engagement_score", "engagement_label", "session_duration_seconds", "pages_visited",
-    "return_visits", "suspicion_score", "suspicion_reasons", "time_to_submit", "form_submit_count",
-    "visitor_id", "session_id", "vpn_suspected", "related_projects", "refered_by", "searched_keyword",
-    "user_agent", "user_ip", "cta", "page_url", "message", "utm", "is_duplicate", "is_bot_lead",
-    "test_lead", "dev_environment", "lead_public_id", "lead_submission_public_id", "lead_id",
-    "lead_submission_id", "make_send_public_id", "event", "account_id", "campaign_id", "submitted_at",
+    "first_name",
+    "phone_mobile",
+    "phone_e164",
+    "email",
+    "email1",
+    "country_code",
+    "project_name",
+    "user_location",
+    "lead_source",
+    "source_team",
+    "user_country",
+    "user_city",
+    "user_timezone",
+    "user_region",
+    "engagement_score",
+    "engagement_label",
+    "session_duration_seconds",
+    "pages_visited",
+    "return_visits",
+    "suspicion_score",
+    "suspicion_reasons",
+    "time_to_submit",
+    "form_submit_count",
+    "visitor_id",
+    "session_id",
+    "vpn_suspected",
+    "related_projects",
+    "refered_by",
+    "searched_keyword",
+    "user_agent",
+    "user_ip",
+    "cta",
+    "page_url",
+    "message",
+    "utm",
+    "is_duplicate",
+    "is_bot_lead",
+    "test_lead",
+    "dev_environment",
+    "lead_public_id",
+    "lead_submission_public_id",
+    "lead_id",
+    "lead_submission_id",
+    "make_send_public_id",
+    "event",
+    "account_id",
+    "campaign_id",
+    "submitted_at",
 ];
 
 fn production(db: &TestDb, extra: &[(&'static str, &'static str)]) -> Daemon {
@@ -23,7 +63,10 @@ fn production(db: &TestDb, extra: &[(&'static str, &'static str)]) -> Daemon {
 }
 
 fn deliveries(d: &Daemon) -> Vec<Value> {
-    let mut items = d.admin_get("/admin/deliveries?limit=500")["deliveries"].as_array().unwrap().clone();
+    let mut items = d.admin_get("/admin/deliveries?limit=500")["deliveries"]
+        .as_array()
+        .unwrap()
+        .clone();
     items.reverse();
     items
 }
@@ -39,9 +82,12 @@ fn a_new_lead_is_queued_with_the_complete_payload() {
     let db = TestDb::new();
     let d = production(&db, &[]);
     let rendered = chrono::Utc::now().timestamp_millis() - 1_000;
-    submit(&d, json!({"name": "Priya Sharma", "email": "priya@mailinator.com", "phone": "9999999999",
+    submit(
+        &d,
+        json!({"name": "Priya Sharma", "email": "priya@mailinator.com", "phone": "9999999999",
         "country_code": "+91", "project": "Skyline Towers", "utm_source": "google", "utm_campaign": "winter",
-        "test_lead": "true", "__pg_ts": rendered.to_string()}));
+        "test_lead": "true", "__pg_ts": rendered.to_string()}),
+    );
     let sent = deliveries(&d);
     assert_eq!(sent.len(), 1);
     let delivery = &sent[0];
@@ -57,8 +103,14 @@ fn a_new_lead_is_queued_with_the_complete_payload() {
     assert_eq!(payload["test_lead"], true);
     assert_eq!(payload["phone_mobile"], "+91-9999999999");
     assert_eq!(payload["email1"], "priya@mailinator.com");
-    assert_eq!(payload["utm"], json!({"utm_source": "google", "utm_campaign": "winter"}));
-    assert_eq!(payload["make_send_public_id"], delivery["make_send_public_id"]);
+    assert_eq!(
+        payload["utm"],
+        json!({"utm_source": "google", "utm_campaign": "winter"})
+    );
+    assert_eq!(
+        payload["make_send_public_id"],
+        delivery["make_send_public_id"]
+    );
     assert!(uuid::Uuid::parse_str(payload["make_send_public_id"].as_str().unwrap()).is_ok());
     assert!(uuid::Uuid::parse_str(payload["lead_public_id"].as_str().unwrap()).is_ok());
     assert!(payload["lead_id"].is_i64() && payload["lead_submission_id"].is_i64());
@@ -66,8 +118,17 @@ fn a_new_lead_is_queued_with_the_complete_payload() {
     assert_eq!(payload["form_submit_count"], 1);
     let time_to_submit = payload["time_to_submit"].as_f64().unwrap();
     assert!((0.5..3.0).contains(&time_to_submit), "{time_to_submit}");
-    let reasons: Vec<&str> = payload["suspicion_reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
-    assert!(reasons.contains(&"time_to_submit_under_3s") && reasons.contains(&"disposable_email_domain"), "{reasons:?}");
+    let reasons: Vec<&str> = payload["suspicion_reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.contains(&"time_to_submit_under_3s")
+            && reasons.contains(&"disposable_email_domain"),
+        "{reasons:?}"
+    );
     assert!(payload["suspicion_score"].as_u64().unwrap() >= 70);
     assert_eq!(payload["engagement_label"], "cold");
     let account = d.default_account_id();
@@ -78,7 +139,13 @@ fn a_new_lead_is_queued_with_the_complete_payload() {
 fn repeats_inside_the_windows_are_not_sent_and_reengagement_is() {
     let db = TestDb::new();
     // 0.6 s duplicate window, 2.5 s re-engage window.
-    let d = production(&db, &[("LEAD_DUPLICATE_WINDOW_MINUTES", "0.01"), ("LEAD_REENGAGE_HOURS", "0.0007")]);
+    let d = production(
+        &db,
+        &[
+            ("LEAD_DUPLICATE_WINDOW_MINUTES", "0.01"),
+            ("LEAD_REENGAGE_HOURS", "0.0007"),
+        ],
+    );
     let person = json!({"name": "Ravi", "email": "ravi@example.com", "project": "P"});
     submit(&d, person.clone());
     submit(&d, person.clone()); // inside the duplicate window
@@ -91,7 +158,10 @@ fn repeats_inside_the_windows_are_not_sent_and_reengagement_is() {
     assert_eq!(sent.len(), 2, "{sent:?}");
     assert_eq!(sent[1]["payload"]["event"], "lead.reengaged");
     assert_eq!(sent[1]["payload"]["is_duplicate"], true);
-    assert_ne!(sent[0]["make_send_public_id"], sent[1]["make_send_public_id"]);
+    assert_ne!(
+        sent[0]["make_send_public_id"],
+        sent[1]["make_send_public_id"]
+    );
     assert_eq!(sent[0]["lead_public_id"], sent[1]["lead_public_id"]);
     assert_eq!(d.leads("").len(), 1);
 }
@@ -99,7 +169,13 @@ fn repeats_inside_the_windows_are_not_sent_and_reengagement_is() {
 #[test]
 fn reengage_hours_zero_never_sends_again() {
     let db = TestDb::new();
-    let d = production(&db, &[("LEAD_DUPLICATE_WINDOW_MINUTES", "0"), ("LEAD_REENGAGE_HOURS", "0")]);
+    let d = production(
+        &db,
+        &[
+            ("LEAD_DUPLICATE_WINDOW_MINUTES", "0"),
+            ("LEAD_REENGAGE_HOURS", "0"),
+        ],
+    );
     let person = json!({"name": "Once", "phone": "+14155552671", "project": "P"});
     submit(&d, person.clone());
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -110,7 +186,10 @@ fn reengage_hours_zero_never_sends_again() {
 #[test]
 fn nothing_is_sent_outside_production() {
     let db = TestDb::new();
-    let d = Daemon::start(&db, &[("ENVIRONMENT", "development"), ("MAKE_WEBHOOK_URL", HOOK)]);
+    let d = Daemon::start(
+        &db,
+        &[("ENVIRONMENT", "development"), ("MAKE_WEBHOOK_URL", HOOK)],
+    );
     submit(&d, json!({"name": "Dev", "email": "dev@example.com"}));
     assert_eq!(deliveries(&d).len(), 0);
     let lead = &d.leads("")[0];
@@ -122,12 +201,18 @@ fn nothing_is_sent_outside_production() {
 fn bot_leads_are_stored_but_never_sent() {
     let db = TestDb::new();
     let d = production(&db, &[]);
-    let r = d.post_lead_with(&json!({"name": "Crawler", "email": "c@example.com"}), &[("User-Agent", "Mozilla/5.0 (compatible; Googlebot/2.1)")]);
+    let r = d.post_lead_with(
+        &json!({"name": "Crawler", "email": "c@example.com"}),
+        &[("User-Agent", "Mozilla/5.0 (compatible; Googlebot/2.1)")],
+    );
     assert_eq!(r.status, 200);
     d.wait_processed();
     let lead = &d.leads("")[0];
     assert_eq!(lead["is_bot_lead"], true);
-    assert!(lead["suspicion_reasons"].as_array().unwrap().contains(&json!("bot_user_agent")));
+    assert!(lead["suspicion_reasons"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("bot_user_agent")));
     assert_eq!(deliveries(&d).len(), 0);
 }
 
@@ -138,10 +223,20 @@ fn a_campaign_webhook_url_takes_precedence() {
     let account = d.default_account_id();
     let campaign = json!({"name": "Towers", "integration": "website", "project_name": "Skyline Towers",
         "webhook_url": "http://127.0.0.1:9/campaign-hook"});
-    let created = d.admin("POST", &format!("/admin/accounts/{account}/campaigns"), Some(&campaign));
+    let created = d.admin(
+        "POST",
+        &format!("/admin/accounts/{account}/campaigns"),
+        Some(&campaign),
+    );
     assert_eq!(created.status, 201);
-    submit(&d, json!({"name": "E", "email": "e@example.com", "project": "skyline towers"}));
-    submit(&d, json!({"name": "F", "email": "f@example.com", "project": "Elsewhere"}));
+    submit(
+        &d,
+        json!({"name": "E", "email": "e@example.com", "project": "skyline towers"}),
+    );
+    submit(
+        &d,
+        json!({"name": "F", "email": "f@example.com", "project": "Elsewhere"}),
+    );
     let sent = deliveries(&d);
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[0]["url"], "http://127.0.0.1:9/campaign-hook");

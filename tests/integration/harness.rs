@@ -11,13 +11,22 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 /// One test's own database, removed afterwards.
 pub enum TestDb {
-    Sqlite { dir: tempfile::TempDir },
-    Postgres { admin_url: String, name: String, url: String },
+    Sqlite {
+        dir: tempfile::TempDir,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
 }
 
 impl TestDb {
     pub fn new() -> TestDb {
-        match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        match std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
             Some(admin_url) => {
                 use diesel::{Connection, RunQueryDsl};
                 let name = format!("leadgate_test_{}", uuid::Uuid::new_v4().simple());
@@ -30,7 +39,11 @@ impl TestDb {
                     Some((server, _db)) => format!("{server}/{name}"),
                     None => panic!("TEST_DATABASE_URL needs a database path"),
                 };
-                TestDb::Postgres { admin_url, name, url }
+                TestDb::Postgres {
+                    admin_url,
+                    name,
+                    url,
+                }
             }
             None => TestDb::Sqlite {
                 dir: tempfile::tempdir().expect("temp dir"),
@@ -52,10 +65,14 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let TestDb::Postgres { admin_url, name, .. } = self {
+        if let TestDb::Postgres {
+            admin_url, name, ..
+        } = self
+        {
             use diesel::{Connection, RunQueryDsl};
             if let Ok(mut conn) = diesel::PgConnection::establish(admin_url) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn);
             }
         }
     }
@@ -123,25 +140,37 @@ impl Daemon {
         });
         let deadline = Instant::now() + Duration::from_secs(30);
         let base = loop {
-            if let Some(addr) = logs
-                .lock()
-                .unwrap()
-                .iter()
-                .find_map(|l| l.split("server.listening addr=").nth(1).map(|a| a.trim().to_string()))
-            {
+            if let Some(addr) = logs.lock().unwrap().iter().find_map(|l| {
+                l.split("server.listening addr=")
+                    .nth(1)
+                    .map(|a| a.trim().to_string())
+            }) {
                 break format!("http://{addr}");
             }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("leadgate exited with {status} before listening:\n{}", logs.lock().unwrap().join("\n"));
+                panic!(
+                    "leadgate exited with {status} before listening:\n{}",
+                    logs.lock().unwrap().join("\n")
+                );
             }
-            assert!(Instant::now() < deadline, "leadgate did not start:\n{}", logs.lock().unwrap().join("\n"));
+            assert!(
+                Instant::now() < deadline,
+                "leadgate did not start:\n{}",
+                logs.lock().unwrap().join("\n")
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         let agent = ureq::AgentBuilder::new()
             .redirects(0)
             .timeout(Duration::from_secs(30))
             .build();
-        Daemon { child, base, logs, agent, _config_dir: config_dir }
+        Daemon {
+            child,
+            base,
+            logs,
+            agent,
+            _config_dir: config_dir,
+        }
     }
 
     pub fn logs(&self) -> String {
@@ -154,8 +183,16 @@ impl Daemon {
         let _ = self.child.wait();
     }
 
-    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
-        let mut req = self.agent.request(method, &format!("{}{}", self.base, path));
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Resp {
+        let mut req = self
+            .agent
+            .request(method, &format!("{}{}", self.base, path));
         for (k, v) in headers {
             req = req.set(k, v);
         }
@@ -172,11 +209,22 @@ impl Daemon {
         let headers = response
             .headers_names()
             .into_iter()
-            .filter_map(|name| response.header(&name).map(|v| (name.clone(), v.to_string())))
+            .filter_map(|name| {
+                response
+                    .header(&name)
+                    .map(|v| (name.clone(), v.to_string()))
+            })
             .collect();
         let mut body = String::new();
-        let _ = response.into_reader().take(64 << 20).read_to_string(&mut body);
-        Resp { status, headers, body }
+        let _ = response
+            .into_reader()
+            .take(64 << 20)
+            .read_to_string(&mut body);
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// A website form post answered with JSON.
@@ -185,12 +233,26 @@ impl Daemon {
     }
 
     pub fn post_lead_with(&self, fields: &Value, headers: &[(&str, &str)]) -> Resp {
-        let mut all = vec![("Content-Type", "application/json"), ("Accept", "application/json")];
+        let mut all = vec![
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ];
         all.extend_from_slice(headers);
-        self.request("POST", "/v1/leads", &all, Some(fields.to_string().as_bytes()))
+        self.request(
+            "POST",
+            "/v1/leads",
+            &all,
+            Some(fields.to_string().as_bytes()),
+        )
     }
 
-    pub fn post_raw(&self, path: &str, content_type: &str, body: &[u8], headers: &[(&str, &str)]) -> Resp {
+    pub fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Resp {
         let mut all = vec![("Content-Type", content_type)];
         all.extend_from_slice(headers);
         self.request("POST", path, &all, Some(body))
@@ -198,7 +260,10 @@ impl Daemon {
 
     pub fn admin(&self, method: &str, path: &str, body: Option<&Value>) -> Resp {
         let auth = format!("Bearer {ADMIN_TOKEN}");
-        let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+        let headers = [
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ];
         let body = body.map(|b| b.to_string());
         self.request(method, path, &headers, body.as_deref().map(str::as_bytes))
     }
@@ -226,13 +291,19 @@ impl Daemon {
 
     /// Waits until the inbox is drained (nothing pending), so what was accepted is processed.
     pub fn wait_processed(&self) {
-        self.wait_until("the inbox to drain", || self.health()["inbox"]["pending"] == 0);
+        self.wait_until("the inbox to drain", || {
+            self.health()["inbox"]["pending"] == 0
+        });
     }
 
     pub fn wait_until(&self, what: &str, mut ready: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !ready() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}\n{}", self.logs());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\n{}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

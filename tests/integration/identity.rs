@@ -22,10 +22,13 @@ fn post_all(d: &Daemon, bodies: &[Value]) {
 fn visitor_id_joins_even_with_another_email() {
     let db = TestDb::new();
     let d = Daemon::start(&db, &[]);
-    post_all(&d, &[
-        json!({"name": "A", "email": "first@example.com", "visitor_id": "v1", "project": "P"}),
-        json!({"name": "A", "email": "second@example.com", "visitor_id": "v1", "project": "P"}),
-    ]);
+    post_all(
+        &d,
+        &[
+            json!({"name": "A", "email": "first@example.com", "visitor_id": "v1", "project": "P"}),
+            json!({"name": "A", "email": "second@example.com", "visitor_id": "v1", "project": "P"}),
+        ],
+    );
     let leads = d.leads("");
     assert_eq!(leads.len(), 1);
     assert_eq!(submissions_of(&d, &leads[0]).len(), 2);
@@ -36,10 +39,13 @@ fn visitor_id_joins_even_with_another_email() {
 fn email_matches_trimmed_and_case_insensitive() {
     let db = TestDb::new();
     let d = Daemon::start(&db, &[]);
-    post_all(&d, &[
-        json!({"name": "B", "email": "Person@Example.COM", "project": "P"}),
-        json!({"name": "B", "email": "  person@example.com ", "project": "P"}),
-    ]);
+    post_all(
+        &d,
+        &[
+            json!({"name": "B", "email": "Person@Example.COM", "project": "P"}),
+            json!({"name": "B", "email": "  person@example.com ", "project": "P"}),
+        ],
+    );
     assert_eq!(d.leads("").len(), 1);
 }
 
@@ -47,11 +53,14 @@ fn email_matches_trimmed_and_case_insensitive() {
 fn phone_matches_in_e164_whatever_the_formatting() {
     let db = TestDb::new();
     let d = Daemon::start(&db, &[]);
-    post_all(&d, &[
-        json!({"name": "C", "phone": "9999999999", "country_code": "+91", "project": "P"}),
-        json!({"name": "C", "phone": "+91 99999-99999", "project": "P"}),
-        json!({"name": "C", "mobile": "0091 9999999999", "project": "P"}),
-    ]);
+    post_all(
+        &d,
+        &[
+            json!({"name": "C", "phone": "9999999999", "country_code": "+91", "project": "P"}),
+            json!({"name": "C", "phone": "+91 99999-99999", "project": "P"}),
+            json!({"name": "C", "mobile": "0091 9999999999", "project": "P"}),
+        ],
+    );
     let leads = d.leads("");
     assert_eq!(leads.len(), 1);
     assert_eq!(submissions_of(&d, &leads[0]).len(), 3);
@@ -66,15 +75,30 @@ fn client_ip_joins_only_anonymous_submissions() {
         assert_eq!(r.status, 200);
     };
     from("192.0.2.1", json!({"name": "Anonymous", "project": "P"}));
-    from("192.0.2.1", json!({"name": "Anonymous again", "project": "P"}));
-    from("192.0.2.1", json!({"name": "Other project", "project": "Q"}));
-    from("192.0.2.2", json!({"name": "Other address", "project": "P"}));
+    from(
+        "192.0.2.1",
+        json!({"name": "Anonymous again", "project": "P"}),
+    );
+    from(
+        "192.0.2.1",
+        json!({"name": "Other project", "project": "Q"}),
+    );
+    from(
+        "192.0.2.2",
+        json!({"name": "Other address", "project": "P"}),
+    );
     // With an email the IP is not a key: a different person behind the same address.
-    from("192.0.2.1", json!({"name": "Named", "email": "named@example.com", "project": "P"}));
+    from(
+        "192.0.2.1",
+        json!({"name": "Named", "email": "named@example.com", "project": "P"}),
+    );
     d.wait_processed();
     let p_leads = d.leads("project=P");
     assert_eq!(p_leads.len(), 3, "{p_leads:?}");
-    let shared = p_leads.iter().find(|l| l["user_ip"] == "192.0.2.1" && l["email"].is_null()).unwrap();
+    let shared = p_leads
+        .iter()
+        .find(|l| l["user_ip"] == "192.0.2.1" && l["email"].is_null())
+        .unwrap();
     assert_eq!(submissions_of(&d, shared).len(), 2);
     assert_eq!(d.leads("project=Q").len(), 1);
 }
@@ -83,19 +107,32 @@ fn client_ip_joins_only_anonymous_submissions() {
 fn visitor_id_outranks_email_and_email_outranks_phone() {
     let db = TestDb::new();
     let d = Daemon::start(&db, &[]);
-    post_all(&d, &[
-        json!({"name": "One", "email": "one@example.com", "visitor_id": "v-one", "project": "P"}),
-        json!({"name": "Two", "email": "two@example.com", "visitor_id": "v-two", "phone": "+14155552671", "project": "P"}),
-    ]);
-    post_all(&d, &[
-        // visitor of One, email of Two: joins One.
-        json!({"name": "Mixed", "email": "two@example.com", "visitor_id": "v-one", "project": "P"}),
-        // email of One, phone of Two: joins One.
-        json!({"name": "Mixed 2", "email": "one@example.com", "phone": "+1 415 555 2671", "project": "P"}),
-    ]);
+    post_all(
+        &d,
+        &[
+            json!({"name": "One", "email": "one@example.com", "visitor_id": "v-one", "project": "P"}),
+            json!({"name": "Two", "email": "two@example.com", "visitor_id": "v-two", "phone": "+14155552671", "project": "P"}),
+        ],
+    );
+    post_all(
+        &d,
+        &[
+            // visitor of One, email of Two: joins One.
+            json!({"name": "Mixed", "email": "two@example.com", "visitor_id": "v-one", "project": "P"}),
+            // email of One, phone of Two: joins One.
+            json!({"name": "Mixed 2", "email": "one@example.com", "phone": "+1 415 555 2671", "project": "P"}),
+        ],
+    );
     let leads = d.leads("");
     assert_eq!(leads.len(), 2);
-    let one = leads.iter().find(|l| submissions_of(&d, l).iter().any(|s| s["payload_json"]["visitor_id"] == "v-one")).unwrap();
+    let one = leads
+        .iter()
+        .find(|l| {
+            submissions_of(&d, l)
+                .iter()
+                .any(|s| s["payload_json"]["visitor_id"] == "v-one")
+        })
+        .unwrap();
     assert_eq!(submissions_of(&d, one).len(), 3);
 }
 
@@ -103,11 +140,20 @@ fn visitor_id_outranks_email_and_email_outranks_phone() {
 fn projects_keep_separate_leads_and_name_each_other() {
     let db = TestDb::new();
     let d = Daemon::start(&db, &[]);
-    post_all(&d, &[json!({"name": "D", "email": "d@example.com", "project": "Skyline Towers"})]);
-    post_all(&d, &[json!({"name": "D", "email": "d@example.com", "project": "Lake View"})]);
+    post_all(
+        &d,
+        &[json!({"name": "D", "email": "d@example.com", "project": "Skyline Towers"})],
+    );
+    post_all(
+        &d,
+        &[json!({"name": "D", "email": "d@example.com", "project": "Lake View"})],
+    );
     let leads = d.leads("");
     assert_eq!(leads.len(), 2);
-    let lake = leads.iter().find(|l| l["project_name"] == "Lake View").unwrap();
+    let lake = leads
+        .iter()
+        .find(|l| l["project_name"] == "Lake View")
+        .unwrap();
     assert_eq!(lake["related_projects"], json!(["Skyline Towers"]));
 }
 
@@ -130,7 +176,10 @@ fn twenty_concurrent_submissions_by_one_person_make_one_lead() {
     assert_eq!(leads.len(), 1, "{leads:?}");
     let submissions = submissions_of(&d, &leads[0]);
     assert_eq!(submissions.len(), 20);
-    let mut messages: Vec<String> = submissions.iter().map(|s| s["payload_json"]["message"].as_str().unwrap().to_string()).collect();
+    let mut messages: Vec<String> = submissions
+        .iter()
+        .map(|s| s["payload_json"]["message"].as_str().unwrap().to_string())
+        .collect();
     messages.sort();
     messages.dedup();
     assert_eq!(messages.len(), 20, "every submission is kept");

@@ -15,7 +15,12 @@ fn json_fixture_is_stored_with_every_field() {
     let db = TestDb::new();
     let d = Daemon::start(&db, &[]);
     let body = fixture("website/form.json");
-    let r = d.post_raw("/v1/leads", "application/json", &body, &[("Accept", "application/json")]);
+    let r = d.post_raw(
+        "/v1/leads",
+        "application/json",
+        &body,
+        &[("Accept", "application/json")],
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json(), json!({"success": true}));
     let lead = only_lead(&d);
@@ -48,21 +53,65 @@ fn every_body_type_is_accepted() {
     let d = Daemon::start(&db, &[]);
     let json_accept = [("Accept", "application/json")];
     let urlencoded = fixture("website/form.urlencoded");
-    assert_eq!(d.post_raw("/v1/leads", "application/x-www-form-urlencoded", &urlencoded, &json_accept).status, 200);
-    let multipart = "--b0und\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nMulti Part\r\n\
+    assert_eq!(
+        d.post_raw(
+            "/v1/leads",
+            "application/x-www-form-urlencoded",
+            &urlencoded,
+            &json_accept
+        )
+        .status,
+        200
+    );
+    let multipart =
+        "--b0und\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nMulti Part\r\n\
 --b0und\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nmulti@example.com\r\n\
 --b0und\r\nContent-Disposition: form-data; name=\"project\"\r\n\r\nSkyline Towers\r\n--b0und--\r\n";
-    assert_eq!(d.post_raw("/v1/leads", "multipart/form-data; boundary=b0und", multipart.as_bytes(), &json_accept).status, 200);
-    let text_json = br#"{"name": "Text Json", "email": "textjson@example.com", "project": "Skyline Towers"}"#;
-    assert_eq!(d.post_raw("/v1/leads", "text/plain", text_json, &json_accept).status, 200);
+    assert_eq!(
+        d.post_raw(
+            "/v1/leads",
+            "multipart/form-data; boundary=b0und",
+            multipart.as_bytes(),
+            &json_accept
+        )
+        .status,
+        200
+    );
+    let text_json =
+        br#"{"name": "Text Json", "email": "textjson@example.com", "project": "Skyline Towers"}"#;
+    assert_eq!(
+        d.post_raw("/v1/leads", "text/plain", text_json, &json_accept)
+            .status,
+        200
+    );
     let text_form = b"name=Text+Form&email=textform%40example.com&project=Skyline+Towers";
-    assert_eq!(d.post_raw("/v1/leads", "text/plain;charset=UTF-8", text_form, &json_accept).status, 200);
+    assert_eq!(
+        d.post_raw(
+            "/v1/leads",
+            "text/plain;charset=UTF-8",
+            text_form,
+            &json_accept
+        )
+        .status,
+        200
+    );
     d.wait_processed();
     let leads = d.leads("");
     let mut emails: Vec<&str> = leads.iter().map(|l| l["email"].as_str().unwrap()).collect();
     emails.sort();
-    assert_eq!(emails, ["multi@example.com", "priya@example.com", "textform@example.com", "textjson@example.com"]);
-    let priya = leads.iter().find(|l| l["email"] == "priya@example.com").unwrap();
+    assert_eq!(
+        emails,
+        [
+            "multi@example.com",
+            "priya@example.com",
+            "textform@example.com",
+            "textjson@example.com"
+        ]
+    );
+    let priya = leads
+        .iter()
+        .find(|l| l["email"] == "priya@example.com")
+        .unwrap();
     assert_eq!(priya["phone_mobile"], "+91-9999999999");
     assert_eq!(priya["cta"], "footer-form");
     let detail = d.lead_detail(priya["lead_public_id"].as_str().unwrap());
@@ -75,32 +124,94 @@ fn every_body_type_is_accepted() {
 #[test]
 fn browsers_are_redirected_never_to_an_arbitrary_host() {
     let db = TestDb::new();
-    let d = Daemon::start(&db, &[("REDIRECT_ALLOWED_HOSTS", "forms.example.com"), ("REDIRECT_FALLBACK_URL", "https://home.example.net/thanks")]);
+    let d = Daemon::start(
+        &db,
+        &[
+            ("REDIRECT_ALLOWED_HOSTS", "forms.example.com"),
+            ("REDIRECT_FALLBACK_URL", "https://home.example.net/thanks"),
+        ],
+    );
     let account = d.default_account_id();
     let form = |project: &str, email: &str| format!("name=A&email={email}&project={project}");
-    let post = |body: String, headers: &[(&str, &str)]| d.post_raw("/v1/leads", "application/x-www-form-urlencoded", body.as_bytes(), headers);
+    let post = |body: String, headers: &[(&str, &str)]| {
+        d.post_raw(
+            "/v1/leads",
+            "application/x-www-form-urlencoded",
+            body.as_bytes(),
+            headers,
+        )
+    };
 
     let r = post(form("P", "a1%40x.co"), &[]);
     assert_eq!(r.status, 301);
-    assert_eq!(r.header("location"), Some("https://home.example.net/thanks"));
-    let r = post(form("P", "a2%40x.co"), &[("Origin", "https://forms.example.com")]);
-    assert_eq!(r.header("location"), Some("https://forms.example.com/thank-you"));
-    for hostile in ["https://evil.example", "https://forms.example.com.evil.example", "javascript:alert(1)", "null"] {
-        let r = post(form("P", "a3%40x.co"), &[("Origin", hostile), ("Referer", hostile)]);
-        assert_eq!(r.header("location"), Some("https://home.example.net/thanks"), "{hostile}");
+    assert_eq!(
+        r.header("location"),
+        Some("https://home.example.net/thanks")
+    );
+    let r = post(
+        form("P", "a2%40x.co"),
+        &[("Origin", "https://forms.example.com")],
+    );
+    assert_eq!(
+        r.header("location"),
+        Some("https://forms.example.com/thank-you")
+    );
+    for hostile in [
+        "https://evil.example",
+        "https://forms.example.com.evil.example",
+        "javascript:alert(1)",
+        "null",
+    ] {
+        let r = post(
+            form("P", "a3%40x.co"),
+            &[("Origin", hostile), ("Referer", hostile)],
+        );
+        assert_eq!(
+            r.header("location"),
+            Some("https://home.example.net/thanks"),
+            "{hostile}"
+        );
     }
 
     let campaign = json!({"name": "Skyline", "integration": "website", "project_name": "Skyline Towers",
         "site_domains": ["skyline.example.com"]});
-    assert_eq!(d.admin("POST", &format!("/admin/accounts/{account}/campaigns"), Some(&campaign)).status, 201);
-    let r = post(form("Other", "a4%40x.co"), &[("Referer", "https://skyline.example.com/pricing")]);
-    assert_eq!(r.header("location"), Some("https://skyline.example.com/thank-you"));
+    assert_eq!(
+        d.admin(
+            "POST",
+            &format!("/admin/accounts/{account}/campaigns"),
+            Some(&campaign)
+        )
+        .status,
+        201
+    );
+    let r = post(
+        form("Other", "a4%40x.co"),
+        &[("Referer", "https://skyline.example.com/pricing")],
+    );
+    assert_eq!(
+        r.header("location"),
+        Some("https://skyline.example.com/thank-you")
+    );
 
     let with_page = json!({"name": "Towers", "integration": "website", "project_name": "Thanks Project",
         "thank_you_url": "https://thanks.example.org/done"});
-    assert_eq!(d.admin("POST", &format!("/admin/accounts/{account}/campaigns"), Some(&with_page)).status, 201);
-    let r = post(form("Thanks+Project", "a5%40x.co"), &[("Origin", "https://forms.example.com")]);
-    assert_eq!(r.header("location"), Some("https://thanks.example.org/done"));
+    assert_eq!(
+        d.admin(
+            "POST",
+            &format!("/admin/accounts/{account}/campaigns"),
+            Some(&with_page)
+        )
+        .status,
+        201
+    );
+    let r = post(
+        form("Thanks+Project", "a5%40x.co"),
+        &[("Origin", "https://forms.example.com")],
+    );
+    assert_eq!(
+        r.header("location"),
+        Some("https://thanks.example.org/done")
+    );
     d.wait_processed();
     let lead = &d.leads("project=Thanks Project")[0];
     assert!(lead["campaign_id"].is_string(), "{lead}");
@@ -120,20 +231,58 @@ fn malformed_missing_and_oversized_bodies_are_refused_and_nothing_is_stored() {
         ("application/json", b"{\"name\": \"broken".to_vec(), 400),
         ("application/json", b"[1, 2, 3]".to_vec(), 400),
         ("application/json", b"".to_vec(), 400),
-        ("application/json", b"\xff\xfe{\"name\": \"x\"}".to_vec(), 400),
-        ("application/x-www-form-urlencoded", b"name=%FF%FE&email=\xff".to_vec(), 400),
-        ("multipart/form-data; boundary=zzz", b"this is not multipart".to_vec(), 400),
+        (
+            "application/json",
+            b"\xff\xfe{\"name\": \"x\"}".to_vec(),
+            400,
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            b"name=%FF%FE&email=\xff".to_vec(),
+            400,
+        ),
+        (
+            "multipart/form-data; boundary=zzz",
+            b"this is not multipart".to_vec(),
+            400,
+        ),
         ("multipart/form-data", b"--zzz--".to_vec(), 400),
         ("text/plain", b"   ".to_vec(), 400),
-        ("application/xml", b"<lead><name>x</name></lead>".to_vec(), 415),
-        ("application/json", br#"{"project": "Skyline", "message": "hello"}"#.to_vec(), 422),
-        ("application/json", br#"{"email": "not an email"}"#.to_vec(), 422),
+        (
+            "application/xml",
+            b"<lead><name>x</name></lead>".to_vec(),
+            415,
+        ),
+        (
+            "application/json",
+            br#"{"project": "Skyline", "message": "hello"}"#.to_vec(),
+            422,
+        ),
+        (
+            "application/json",
+            br#"{"email": "not an email"}"#.to_vec(),
+            422,
+        ),
     ];
     for (content_type, body, status) in cases {
-        let r = d.post_raw("/v1/leads", content_type, &body, &[("Accept", "application/json")]);
-        assert_eq!(r.status, status, "{content_type} {:?}: {}", String::from_utf8_lossy(&body), r.body);
+        let r = d.post_raw(
+            "/v1/leads",
+            content_type,
+            &body,
+            &[("Accept", "application/json")],
+        );
+        assert_eq!(
+            r.status,
+            status,
+            "{content_type} {:?}: {}",
+            String::from_utf8_lossy(&body),
+            r.body
+        );
         let answer = r.json();
-        assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()), "{answer}");
+        assert!(
+            answer["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{answer}"
+        );
         if status == 422 {
             assert_eq!(answer["fields"], json!(["name", "email", "phone"]));
         }
@@ -141,12 +290,20 @@ fn malformed_missing_and_oversized_bodies_are_refused_and_nothing_is_stored() {
     let mut big = br#"{"name": "Big", "message": ""#.to_vec();
     big.extend(std::iter::repeat_n(b'a', 1024 * 1024));
     big.extend(br#""}"#);
-    let r = d.post_raw("/v1/leads", "application/json", &big, &[("Accept", "application/json")]);
+    let r = d.post_raw(
+        "/v1/leads",
+        "application/json",
+        &big,
+        &[("Accept", "application/json")],
+    );
     assert_eq!(r.status, 413, "{}", r.body);
     assert!(r.json()["error"].is_string());
     assert_nothing_stored(&d);
     let metrics = d.request("GET", "/metrics", &[], None).body;
-    assert!(metrics.contains("leadgate_submissions_rejected_total{reason=\"too_large\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("leadgate_submissions_rejected_total{reason=\"too_large\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -173,15 +330,27 @@ fn hostile_content_is_stored_verbatim_and_harmless() {
     d.wait_processed();
     let leads = d.leads("");
     assert_eq!(leads.len(), 2);
-    let bobby = leads.iter().find(|l| l["email"] == "bobby@example.com").unwrap();
+    let bobby = leads
+        .iter()
+        .find(|l| l["email"] == "bobby@example.com")
+        .unwrap();
     assert_eq!(bobby["first_name"], "Robert'); DROP TABLE leads;--");
     assert_eq!(bobby["message"], "<script>alert('x')</script>");
     assert_eq!(bobby["project_name"], "' OR 1=1 --");
     let detail = d.lead_detail(bobby["lead_public_id"].as_str().unwrap());
     assert_eq!(detail["submissions"][0]["payload_json"], hostile);
-    let wide = leads.iter().find(|l| l["email"] == "many@example.com").unwrap();
+    let wide = leads
+        .iter()
+        .find(|l| l["email"] == "many@example.com")
+        .unwrap();
     let detail = d.lead_detail(wide["lead_public_id"].as_str().unwrap());
-    assert_eq!(detail["submissions"][0]["payload_json"].as_object().unwrap().len(), 10_001);
+    assert_eq!(
+        detail["submissions"][0]["payload_json"]
+            .as_object()
+            .unwrap()
+            .len(),
+        10_001
+    );
 }
 
 #[test]
@@ -191,16 +360,37 @@ fn honeypot_stores_nothing_and_is_counted() {
     let bot = json!({"name": "Bot", "email": "bot@example.com", "__pg_hp": "http://spam.example"});
     let r = d.post_lead(&bot);
     assert_eq!((r.status, r.json()), (200, json!({"success": true})));
-    let r = d.post_raw("/v1/leads", "application/x-www-form-urlencoded", b"name=Bot&email=bot2%40example.com&__pg_hp=x", &[]);
-    assert_eq!(r.status, 301, "the browser answer is the same as for a stored lead");
-    assert_eq!(d.post_lead(&json!({"name": "Human", "email": "human@example.com", "__pg_hp": ""})).status, 200);
+    let r = d.post_raw(
+        "/v1/leads",
+        "application/x-www-form-urlencoded",
+        b"name=Bot&email=bot2%40example.com&__pg_hp=x",
+        &[],
+    );
+    assert_eq!(
+        r.status, 301,
+        "the browser answer is the same as for a stored lead"
+    );
+    assert_eq!(
+        d.post_lead(&json!({"name": "Human", "email": "human@example.com", "__pg_hp": ""}))
+            .status,
+        200
+    );
     d.wait_processed();
     let leads = d.leads("");
     assert_eq!(leads.len(), 1);
     assert_eq!(leads[0]["email"], "human@example.com");
-    assert_eq!(d.admin_get("/admin/inbox?limit=500")["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        d.admin_get("/admin/inbox?limit=500")["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let metrics = d.request("GET", "/metrics", &[], None).body;
-    assert!(metrics.contains("leadgate_honeypot_trips_total 2"), "{metrics}");
+    assert!(
+        metrics.contains("leadgate_honeypot_trips_total 2"),
+        "{metrics}"
+    );
     assert!(d.logs().contains("lead.honeypot"));
 }
 
@@ -208,7 +398,11 @@ fn honeypot_stores_nothing_and_is_counted() {
 fn honeypot_is_ignored_when_bot_detection_is_off() {
     let db = TestDb::new();
     let d = Daemon::start(&db, &[("BOT_LEAD_DETECTION", "false")]);
-    assert_eq!(d.post_lead(&json!({"name": "Kept", "__pg_hp": "filled"})).status, 200);
+    assert_eq!(
+        d.post_lead(&json!({"name": "Kept", "__pg_hp": "filled"}))
+            .status,
+        200
+    );
     assert_eq!(only_lead(&d)["first_name"], "Kept");
 }
 
@@ -216,14 +410,50 @@ fn honeypot_is_ignored_when_bot_detection_is_off() {
 fn blocked_addresses_exact_and_cidr_are_audited_not_stored() {
     let db = TestDb::new();
     let d = Daemon::start(&db, &[]);
-    let exact = d.admin("POST", "/admin/blocked-ips", Some(&json!({"ip": "203.0.113.7", "reason": "spam"})));
+    let exact = d.admin(
+        "POST",
+        "/admin/blocked-ips",
+        Some(&json!({"ip": "203.0.113.7", "reason": "spam"})),
+    );
     assert_eq!(exact.status, 201, "{}", exact.body);
-    assert_eq!(d.admin("POST", "/admin/blocked-ips", Some(&json!({"ip": "198.51.100.0/24"}))).status, 201);
-    assert_eq!(d.admin("POST", "/admin/blocked-ips", Some(&json!({"ip": "203.0.113.7"}))).status, 409);
-    assert_eq!(d.admin("POST", "/admin/blocked-ips", Some(&json!({"ip": "not-an-ip"}))).status, 400);
+    assert_eq!(
+        d.admin(
+            "POST",
+            "/admin/blocked-ips",
+            Some(&json!({"ip": "198.51.100.0/24"}))
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        d.admin(
+            "POST",
+            "/admin/blocked-ips",
+            Some(&json!({"ip": "203.0.113.7"}))
+        )
+        .status,
+        409
+    );
+    assert_eq!(
+        d.admin(
+            "POST",
+            "/admin/blocked-ips",
+            Some(&json!({"ip": "not-an-ip"}))
+        )
+        .status,
+        400
+    );
     // The test client's peer is 127.0.0.1, a trusted proxy by default.
-    let via = |ip: &str, email: &str| d.post_lead_with(&json!({"name": "X", "email": email}), &[("X-Forwarded-For", ip)]);
-    assert_eq!(via("203.0.113.7", "exact@example.com").json(), json!({"success": true}));
+    let via = |ip: &str, email: &str| {
+        d.post_lead_with(
+            &json!({"name": "X", "email": email}),
+            &[("X-Forwarded-For", ip)],
+        )
+    };
+    assert_eq!(
+        via("203.0.113.7", "exact@example.com").json(),
+        json!({"success": true})
+    );
     assert_eq!(via("198.51.100.99", "cidr@example.com").status, 200);
     assert_eq!(via("198.51.101.1", "allowed@example.com").status, 200);
     d.wait_processed();
@@ -231,15 +461,31 @@ fn blocked_addresses_exact_and_cidr_are_audited_not_stored() {
     assert_eq!(leads.len(), 1, "{leads:?}");
     assert_eq!(leads[0]["email"], "allowed@example.com");
     assert_eq!(leads[0]["user_ip"], "198.51.101.1");
-    let audit = d.admin_get("/admin/blocked-ip-leads")["blocked_ip_leads"].as_array().unwrap().clone();
+    let audit = d.admin_get("/admin/blocked-ip-leads")["blocked_ip_leads"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(audit.len(), 2);
     let ips: Vec<&str> = audit.iter().map(|a| a["ip"].as_str().unwrap()).collect();
-    assert!(ips.contains(&"203.0.113.7") && ips.contains(&"198.51.100.99"), "{ips:?}");
-    assert!(audit.iter().any(|a| a["payload_json"]["email"] == "exact@example.com"));
+    assert!(
+        ips.contains(&"203.0.113.7") && ips.contains(&"198.51.100.99"),
+        "{ips:?}"
+    );
+    assert!(audit
+        .iter()
+        .any(|a| a["payload_json"]["email"] == "exact@example.com"));
 
     let id = exact.json()["id"].as_str().unwrap().to_string();
-    assert_eq!(d.admin("DELETE", &format!("/admin/blocked-ips/{id}"), None).status, 204);
-    assert_eq!(d.admin("DELETE", &format!("/admin/blocked-ips/{id}"), None).status, 404);
+    assert_eq!(
+        d.admin("DELETE", &format!("/admin/blocked-ips/{id}"), None)
+            .status,
+        204
+    );
+    assert_eq!(
+        d.admin("DELETE", &format!("/admin/blocked-ips/{id}"), None)
+            .status,
+        404
+    );
     assert_eq!(via("203.0.113.7", "unblocked@example.com").status, 200);
     d.wait_processed();
     assert_eq!(d.leads("").len(), 2);
@@ -250,11 +496,34 @@ fn proxy_headers_from_an_untrusted_peer_are_ignored() {
     let db = TestDb::new();
     // Only 10.9.9.9 is a proxy: the loopback test client is an ordinary visitor.
     let d = Daemon::start(&db, &[("TRUSTED_PROXIES", "10.9.9.9")]);
-    assert_eq!(d.admin("POST", "/admin/blocked-ips", Some(&json!({"ip": "127.0.0.1"}))).status, 201);
-    let spoofed = [("X-Forwarded-For", "192.0.2.44"), ("CF-Connecting-IP", "192.0.2.45"), ("X-Real-IP", "192.0.2.46")];
-    assert_eq!(d.post_lead_with(&json!({"name": "Spoofer", "email": "s@example.com"}), &spoofed).status, 200);
+    assert_eq!(
+        d.admin(
+            "POST",
+            "/admin/blocked-ips",
+            Some(&json!({"ip": "127.0.0.1"}))
+        )
+        .status,
+        201
+    );
+    let spoofed = [
+        ("X-Forwarded-For", "192.0.2.44"),
+        ("CF-Connecting-IP", "192.0.2.45"),
+        ("X-Real-IP", "192.0.2.46"),
+    ];
+    assert_eq!(
+        d.post_lead_with(
+            &json!({"name": "Spoofer", "email": "s@example.com"}),
+            &spoofed
+        )
+        .status,
+        200
+    );
     d.wait_processed();
-    assert_eq!(d.leads("").len(), 0, "the spoofed header must not unblock the real address");
+    assert_eq!(
+        d.leads("").len(),
+        0,
+        "the spoofed header must not unblock the real address"
+    );
     let audit = d.admin_get("/admin/blocked-ip-leads")["blocked_ip_leads"].clone();
     assert_eq!(audit[0]["ip"], "127.0.0.1");
 }
@@ -263,9 +532,20 @@ fn proxy_headers_from_an_untrusted_peer_are_ignored() {
 fn trusted_proxy_headers_give_client_ip_and_geo() {
     let db = TestDb::new();
     let d = Daemon::start(&db, &[]);
-    let headers = [("CF-Connecting-IP", "192.0.2.10"), ("X-Forwarded-For", "192.0.2.99"), ("CF-IPCountry", "IN"),
-        ("CF-IPCity", "Pune"), ("CF-Timezone", "Asia/Kolkata"), ("CF-Region", "Maharashtra"), ("User-Agent", "Mozilla/5.0 test")];
-    assert_eq!(d.post_lead_with(&json!({"name": "Geo", "phone": "9999999999"}), &headers).status, 200);
+    let headers = [
+        ("CF-Connecting-IP", "192.0.2.10"),
+        ("X-Forwarded-For", "192.0.2.99"),
+        ("CF-IPCountry", "IN"),
+        ("CF-IPCity", "Pune"),
+        ("CF-Timezone", "Asia/Kolkata"),
+        ("CF-Region", "Maharashtra"),
+        ("User-Agent", "Mozilla/5.0 test"),
+    ];
+    assert_eq!(
+        d.post_lead_with(&json!({"name": "Geo", "phone": "9999999999"}), &headers)
+            .status,
+        200
+    );
     let lead = only_lead(&d);
     assert_eq!(lead["user_ip"], "192.0.2.10");
     assert_eq!(lead["user_country"], "IN");
@@ -273,5 +553,8 @@ fn trusted_proxy_headers_give_client_ip_and_geo() {
     assert_eq!(lead["user_timezone"], "Asia/Kolkata");
     assert_eq!(lead["user_region"], "Maharashtra");
     assert_eq!(lead["user_agent"], "Mozilla/5.0 test");
-    assert_eq!(lead["phone_e164"], "+919999999999", "the country header gives the region of a national number");
+    assert_eq!(
+        lead["phone_e164"], "+919999999999",
+        "the country header gives the region of a national number"
+    );
 }
