@@ -80,10 +80,11 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// The problem is kept on one line: the CLI prints exactly one line per configuration error.
 fn err(key: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError {
         key: key.to_string(),
-        problem: problem.into(),
+        problem: problem.into().split_whitespace().collect::<Vec<_>>().join(" "),
     }
 }
 

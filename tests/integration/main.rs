@@ -3,6 +3,7 @@
 mod harness;
 
 mod admin;
+mod cli;
 mod faults;
 mod forwarding;
 mod identity;
