@@ -72,7 +72,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let intake_stats = registry.register("Intake");
     let registry = Arc::new(registry);
 
-    let threads = config.database_pool_size as usize;
+    // SQLite has one writer: one connection does all the work, so no write ever waits on
+    // SQLite's coarse busy-retry sleeps; PostgreSQL gets a worker per pooled connection.
+    let threads = if is_sqlite {
+        1
+    } else {
+        config.database_pool_size as usize
+    };
     let db = Db::start(pool, threads, db_stats, is_sqlite);
     let directory = Arc::new(Directory::default());
     directory.refresh(&db).await?;

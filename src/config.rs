@@ -84,7 +84,11 @@ impl std::error::Error for ConfigError {}
 fn err(key: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError {
         key: key.to_string(),
-        problem: problem.into().split_whitespace().collect::<Vec<_>>().join(" "),
+        problem: problem
+            .into()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
     }
 }
 

@@ -78,12 +78,18 @@ fn persist_batch(
     owner: &str,
     settings: &PipelineSettings,
 ) -> Vec<PersistOutcome> {
+    let started = std::time::Instant::now();
     let batch = write_transaction(conn, |conn| {
         items
             .iter()
             .map(|item| persist_submission(conn, item, owner, settings))
             .collect::<Result<Vec<_>, DbError>>()
     });
+    log::debug!(
+        "pipeline.batch items={} ms={:.2}",
+        items.len(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
     match batch {
         Ok(outcomes) => outcomes,
         Err(batch_error) => {

@@ -22,6 +22,7 @@ pub const BATCH_SIZE: i64 = 256;
 /// Long enough for any batch; short enough that a crashed instance's rows move on quickly.
 const LEASE_SECONDS: i64 = 10;
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
+const COALESCE_DELAY: Duration = Duration::from_millis(5);
 
 pub struct Intake {
     pub db: Db,
@@ -88,8 +89,11 @@ impl Intake {
             match outcome {
                 Ok(claimed) => {
                     act.stats.record_processed(claimed as u64);
-                    if claimed as i64 == BATCH_SIZE || act.nudged {
+                    if claimed as i64 == BATCH_SIZE {
                         act.pump(ctx);
+                    } else if act.nudged {
+                        // Let the next rows gather: fewer, larger transactions under load.
+                        ctx.run_later(COALESCE_DELAY, |act, ctx| act.pump(ctx));
                     }
                 }
                 Err(e) => act.stats.record_error(&e),

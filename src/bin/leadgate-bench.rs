@@ -1,1 +1,450 @@
-fn main() {}
+//! leadgate-bench: a load generator for `POST /v1/leads`, run against leadgate and, in the same
+//! run and with the same generator, against a bare actix-web handler that appends each body to
+//! SQLite through one writer thread with group commit and `synchronous=FULL` — the machine's
+//! own limit for a durable ack.
+//!
+//! ```text
+//! cargo build --release
+//! target/release/leadgate-bench [--connections 64,8] [--requests 20000] [--people 5000]
+//! ```
+//! Each run: accepted submissions/s, ack latency p50/p99/max; for leadgate also the time until
+//! the inbox is drained (leads processed/s) and the daemon's peak memory.
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, RunQueryDsl};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+const PROJECTS: &[&str] = &[
+    "Skyline Towers",
+    "Lake View",
+    "Green Acres",
+    "Harbour Point",
+    "Palm Residency",
+    "Metro Heights",
+    "Cedar Park",
+    "Sunrise Villas",
+];
+
+struct Options {
+    connections: Vec<usize>,
+    requests: usize,
+    people: usize,
+    leadgate_bin: String,
+}
+
+fn parse_options() -> Options {
+    let mut options = Options {
+        connections: vec![64, 8],
+        requests: 20_000,
+        people: 5_000,
+        leadgate_bin: sibling_binary("leadgate"),
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--connections" => {
+                options.connections = value
+                    .split(',')
+                    .filter_map(|v| v.trim().parse().ok())
+                    .collect()
+            }
+            "--requests" => options.requests = value.parse().expect("--requests N"),
+            "--people" => options.people = value.parse().expect("--people N"),
+            "--leadgate-bin" => options.leadgate_bin = value,
+            other => panic!("unknown option {other}"),
+        }
+        i += 2;
+    }
+    options
+}
+
+fn sibling_binary(name: &str) -> String {
+    let me = std::env::current_exe().expect("current exe");
+    me.with_file_name(name).to_string_lossy().into_owned()
+}
+
+fn main() {
+    if std::env::args().nth(1).as_deref() == Some("bare-server") {
+        let db = std::env::args().nth(2).expect("bare-server DB_PATH");
+        return bare_server(&db);
+    }
+    let options = parse_options();
+    let bodies = Arc::new(request_bodies(options.requests, options.people));
+    println!(
+        "leadgate-bench: {} requests per run, {} people over {} projects ({} distinct), {} cores",
+        options.requests,
+        options.people,
+        PROJECTS.len(),
+        distinct_people(&bodies),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    for &connections in &options.connections {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bare = Server::bare(&dir.path().join("bare.db"));
+        let result = load(&bare.base, connections, &bodies);
+        println!(
+            "{}",
+            result.line(&format!("bare handler  c={connections:<3}"))
+        );
+        drop(bare);
+
+        let leadgate = Server::leadgate(&options.leadgate_bin, &dir.path().join("leadgate.db"));
+        let started = Instant::now();
+        let result = load(&leadgate.base, connections, &bodies);
+        println!(
+            "{}",
+            result.line(&format!("leadgate      c={connections:<3}"))
+        );
+        let drained = leadgate.wait_drained();
+        let processed = started.elapsed();
+        let leads = leadgate.count_leads();
+        println!(
+            "leadgate      c={connections:<3} processed {} submissions into {} leads in {:.2}s after the first request: {:.0} submissions/s end to end (inbox drained {:.2}s after the last ack); peak RSS {} MiB",
+            options.requests,
+            leads,
+            processed.as_secs_f64(),
+            options.requests as f64 / processed.as_secs_f64(),
+            drained.as_secs_f64(),
+            leadgate.peak_rss_mib()
+        );
+    }
+}
+
+/// Deterministic bodies: about 70% new people, 30% returning ones, spread over the projects.
+fn request_bodies(count: usize, people: usize) -> Vec<String> {
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut introduced = 0usize;
+    (0..count)
+        .map(|i| {
+            let returning = introduced > 0 && (next() % 10 < 3 || introduced >= people);
+            let person = if returning {
+                (next() as usize) % introduced
+            } else {
+                introduced
+            };
+            if !returning {
+                introduced += 1;
+            }
+            let project = PROJECTS[person % PROJECTS.len()];
+            serde_json::json!({
+                "name": format!("Person {person}"),
+                "email": format!("person{person}@example.com"),
+                "phone": format!("98{:08}", person),
+                "country_code": "+91",
+                "project": project,
+                "visitor_id": format!("v_{person:x}"),
+                "cta": if i % 2 == 0 { "hero" } else { "footer" },
+                "page_url": "https://example.com/pricing",
+            })
+            .to_string()
+        })
+        .collect()
+}
+
+fn distinct_people(bodies: &[String]) -> usize {
+    let mut emails: Vec<&str> = bodies
+        .iter()
+        .filter_map(|b| b.split("\"email\":\"").nth(1)?.split('"').next())
+        .collect();
+    emails.sort_unstable();
+    emails.dedup();
+    emails.len()
+}
+
+struct LoadResult {
+    accepted: usize,
+    failed: usize,
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+}
+
+impl LoadResult {
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let index = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[index] as f64 / 1000.0
+    }
+
+    fn line(&self, label: &str) -> String {
+        format!(
+            "{label} {:>7.0} acks/s  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms  ({} accepted, {} failed, {:.2}s)",
+            self.accepted as f64 / self.elapsed.as_secs_f64(),
+            self.percentile(0.50),
+            self.percentile(0.99),
+            self.latencies_us.last().copied().unwrap_or(0) as f64 / 1000.0,
+            self.accepted,
+            self.failed,
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+/// `connections` concurrent keep-alive connections, split over two generator threads.
+fn load(base: &str, connections: usize, bodies: &Arc<Vec<String>>) -> LoadResult {
+    let next = Arc::new(AtomicUsize::new(0));
+    let threads = 2.min(connections);
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let per_thread = connections / threads + usize::from(t < connections % threads);
+            let (url, bodies, next) = (format!("{base}/v1/leads"), bodies.clone(), next.clone());
+            std::thread::spawn(move || {
+                actix_web::rt::System::new().block_on(generate(url, per_thread, bodies, next))
+            })
+        })
+        .collect();
+    let mut result = LoadResult {
+        accepted: 0,
+        failed: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
+    for handle in handles {
+        let (accepted, failed, latencies) = handle.join().expect("generator thread");
+        result.accepted += accepted;
+        result.failed += failed;
+        result.latencies_us.extend(latencies);
+    }
+    result.elapsed = started.elapsed();
+    result.latencies_us.sort_unstable();
+    result
+}
+
+async fn generate(
+    url: String,
+    connections: usize,
+    bodies: Arc<Vec<String>>,
+    next: Arc<AtomicUsize>,
+) -> (usize, usize, Vec<u64>) {
+    let client = awc::Client::builder()
+        .connector(awc::Connector::new().limit(connections))
+        .timeout(Duration::from_secs(30))
+        .finish();
+    let tasks = (0..connections).map(|_| {
+        let (client, bodies, next, url) =
+            (client.clone(), bodies.clone(), next.clone(), url.clone());
+        async move {
+            let (mut accepted, mut failed, mut latencies) = (0usize, 0usize, Vec::new());
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                let sent = Instant::now();
+                let response = client
+                    .post(&url)
+                    .insert_header(("Content-Type", "application/json"))
+                    .insert_header(("Accept", "application/json"))
+                    .send_body(body.clone())
+                    .await;
+                match response {
+                    Ok(mut r) if r.status().is_success() => {
+                        let _ = r.body().await;
+                        latencies.push(sent.elapsed().as_micros() as u64);
+                        accepted += 1;
+                    }
+                    _ => failed += 1,
+                }
+            }
+            (accepted, failed, latencies)
+        }
+    });
+    let results = futures_util::future::join_all(tasks).await;
+    results
+        .into_iter()
+        .fold((0, 0, Vec::new()), |(a, f, mut l), (a2, f2, l2)| {
+            l.extend(l2);
+            (a + a2, f + f2, l)
+        })
+}
+
+/// A server process on a free port, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn spawn(mut command: Command, marker: &'static str) -> Server {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn server");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split(marker).nth(1) {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server did not start");
+        Server {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    fn bare(db: &std::path::Path) -> Server {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command.arg("bare-server").arg(db);
+        Server::spawn(command, "bare.listening addr=")
+    }
+
+    fn leadgate(bin: &str, db: &std::path::Path) -> Server {
+        let mut command = Command::new(bin);
+        command
+            .arg("serve")
+            .env("LEADGATE_BIND", "127.0.0.1:0")
+            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("ADMIN_TOKEN", "bench")
+            .env("ENVIRONMENT", "production")
+            .env("MAKE_WEBHOOK_URL", "http://127.0.0.1:9/bench-hook")
+            .env("RUST_LOG", "info");
+        Server::spawn(command, "server.listening addr=")
+    }
+
+    fn admin_get(&self, path: &str) -> serde_json::Value {
+        let url = format!("{}{}", self.base, path);
+        actix_web::rt::System::new().block_on(async move {
+            let mut response = awc::Client::default()
+                .get(url)
+                .insert_header(("Authorization", "Bearer bench"))
+                .send()
+                .await
+                .expect("admin request");
+            response
+                .json::<serde_json::Value>()
+                .limit(64 << 20)
+                .await
+                .expect("admin JSON")
+        })
+    }
+
+    /// Waits for the inbox to drain; returns how long that took.
+    fn wait_drained(&self) -> Duration {
+        let started = Instant::now();
+        while self.admin_get("/admin/health")["inbox"]["pending"] != 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        started.elapsed()
+    }
+
+    fn count_leads(&self) -> usize {
+        let mut count = 0;
+        let mut cursor = String::new();
+        loop {
+            let page = self.admin_get(&format!("/admin/leads?limit=500&cursor={cursor}"));
+            count += page["leads"].as_array().map_or(0, Vec::len);
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = c.to_string(),
+                None => return count,
+            }
+        }
+    }
+
+    fn peak_rss_mib(&self) -> String {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .map(str::to_string)
+            })
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .map_or("?".into(), |kib| format!("{:.0}", kib / 1024.0))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Append = (web::Bytes, tokio::sync::oneshot::Sender<bool>);
+
+/// The bare handler: append the body to SQLite through one writer thread, group commit,
+/// `synchronous=FULL`, then answer.
+fn bare_server(db_path: &str) {
+    let (tx, rx) = mpsc::channel::<Append>();
+    let db_path = db_path.to_string();
+    std::thread::spawn(move || bare_writer(&db_path, rx));
+    actix_web::rt::System::new().block_on(async move {
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(tx.clone()))
+                .route("/v1/leads", web::post().to(bare_append))
+        })
+        .workers(2)
+        .backlog(2048)
+        .bind("127.0.0.1:0")
+        .expect("bind");
+        for addr in server.addrs() {
+            eprintln!("bare.listening addr={addr}");
+        }
+        server.run().await.expect("bare server");
+    });
+}
+
+async fn bare_append(body: web::Bytes, tx: web::Data<mpsc::Sender<Append>>) -> HttpResponse {
+    let (done, committed) = tokio::sync::oneshot::channel();
+    if tx.send((body, done)).is_err() {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    match committed.await {
+        Ok(true) => HttpResponse::Ok().json(serde_json::json!({"success": true})),
+        _ => HttpResponse::ServiceUnavailable().finish(),
+    }
+}
+
+fn bare_writer(db_path: &str, rx: mpsc::Receiver<Append>) {
+    let mut conn = diesel::SqliteConnection::establish(db_path).expect("open bare db");
+    conn.batch_execute(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+         CREATE TABLE IF NOT EXISTS bodies (id INTEGER PRIMARY KEY, body BLOB NOT NULL);",
+    )
+    .expect("prepare bare db");
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < 1024 {
+            match rx.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let ok = conn
+            .transaction(|conn| {
+                for (body, _) in &group {
+                    diesel::sql_query("INSERT INTO bodies (body) VALUES (?)")
+                        .bind::<diesel::sql_types::Binary, _>(body.as_ref())
+                        .execute(conn)?;
+                }
+                Ok::<_, diesel::result::Error>(())
+            })
+            .is_ok();
+        for (_, done) in group {
+            let _ = done.send(ok);
+        }
+    }
+}

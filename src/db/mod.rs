@@ -95,6 +95,7 @@ pub fn build_pool(target: &DatabaseTarget, size: u32) -> Result<Pool, DbError> {
     r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(1))
+        .test_on_check_out(false)
         .connection_timeout(std::time::Duration::from_secs(5))
         .build(ConnectionManager {
             target: target.clone(),

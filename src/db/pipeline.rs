@@ -11,6 +11,7 @@ use crate::identity::{identity_keys, IdentityKey, IP_MATCH_WINDOW_HOURS};
 use crate::intake::submission::Submission;
 use crate::scoring::{self, SubmissionSignals};
 use chrono::Duration;
+use diesel::dsl::max;
 use diesel::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -62,8 +63,8 @@ pub fn persist_submission(
         .select((inbox::status, inbox::lease_owner));
     // On PostgreSQL the row stays locked until commit, so no other instance can re-claim it now.
     let claim: Option<(String, Option<String>)> = match conn {
-        AnyConnection::Postgresql(c) => claim.for_update().first(c).optional()?,
-        AnyConnection::Sqlite(c) => claim.first(c).optional()?,
+        AnyConnection::Postgresql(c) => claim.for_update().get_result(c).optional()?,
+        AnyConnection::Sqlite(c) => claim.get_result(c).optional()?,
     };
     let still_ours = claim.is_some_and(|(status, owner)| {
         status == "processing" && owner.as_deref() == Some(lease_owner)
@@ -72,15 +73,23 @@ pub fn persist_submission(
         return Ok(untouched);
     }
 
-    let existing = match find_lead_for(conn, sub)? {
-        Some(lead_id) => Some(leads::table.find(lead_id).first::<Lead>(conn)?),
+    let history = PersonHistory::load(conn, sub)?;
+    let lead_id = match history.lead_in_project(sub) {
+        Some(id) => Some(id),
+        None => lead_from_client_ip(conn, sub)?,
+    };
+    let existing = match lead_id {
+        Some(lead_id) => Some(leads::table.find(lead_id).get_result::<Lead>(conn)?),
         None => None,
     };
     let previous_snapshot: Option<ForwardedLead> = existing
         .as_ref()
         .and_then(|lead| serde_json::from_str(&lead.data_json).ok());
-    let form_submit_count = count_recent_submissions(conn, sub)? + 1;
-    let related_projects = related_projects(conn, sub)?;
+    let form_submit_count = match history.recent_visitor_submissions(sub) {
+        Some(count) => count,
+        None => count_recent_from_ip(conn, sub)?,
+    } + 1;
+    let related_projects = project_names(conn, history.leads_in_other_projects(sub))?;
     let suspicion = scoring::suspicion(&item.signals, form_submit_count);
     let engagement = scoring::engagement(0, 0, 0);
     let is_bot_lead = scoring::is_bot_lead(settings.bot_lead_detection, &item.signals);
@@ -121,13 +130,10 @@ pub fn persist_submission(
                 created_at: t,
                 updated_at: t,
             };
-            diesel::insert_into(leads::table)
+            let id = diesel::insert_into(leads::table)
                 .values(&new_lead)
-                .execute(conn)?;
-            let id = leads::table
-                .filter(leads::public_id.eq(&public_id))
-                .select(leads::id)
-                .first::<i64>(conn)?;
+                .returning(leads::id)
+                .get_result::<i64>(conn)?;
             (id, public_id)
         }
     };
@@ -175,13 +181,10 @@ pub fn persist_submission(
         submitted_at,
         created_at: t,
     };
-    diesel::insert_into(lead_submissions::table)
+    let submission_id = diesel::insert_into(lead_submissions::table)
         .values(&submission_row)
-        .execute(conn)?;
-    let submission_id = lead_submissions::table
-        .filter(lead_submissions::public_id.eq(&sub.public_id))
-        .select(lead_submissions::id)
-        .first::<i64>(conn)?;
+        .returning(lead_submissions::id)
+        .get_result::<i64>(conn)?;
     snapshot.lead_submission_id = Some(submission_id);
     let snapshot_json = serde_json::to_string(&snapshot).unwrap_or_else(|_| "{}".into());
 
@@ -230,14 +233,11 @@ pub fn persist_submission(
                 created_at: t,
                 updated_at: t,
             };
-            diesel::insert_into(outbox::table)
-                .values(&row)
-                .execute(conn)?;
             Some(
-                outbox::table
-                    .filter(outbox::make_send_public_id.eq(&make_send_public_id))
-                    .select(outbox::id)
-                    .first::<i64>(conn)?,
+                diesel::insert_into(outbox::table)
+                    .values(&row)
+                    .returning(outbox::id)
+                    .get_result::<i64>(conn)?,
             )
         }
         _ => None,
@@ -261,106 +261,142 @@ pub fn persist_submission(
     })
 }
 
-/// The lead this submission joins, trying the identity keys in order.
-fn find_lead_for(conn: &mut AnyConnection, sub: &Submission) -> Result<Option<i64>, DbError> {
-    use lead_submissions::dsl as s;
-    for key in identity_keys(sub) {
-        let scoped = s::lead_submissions
-            .filter(s::account_id.eq(&sub.account_id))
-            .filter(s::project_key.eq(&sub.project_key))
-            .select(s::lead_id)
-            .into_boxed();
-        let found: Option<i64> = match key {
-            IdentityKey::VisitorId(v) => scoped
-                .filter(s::visitor_id.eq(v))
-                .order(s::id.desc())
-                .first(conn)
-                .optional()?,
-            IdentityKey::Email(e) => scoped
-                .filter(s::email_key.eq(e))
-                .order(s::id.desc())
-                .first(conn)
-                .optional()?,
-            IdentityKey::Phone(p) => scoped
-                .filter(s::phone_e164.eq(p))
-                .order(s::id.desc())
-                .first(conn)
-                .optional()?,
-            IdentityKey::ClientIp(ip) => {
-                let since = sub.submitted_at.naive_utc() - Duration::hours(IP_MATCH_WINDOW_HOURS);
-                scoped
-                    .filter(s::ip.eq(ip))
-                    .filter(s::lead_source.eq("website"))
-                    .filter(s::submitted_at.ge(since))
-                    .order(s::submitted_at.desc())
-                    .first(conn)
-                    .optional()?
-            }
-        };
-        if found.is_some() {
-            return Ok(found);
-        }
-    }
-    Ok(None)
+/// Earlier submissions of the account that share a visitor id, email or phone with this one,
+/// across projects: one indexed query per key gives identity, related projects and the
+/// visitor's recent submissions. (Queries here run for every submission: they are written
+/// out so Diesel caches them, and have no `LIMIT ?`, which makes SQLite re-prepare.)
+struct PersonHistory {
+    /// (key, lead_id, project_key, submitted_at) per earlier submission.
+    rows: Vec<(IdentityKey, i64, String, chrono::NaiveDateTime)>,
 }
 
-/// Earlier submissions in the last hour from this visitor (else this client IP), any project.
-fn count_recent_submissions(conn: &mut AnyConnection, sub: &Submission) -> Result<i64, DbError> {
+type HistoryRow = (i64, String, chrono::NaiveDateTime);
+
+impl PersonHistory {
+    fn load(conn: &mut AnyConnection, sub: &Submission) -> Result<PersonHistory, DbError> {
+        use lead_submissions::dsl as s;
+        let account = &sub.account_id;
+        let columns = (s::lead_id, s::project_key, s::submitted_at);
+        let mut rows = Vec::new();
+        for key in identity_keys(sub) {
+            let found: Vec<HistoryRow> = match &key {
+                IdentityKey::VisitorId(v) => s::lead_submissions
+                    .filter(s::account_id.eq(account).and(s::visitor_id.eq(v)))
+                    .select(columns)
+                    .load(conn)?,
+                IdentityKey::Email(e) => s::lead_submissions
+                    .filter(s::account_id.eq(account).and(s::email_key.eq(e)))
+                    .select(columns)
+                    .load(conn)?,
+                IdentityKey::Phone(p) => s::lead_submissions
+                    .filter(s::account_id.eq(account).and(s::phone_e164.eq(p)))
+                    .select(columns)
+                    .load(conn)?,
+                IdentityKey::ClientIp(_) => Vec::new(),
+            };
+            rows.extend(
+                found
+                    .into_iter()
+                    .map(|(lead, project, at)| (key.clone(), lead, project, at)),
+            );
+        }
+        Ok(PersonHistory { rows })
+    }
+
+    /// The most recent lead of this project matched by the first key (in identity order) that
+    /// matches at all.
+    fn lead_in_project(&self, sub: &Submission) -> Option<i64> {
+        identity_keys(sub).iter().find_map(|key| {
+            self.rows
+                .iter()
+                .filter(|(k, _, project, _)| k == key && *project == sub.project_key)
+                .map(|(_, lead, _, _)| *lead)
+                .max()
+        })
+    }
+
+    /// Submissions of this visitor in the hour before this one; `None` without a visitor id.
+    fn recent_visitor_submissions(&self, sub: &Submission) -> Option<i64> {
+        let visitor = sub.visitor_id.as_ref()?;
+        let since = sub.submitted_at.naive_utc() - Duration::hours(1);
+        let count = self
+            .rows
+            .iter()
+            .filter(|(k, _, _, at)| {
+                matches!(k, IdentityKey::VisitorId(v) if v == visitor) && *at >= since
+            })
+            .count();
+        Some(count as i64)
+    }
+
+    fn leads_in_other_projects(&self, sub: &Submission) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .rows
+            .iter()
+            .filter(|(_, _, project, _)| *project != sub.project_key)
+            .map(|(_, lead, _, _)| *lead)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
+/// An anonymous website submission joins the project's most recent lead from its IP (24 h).
+fn lead_from_client_ip(conn: &mut AnyConnection, sub: &Submission) -> Result<Option<i64>, DbError> {
     use lead_submissions::dsl as s;
-    let since = sub.submitted_at.naive_utc() - Duration::hours(1);
-    let base = s::lead_submissions
-        .filter(s::account_id.eq(&sub.account_id))
-        .filter(s::submitted_at.ge(since))
-        .into_boxed();
-    let count = if let Some(visitor) = &sub.visitor_id {
-        base.filter(s::visitor_id.eq(visitor))
-            .count()
-            .get_result(conn)?
-    } else if let (Some(ip), "website") = (&sub.ip, sub.lead_source.as_str()) {
-        base.filter(s::ip.eq(ip)).count().get_result(conn)?
-    } else {
-        0
+    let Some(IdentityKey::ClientIp(ip)) = identity_keys(sub)
+        .into_iter()
+        .find(|k| matches!(k, IdentityKey::ClientIp(_)))
+    else {
+        return Ok(None);
     };
-    Ok(count)
+    let since = sub.submitted_at.naive_utc() - Duration::hours(IP_MATCH_WINDOW_HOURS);
+    Ok(s::lead_submissions
+        .filter(
+            s::account_id
+                .eq(&sub.account_id)
+                .and(s::ip.eq(ip))
+                .and(s::submitted_at.ge(since)),
+        )
+        .filter(
+            s::project_key
+                .eq(&sub.project_key)
+                .and(s::lead_source.eq("website")),
+        )
+        .select(max(s::lead_id))
+        .get_result(conn)?)
 }
 
-/// Other projects of this account the same visitor, email or phone inquired about.
-fn related_projects(conn: &mut AnyConnection, sub: &Submission) -> Result<Vec<String>, DbError> {
+/// Website submissions from this client IP in the hour before this one (no visitor id).
+fn count_recent_from_ip(conn: &mut AnyConnection, sub: &Submission) -> Result<i64, DbError> {
     use lead_submissions::dsl as s;
-    let mut keys: Vec<String> = Vec::new();
-    let lookups = [
-        (sub.visitor_id.clone(), 0u8),
-        (sub.email_key.clone(), 1),
-        (sub.phone.as_ref().map(|p| p.e164.clone()), 2),
-    ];
-    for (value, kind) in lookups {
-        let Some(value) = value else { continue };
-        let query = s::lead_submissions
-            .filter(s::account_id.eq(&sub.account_id))
-            .filter(s::project_key.ne(&sub.project_key))
-            .select(s::lead_id)
-            .limit(50)
-            .into_boxed();
-        let query = match kind {
-            0 => query.filter(s::visitor_id.eq(value)),
-            1 => query.filter(s::email_key.eq(value)),
-            _ => query.filter(s::phone_e164.eq(value)),
-        };
-        let lead_ids: Vec<i64> = query.load(conn)?;
-        if lead_ids.is_empty() {
-            continue;
-        }
-        let names: Vec<(String, Option<String>)> = leads::table
-            .filter(leads::id.eq_any(lead_ids))
-            .select((leads::project_key, leads::project_name))
-            .load(conn)?;
-        for (key, name) in names {
-            let name = name.unwrap_or(key);
-            if !name.is_empty() && !keys.contains(&name) {
-                keys.push(name);
-            }
-        }
+    let (Some(ip), "website") = (&sub.ip, sub.lead_source.as_str()) else {
+        return Ok(0);
+    };
+    let since = sub.submitted_at.naive_utc() - Duration::hours(1);
+    Ok(s::lead_submissions
+        .filter(s::account_id.eq(&sub.account_id).and(s::ip.eq(ip)))
+        .filter(s::submitted_at.ge(since))
+        .count()
+        .get_result(conn)?)
+}
+
+/// The project names of these leads, sorted, without repeats.
+fn project_names(conn: &mut AnyConnection, lead_ids: Vec<i64>) -> Result<Vec<String>, DbError> {
+    if lead_ids.is_empty() {
+        return Ok(Vec::new());
     }
-    keys.sort();
-    Ok(keys)
+    let names: Vec<(String, Option<String>)> = leads::table
+        .filter(leads::id.eq_any(lead_ids))
+        .select((leads::project_key, leads::project_name))
+        .load(conn)?;
+    let mut projects: Vec<String> = names
+        .into_iter()
+        .map(|(key, name)| name.unwrap_or(key))
+        .filter(|name| !name.is_empty())
+        .collect();
+    projects.sort();
+    projects.dedup();
+    Ok(projects)
 }

@@ -4,7 +4,11 @@ use std::process::{Command, Output};
 
 fn leadgate(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_leadgate"));
-    command.args(args).current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in env {
         command.env(k, v);
     }
@@ -31,14 +35,46 @@ fn bad_configuration_exits_2_with_one_line_naming_the_key() {
     let unknown_key = dir.path().join("unknown.toml");
     std::fs::write(&unknown_key, "binds = \"x\"\n").unwrap();
     let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
-        (vec!["check-config"], vec![("LEAD_REENGAGE_HOURS", "soon")], "LEAD_REENGAGE_HOURS"),
-        (vec!["check-config"], vec![("LEADGATE_BIND", "nowhere")], "LEADGATE_BIND"),
-        (vec!["check-config"], vec![("DATABASE_URL", "mysql://x/y")], "DATABASE_URL"),
-        (vec!["check-config"], vec![("TRUSTED_PROXIES", "10.0.0.0/8, banana")], "TRUSTED_PROXIES"),
-        (vec!["serve"], vec![("ENVIRONMENT", "production")], "ADMIN_TOKEN"),
-        (vec!["check-config", "--config", "/nonexistent/leadgate.toml"], vec![], "LEADGATE_CONFIG"),
-        (vec!["check-config"], vec![("LEADGATE_CONFIG", bad_file.to_str().unwrap())], "LEADGATE_CONFIG"),
-        (vec!["check-config", "--config", unknown_key.to_str().unwrap()], vec![], "binds"),
+        (
+            vec!["check-config"],
+            vec![("LEAD_REENGAGE_HOURS", "soon")],
+            "LEAD_REENGAGE_HOURS",
+        ),
+        (
+            vec!["check-config"],
+            vec![("LEADGATE_BIND", "nowhere")],
+            "LEADGATE_BIND",
+        ),
+        (
+            vec!["check-config"],
+            vec![("DATABASE_URL", "mysql://x/y")],
+            "DATABASE_URL",
+        ),
+        (
+            vec!["check-config"],
+            vec![("TRUSTED_PROXIES", "10.0.0.0/8, banana")],
+            "TRUSTED_PROXIES",
+        ),
+        (
+            vec!["serve"],
+            vec![("ENVIRONMENT", "production")],
+            "ADMIN_TOKEN",
+        ),
+        (
+            vec!["check-config", "--config", "/nonexistent/leadgate.toml"],
+            vec![],
+            "LEADGATE_CONFIG",
+        ),
+        (
+            vec!["check-config"],
+            vec![("LEADGATE_CONFIG", bad_file.to_str().unwrap())],
+            "LEADGATE_CONFIG",
+        ),
+        (
+            vec!["check-config", "--config", unknown_key.to_str().unwrap()],
+            vec![],
+            "binds",
+        ),
         (vec!["frobnicate"], vec![], "unknown argument"),
     ];
     for (args, env, key) in cases {
@@ -56,9 +92,21 @@ fn bad_configuration_exits_2_with_one_line_naming_the_key() {
 #[test]
 fn migrate_creates_the_sqlite_file_and_its_folder() {
     let dir = tempfile::tempdir().unwrap();
-    let out = leadgate(dir.path(), &["migrate"], &[("DATABASE_URL", "sqlite://nested/dir/leadgate.db")]);
+    let out = leadgate(
+        dir.path(),
+        &["migrate"],
+        &[("DATABASE_URL", "sqlite://nested/dir/leadgate.db")],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(dir.path().join("nested/dir/leadgate.db").exists());
-    let again = leadgate(dir.path(), &["migrate"], &[("DATABASE_URL", "sqlite://nested/dir/leadgate.db")]);
-    assert!(again.status.success(), "migrations are idempotent: {}", stderr(&again));
+    let again = leadgate(
+        dir.path(),
+        &["migrate"],
+        &[("DATABASE_URL", "sqlite://nested/dir/leadgate.db")],
+    );
+    assert!(
+        again.status.success(),
+        "migrations are idempotent: {}",
+        stderr(&again)
+    );
 }

@@ -90,10 +90,10 @@ CREATE TABLE lead_submissions (
     created_at TIMESTAMP NOT NULL
 );
 CREATE INDEX submissions_lead ON lead_submissions (lead_id, id);
-CREATE INDEX submissions_visitor ON lead_submissions (account_id, visitor_id, project_key) WHERE visitor_id IS NOT NULL;
-CREATE INDEX submissions_email ON lead_submissions (account_id, email_key, project_key) WHERE email_key IS NOT NULL;
-CREATE INDEX submissions_phone ON lead_submissions (account_id, phone_e164, project_key) WHERE phone_e164 IS NOT NULL;
-CREATE INDEX submissions_ip ON lead_submissions (account_id, ip, submitted_at) WHERE ip IS NOT NULL;
+CREATE INDEX submissions_visitor ON lead_submissions (account_id, visitor_id, project_key);
+CREATE INDEX submissions_email ON lead_submissions (account_id, email_key, project_key);
+CREATE INDEX submissions_phone ON lead_submissions (account_id, phone_e164, project_key);
+CREATE INDEX submissions_ip ON lead_submissions (account_id, ip, submitted_at);
 
 CREATE TABLE outbox (
     id BIGSERIAL PRIMARY KEY,
