@@ -27,6 +27,9 @@ fn defaults_apply_when_the_default_file_is_missing() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("bind=127.0.0.1:8080"));
 }
 
+/// Arguments, environment, and what the one-line error must name.
+type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+
 #[test]
 fn bad_configuration_exits_2_with_one_line_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -34,7 +37,7 @@ fn bad_configuration_exits_2_with_one_line_naming_the_key() {
     std::fs::write(&bad_file, "bind = [").unwrap();
     let unknown_key = dir.path().join("unknown.toml");
     std::fs::write(&unknown_key, "binds = \"x\"\n").unwrap();
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec!["check-config"],
             vec![("LEAD_REENGAGE_HOURS", "soon")],
