@@ -87,6 +87,7 @@ fn main() {
             .map(|n| n.get())
             .unwrap_or(1)
     );
+    backlog_run(&options, &bodies);
     for &connections in &options.connections {
         let dir = tempfile::tempdir().expect("temp dir");
         let bare = Server::bare(&dir.path().join("bare.db"));
@@ -117,6 +118,50 @@ fn main() {
             leadgate.peak_rss_mib()
         );
     }
+}
+
+/// The pipeline alone: the inbox is filled before leadgate starts, then drained.
+fn backlog_run(options: &Options, bodies: &[String]) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("leadgate.db");
+    let target = leadgate::config::DatabaseTarget::Sqlite(path.clone());
+    let mut conn = leadgate::db::establish(&target).expect("open bench db");
+    leadgate::db::run_migrations(&mut conn).expect("migrate");
+    let account = leadgate::db::queries::ensure_default_account(&mut conn).expect("account");
+    let now = leadgate::db::now();
+    let meta = serde_json::json!({"ip": "192.0.2.1", "user_agent": "bench", "geo": {}, "received_at_ms": chrono::Utc::now().timestamp_millis()}).to_string();
+    let writes: Vec<_> = bodies
+        .iter()
+        .map(|body| {
+            leadgate::db::queries::AckWrite::Inbox(leadgate::db::models::NewInboxRow {
+                public_id: leadgate::db::queries::new_public_id(),
+                kind: "website".into(),
+                account_id: account.id.clone(),
+                body: body.clone(),
+                meta_json: meta.clone(),
+                status: "pending".into(),
+                attempts: 0,
+                next_attempt_at: now,
+                received_at: now,
+            })
+        })
+        .collect();
+    for result in leadgate::db::queries::append_ack_writes(&mut conn, &writes) {
+        result.expect("fill inbox");
+    }
+    drop(conn);
+    let started = Instant::now();
+    let leadgate = Server::leadgate(&options.leadgate_bin, &path);
+    leadgate.wait_drained();
+    let elapsed = started.elapsed();
+    println!(
+        "leadgate pipeline alone: {} queued submissions into {} leads and outbox rows in {:.2}s (start-up included): {:.0} submissions/s; peak RSS {} MiB",
+        bodies.len(),
+        leadgate.count_leads(),
+        elapsed.as_secs_f64(),
+        bodies.len() as f64 / elapsed.as_secs_f64(),
+        leadgate.peak_rss_mib()
+    );
 }
 
 /// Deterministic bodies: about 70% new people, 30% returning ones, spread over the projects.
