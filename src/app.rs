@@ -6,15 +6,18 @@ use crate::actors::health::Registry;
 use crate::actors::identity_resolver::IdentityResolver;
 use crate::actors::intake::Intake;
 use crate::actors::scorer::Scorer;
+use crate::actors::webhook_deliverer::{DeliveryGate, DeliverySettings, WebhookDeliverer};
 use crate::config::{Config, DatabaseTarget};
 use crate::db::pipeline::PipelineSettings;
 use crate::db::{self, queries};
 use crate::delivery::decision::ForwardPolicy;
+use crate::delivery::signing::signing_key;
 use crate::directory::Directory;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use actix::Supervisor;
 use actix_web::{web, App, HttpServer};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,8 +63,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         // One instance per SQLite file: whatever it held when it stopped is free again.
         let mut conn = pool.get()?;
         let released = queries::release_all_inbox_leases(&mut conn)?;
-        if released > 0 {
-            log::info!("inbox.leases_released rows={released}");
+        let deliveries = crate::db::deliveries::release_all_delivery_leases(&mut conn)?;
+        if released + deliveries > 0 {
+            log::info!("leases_released inbox={released} outbox={deliveries}");
         }
     }
 
@@ -70,6 +74,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let scorer_stats = registry.register("Scorer");
     let resolver_stats = registry.register("IdentityResolver");
     let intake_stats = registry.register("Intake");
+    let deliverer_stats = registry.register("WebhookDeliverer");
     let registry = Arc::new(registry);
 
     // SQLite has one writer: one connection does all the work, so no write ever waits on
@@ -102,13 +107,38 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         settings,
         stats: resolver_stats,
     });
+    let metrics = Arc::new(Metrics::default());
+    let gate = Arc::new(DeliveryGate::default());
+    let deliverer = {
+        let settings = Arc::new(DeliverySettings {
+            timeout: Duration::from_secs_f64(config.webhook_timeout_seconds),
+            signing_key: config.webhook_signing_secret.as_deref().map(signing_key),
+            dead_letter_ttl: chrono::Duration::milliseconds(
+                (config.dead_letter_ttl_days * 86_400_000.0) as i64,
+            ),
+        });
+        let (db, metrics, gate) = (db.clone(), metrics.clone(), gate.clone());
+        let lease_owner = queries::new_public_id();
+        Supervisor::start(move |_| WebhookDeliverer {
+            db,
+            settings,
+            stats: deliverer_stats,
+            metrics,
+            gate,
+            lease_owner,
+            claiming: false,
+            client: None,
+        })
+    };
     let intake = {
         let (db, directory) = (db.clone(), directory.clone());
+        let deliverer = deliverer.clone().recipient();
         let lease_owner = queries::new_public_id();
         Supervisor::start(move |_| Intake {
             db,
             scorer,
             resolver,
+            deliverer,
             directory,
             stats: intake_stats,
             lease_owner,
@@ -125,8 +155,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ack,
         directory,
         registry,
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         intake,
+        deliverer,
     });
     let server =
         HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
@@ -139,8 +170,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         log::info!("server.listening addr={addr}");
     }
     server.run().await?;
+    drain_deliveries(&gate).await;
     log::info!("server.stopped");
     Ok(())
+}
+
+/// After the server stopped accepting: no new attempts, and the ones on the wire get a bounded
+/// time to finish; whatever is left stays pending for the next start.
+async fn drain_deliveries(gate: &DeliveryGate) {
+    gate.draining.store(true, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while gate.in_flight.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    log::info!(
+        "webhook.drained in_flight={}",
+        gate.in_flight.load(Ordering::SeqCst)
+    );
 }
 
 fn spawn_directory_refresh(db: Db, directory: Arc<Directory>) {

@@ -20,6 +20,9 @@ pub struct Metrics {
     pub outbox_pending: Gauge,
     pub outbox_dead: Gauge,
     pub actor_restarts: Family<Labels, Gauge>,
+    pub deliveries: Family<Labels, Counter>,
+    pub delivery_attempts: Counter,
+    pub dead_letters: Gauge,
 }
 
 impl Default for Metrics {
@@ -36,6 +39,9 @@ impl Default for Metrics {
             outbox_pending: Gauge::default(),
             outbox_dead: Gauge::default(),
             actor_restarts: Family::default(),
+            deliveries: Family::default(),
+            delivery_attempts: Counter::default(),
+            dead_letters: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -88,6 +94,17 @@ impl Default for Metrics {
             "Restarts per actor",
             m.actor_restarts.clone(),
         );
+        registry.register(
+            "deliveries",
+            "Webhook delivery attempts by outcome",
+            m.deliveries.clone(),
+        );
+        registry.register(
+            "delivery_attempts",
+            "Webhook delivery attempts made",
+            m.delivery_attempts.clone(),
+        );
+        registry.register("dead_letters", "Dead letters kept", m.dead_letters.clone());
         Metrics { registry, ..m }
     }
 }

@@ -9,6 +9,7 @@ use super::db_executor::Db;
 use super::health::{run_guarded, ActorStats};
 use super::identity_resolver::{IdentityResolver, ResolveBatch};
 use super::scorer::{ScoreBatch, Scorer};
+use super::webhook_deliverer::DeliveriesQueued;
 use crate::db::models::InboxRow;
 use crate::db::pipeline::PipelineItem;
 use crate::db::queries::{claim_inbox, fail_inbox_attempt};
@@ -28,6 +29,7 @@ pub struct Intake {
     pub db: Db,
     pub scorer: Addr<Scorer>,
     pub resolver: Addr<IdentityResolver>,
+    pub deliverer: Recipient<DeliveriesQueued>,
     pub directory: Arc<Directory>,
     pub stats: Arc<ActorStats>,
     pub lease_owner: String,
@@ -81,6 +83,7 @@ impl Intake {
             self.db.clone(),
             self.scorer.clone(),
             self.resolver.clone(),
+            self.deliverer.clone(),
             self.directory.clone(),
             self.lease_owner.clone(),
         );
@@ -107,6 +110,7 @@ async fn process_batch(
     db: Db,
     scorer: Addr<Scorer>,
     resolver: Addr<IdentityResolver>,
+    deliverer: Recipient<DeliveriesQueued>,
     directory: Arc<Directory>,
     owner: String,
 ) -> Result<usize, String> {
@@ -139,7 +143,11 @@ async fn process_batch(
     let mut failures: Vec<(i64, String)> = unreadable.into_iter().filter_map(Result::err).collect();
 
     match resolve(&scorer, &resolver, &directory, &owner, submissions.clone()).await {
-        Ok(()) => {}
+        Ok(queued_deliveries) => {
+            if queued_deliveries {
+                deliverer.do_send(DeliveriesQueued);
+            }
+        }
         Err(e) => failures.extend(submissions.iter().map(|(id, _)| (*id, e.clone()))),
     }
     if !failures.is_empty() {
@@ -163,9 +171,9 @@ async fn resolve(
     directory: &Directory,
     owner: &str,
     submissions: Vec<(i64, Submission)>,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     if submissions.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let signals = scorer
         .send(ScoreBatch(
@@ -190,14 +198,14 @@ async fn resolve(
             }
         })
         .collect();
-    resolver
+    let outcomes = resolver
         .send(ResolveBatch {
             items,
             lease_owner: owner.to_string(),
         })
         .await
         .map_err(|e| format!("IdentityResolver unavailable: {e}"))??;
-    Ok(())
+    Ok(outcomes.iter().any(|o| o.delivery_id.is_some()))
 }
 
 /// An inbox row back into a submission.

@@ -7,3 +7,4 @@ pub mod health;
 pub mod identity_resolver;
 pub mod intake;
 pub mod scorer;
+pub mod webhook_deliverer;

@@ -1,5 +1,6 @@
 //! Storage: one connection type over SQLite and PostgreSQL, the pool, migrations, transactions.
 
+pub mod deliveries;
 pub mod models;
 pub mod pipeline;
 pub mod queries;

@@ -139,6 +139,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    delivery_attempts (id) {
+        id -> BigInt,
+        delivery_id -> BigInt,
+        attempt -> Integer,
+        status_code -> Nullable<Integer>,
+        duration_ms -> BigInt,
+        error -> Nullable<Text>,
+        attempted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    dead_letters (id) {
+        id -> BigInt,
+        delivery_id -> BigInt,
+        make_send_public_id -> Text,
+        url -> Text,
+        payload_json -> Text,
+        error -> Text,
+        attempts -> Integer,
+        failed_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(lead_submissions -> leads (lead_id));
 diesel::joinable!(campaigns -> accounts (account_id));
 
@@ -151,4 +177,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     blocked_ips,
     blocked_ip_leads,
+    delivery_attempts,
+    dead_letters,
 );

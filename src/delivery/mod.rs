@@ -1,4 +1,6 @@
-//! What is forwarded and when. Pure.
+//! What is forwarded, when, how it is signed and retried. Pure.
 
 pub mod decision;
 pub mod payload;
+pub mod retry;
+pub mod signing;

@@ -4,6 +4,7 @@
 use super::error::ApiError;
 use super::AppState;
 use crate::config::{parse_ip_or_cidr, Environment};
+use crate::db::deliveries;
 use crate::db::models::Campaign;
 use crate::db::queries::{self, LeadFilter};
 use crate::db::{models::rfc3339, now};
@@ -41,6 +42,11 @@ pub fn scope() -> actix_web::Scope<
         .route("/leads/{public_id}", web::get().to(lead_detail))
         .route("/leads/{public_id}", web::patch().to(update_lead))
         .route("/deliveries", web::get().to(list_deliveries))
+        .route("/dead-letters", web::get().to(list_dead_letters))
+        .route(
+            "/dead-letters/{id}/replay",
+            web::post().to(replay_dead_letter),
+        )
         .route("/inbox", web::get().to(list_inbox))
         .route("/inbox/{id}/retry", web::post().to(retry_inbox))
         .route("/actors/{name}/crash", web::post().to(crash_actor))
@@ -540,6 +546,34 @@ async fn list_deliveries(state: web::Data<AppState>, query: web::Query<StatusQue
         .await?;
     let items: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();
     Ok(HttpResponse::Ok().json(json!({ "deliveries": items })))
+}
+
+async fn list_dead_letters(state: web::Data<AppState>) -> Reply {
+    let rows = state
+        .db
+        .run(|c| deliveries::list_dead_letters(c, MAX_PAGE))
+        .await?;
+    let items: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();
+    Ok(HttpResponse::Ok().json(json!({ "dead_letters": items })))
+}
+
+/// Sends a dead letter again with the same `webhook-id`; it leaves the list once delivered.
+async fn replay_dead_letter(state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::NotFound("no such dead letter".into()))?;
+    let letter = state
+        .db
+        .run(move |c| deliveries::replay_dead_letter(c, id))
+        .await
+        .map_err(|e| match e {
+            crate::db::DbError::NotFound => ApiError::NotFound("no such dead letter".into()),
+            other => other.into(),
+        })?;
+    state
+        .deliverer
+        .do_send(crate::actors::webhook_deliverer::DeliveriesQueued);
+    Ok(HttpResponse::Accepted().json(json!({"replaying": letter.to_json()})))
 }
 
 async fn list_inbox(state: web::Data<AppState>, query: web::Query<StatusQuery>) -> Reply {

@@ -55,6 +55,13 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         state.metrics.outbox_pending.set(backlog.outbox_pending);
         state.metrics.outbox_dead.set(backlog.outbox_dead);
     }
+    if let Ok(dead) = state
+        .db
+        .run(crate::db::deliveries::count_dead_letters)
+        .await
+    {
+        state.metrics.dead_letters.set(dead);
+    }
     if let Some(actors) = state.registry.to_json().as_object() {
         for (name, stats) in actors {
             let restarts = stats["restarts"].as_i64().unwrap_or(0);

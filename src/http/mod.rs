@@ -1,6 +1,7 @@
 //! The HTTP surface: one file per surface, all handlers thin.
 
 pub mod admin;
+pub mod callbacks;
 pub mod error;
 pub mod forms;
 pub mod health;
@@ -10,6 +11,7 @@ use crate::actors::ack_writer::AckWriter;
 use crate::actors::db_executor::Db;
 use crate::actors::health::Registry;
 use crate::actors::intake::Intake;
+use crate::actors::webhook_deliverer::WebhookDeliverer;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::metrics::Metrics;
@@ -25,6 +27,7 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
     pub intake: Addr<Intake>,
+    pub deliverer: Addr<WebhookDeliverer>,
 }
 
 /// The route table, apart from the server so it can be read (and tested) on its own.
@@ -34,5 +37,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
         .route("/v1/leads", web::post().to(forms::submit_lead))
+        .route("/v1/crm/callback", web::post().to(callbacks::crm_callback))
+        .route(
+            "/v1/make/callback",
+            web::post().to(callbacks::make_callback),
+        )
         .service(admin::scope());
 }

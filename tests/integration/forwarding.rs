@@ -1,8 +1,10 @@
 //! The forwarding decision and the outbox row holding the complete payload.
 
 use crate::harness::{Daemon, TestDb};
+use crate::receiver::{Behavior, Receiver};
 use serde_json::{json, Value};
 
+/// A webhook address where nothing listens: these tests look at what is queued, not sent.
 const HOOK: &str = "http://127.0.0.1:9/make-hook";
 
 const PAYLOAD_KEYS: &[&str] = &[
@@ -57,7 +59,11 @@ const PAYLOAD_KEYS: &[&str] = &[
 ];
 
 fn production(db: &TestDb, extra: &[(&'static str, &'static str)]) -> Daemon {
-    let mut env = vec![("ENVIRONMENT", "production"), ("MAKE_WEBHOOK_URL", HOOK)];
+    let mut env = vec![
+        ("ENVIRONMENT", "production"),
+        ("MAKE_WEBHOOK_URL", HOOK),
+        ("WEBHOOK_TIMEOUT_SECONDS", "1"),
+    ];
     env.extend_from_slice(extra);
     Daemon::start(db, &env)
 }
@@ -91,7 +97,6 @@ fn a_new_lead_is_queued_with_the_complete_payload() {
     let sent = deliveries(&d);
     assert_eq!(sent.len(), 1);
     let delivery = &sent[0];
-    assert_eq!(delivery["status"], "pending");
     assert_eq!(delivery["url"], HOOK);
     let payload = delivery["payload"].as_object().unwrap();
     for key in PAYLOAD_KEYS {
@@ -221,8 +226,9 @@ fn a_campaign_webhook_url_takes_precedence() {
     let db = TestDb::new();
     let d = production(&db, &[]);
     let account = d.default_account_id();
+    let campaign_hook = Receiver::start(Behavior::Status(200));
     let campaign = json!({"name": "Towers", "integration": "website", "project_name": "Skyline Towers",
-        "webhook_url": "http://127.0.0.1:9/campaign-hook"});
+        "webhook_url": campaign_hook.url});
     let created = d.admin(
         "POST",
         &format!("/admin/accounts/{account}/campaigns"),
@@ -239,8 +245,10 @@ fn a_campaign_webhook_url_takes_precedence() {
     );
     let sent = deliveries(&d);
     assert_eq!(sent.len(), 2);
-    assert_eq!(sent[0]["url"], "http://127.0.0.1:9/campaign-hook");
+    assert_eq!(sent[0]["url"], campaign_hook.url.as_str());
     assert_eq!(sent[0]["payload"]["campaign_id"], created.json()["id"]);
+    let got = campaign_hook.wait_for(1, std::time::Duration::from_secs(10));
+    assert_eq!(got[0].json()["email"], "e@example.com");
     assert_eq!(sent[1]["url"], HOOK);
     assert_eq!(sent[1]["payload"]["campaign_id"], Value::Null);
 }

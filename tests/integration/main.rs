@@ -1,9 +1,11 @@
 //! Black-box tests: the real daemon, a real database, real HTTP.
 
 mod harness;
+mod receiver;
 
 mod admin;
 mod cli;
+mod delivery;
 mod faults;
 mod forwarding;
 mod identity;

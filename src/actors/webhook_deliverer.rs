@@ -1,0 +1,250 @@
+//! WebhookDeliverer: sends outbox rows to the CRM webhook.
+//!
+//! Failure policy: a delivery is claimed with a lease, sent once, and the outcome is recorded in
+//! one transaction (attempt row, next attempt or final state, dead letter). The first attempt is
+//! at once; network errors, timeouts, 5xx, 408 and 429 are retried after 1 s, 2 s and 4 s; other
+//! 4xx and 3xx (redirects are not followed) end at once in a dead letter. A crash or SIGKILL
+//! mid-attempt loses nothing: the lease runs out (at once on a restarted SQLite instance) and the
+//! row is sent again with the same `webhook-id`, which is what receivers deduplicate on.
+
+use super::db_executor::Db;
+use super::health::{run_guarded, ActorStats};
+use crate::db::deliveries::{self, AttemptRecord, Recorded};
+use crate::db::models::Delivery;
+use crate::delivery::retry::{describe, verdict, AttemptResult, Verdict};
+use crate::delivery::signing::sign;
+use crate::metrics::{label, Metrics};
+use actix::prelude::*;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+const MAX_IN_FLIGHT: usize = 32;
+/// The most of a receiver's answer that is read (and thrown away).
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    pub timeout: Duration,
+    pub signing_key: Option<Vec<u8>>,
+    pub dead_letter_ttl: chrono::Duration,
+}
+
+/// Shared with the shutdown path: how many attempts are on the wire, and whether to start more.
+#[derive(Debug, Default)]
+pub struct DeliveryGate {
+    pub in_flight: AtomicUsize,
+    pub draining: AtomicBool,
+}
+
+pub struct WebhookDeliverer {
+    pub db: Db,
+    pub settings: Arc<DeliverySettings>,
+    pub stats: Arc<ActorStats>,
+    pub metrics: Arc<Metrics>,
+    pub gate: Arc<DeliveryGate>,
+    pub lease_owner: String,
+    pub claiming: bool,
+    pub client: Option<awc::Client>,
+}
+
+impl Actor for WebhookDeliverer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+        self.claiming = false;
+        self.client = Some(
+            awc::Client::builder()
+                .disable_redirects()
+                .timeout(self.settings.timeout)
+                .add_default_header((
+                    "User-Agent",
+                    format!("leadgate/{}", env!("CARGO_PKG_VERSION")),
+                ))
+                .finish(),
+        );
+        self.stats.set_running();
+        ctx.run_interval(POLL_INTERVAL, |act, ctx| act.pump(ctx));
+        ctx.run_interval(PURGE_INTERVAL, |act, ctx| act.purge(ctx));
+        self.pump(ctx);
+    }
+}
+
+impl Supervised for WebhookDeliverer {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {}
+}
+
+/// New deliveries are in the outbox.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeliveriesQueued;
+
+impl Handler<DeliveriesQueued> for WebhookDeliverer {
+    type Result = ();
+
+    fn handle(&mut self, _msg: DeliveriesQueued, ctx: &mut Self::Context) {
+        self.stats.enqueued();
+        self.pump(ctx);
+    }
+}
+
+impl WebhookDeliverer {
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        if run_guarded(&self.stats, || ()).is_err() {
+            ctx.stop();
+            return;
+        }
+        let in_flight = self.gate.in_flight.load(Ordering::SeqCst);
+        if self.claiming || in_flight >= MAX_IN_FLIGHT || self.gate.draining.load(Ordering::SeqCst)
+        {
+            return;
+        }
+        self.claiming = true;
+        let owner = self.lease_owner.clone();
+        let lease = chrono::Duration::from_std(self.settings.timeout + Duration::from_secs(10))
+            .unwrap_or_else(|_| chrono::Duration::seconds(30));
+        let limit = (MAX_IN_FLIGHT - in_flight) as i64;
+        let claim = self.db.clone();
+        let work = async move {
+            claim
+                .run(move |c| deliveries::claim_deliveries(c, &owner, limit, lease))
+                .await
+        };
+        ctx.spawn(work.into_actor(self).map(|claimed, act, ctx| {
+            act.claiming = false;
+            match claimed {
+                Ok(rows) => {
+                    for delivery in rows {
+                        act.send(delivery, ctx);
+                    }
+                }
+                Err(e) => act.stats.record_error(&e.to_string()),
+            }
+        }));
+    }
+
+    fn send(&mut self, delivery: Delivery, ctx: &mut Context<Self>) {
+        let Some(client) = self.client.clone() else {
+            return;
+        };
+        self.gate.in_flight.fetch_add(1, Ordering::SeqCst);
+        let settings = self.settings.clone();
+        let (db, owner, metrics) = (
+            self.db.clone(),
+            self.lease_owner.clone(),
+            self.metrics.clone(),
+        );
+        let attempt = delivery.attempts + 1;
+        let work = async move {
+            let started = Instant::now();
+            let result = post(&client, &delivery, &settings).await;
+            let duration_ms = started.elapsed().as_millis() as i64;
+            let verdict = verdict(&result, attempt as u32);
+            let record = AttemptRecord {
+                delivery_id: delivery.id,
+                lease_owner: owner,
+                attempt,
+                status_code: match result {
+                    AttemptResult::Status(code) => Some(i32::from(code)),
+                    _ => None,
+                },
+                duration_ms,
+                error: (verdict != Verdict::Delivered).then(|| describe(&result)),
+                verdict: verdict.clone(),
+                dead_letter_ttl: settings.dead_letter_ttl,
+            };
+            metrics.delivery_attempts.inc();
+            let recorded = db
+                .run(move |c| deliveries::record_attempt(c, &record))
+                .await;
+            if let Ok(Recorded::DeadLettered) = recorded {
+                log::warn!(
+                    "webhook.dead_lettered delivery_id={} make_send_public_id={} attempts={} error={}",
+                    delivery.id,
+                    delivery.make_send_public_id,
+                    attempt,
+                    describe(&result)
+                );
+            }
+            (recorded, verdict)
+        };
+        ctx.spawn(work.into_actor(self).map(|(recorded, verdict), act, ctx| {
+            act.gate.in_flight.fetch_sub(1, Ordering::SeqCst);
+            let outcome = match (&recorded, &verdict) {
+                (Ok(Recorded::Delivered), _) => "delivered",
+                (Ok(Recorded::Retrying), _) => "retrying",
+                (Ok(Recorded::DeadLettered), _) => "dead",
+                (Ok(Recorded::NotOurs), _) => "lease_lost",
+                (Err(_), _) => "unrecorded",
+            };
+            act.metrics
+                .deliveries
+                .get_or_create(&label("outcome", outcome))
+                .inc();
+            match recorded {
+                Ok(_) => act.stats.record_processed(1),
+                Err(e) => act.stats.record_error(&e.to_string()),
+            }
+            // Be back on time for the retry rather than on the next poll.
+            if let Verdict::Retry(delay) = verdict {
+                ctx.run_later(delay, |act, ctx| act.pump(ctx));
+            }
+            act.pump(ctx);
+        }));
+    }
+
+    fn purge(&mut self, ctx: &mut Context<Self>) {
+        let db = self.db.clone();
+        ctx.spawn(
+            async move {
+                match db.run(deliveries::purge_expired_dead_letters).await {
+                    Ok(n) if n > 0 => log::info!("webhook.dead_letters_purged count={n}"),
+                    Ok(_) => {}
+                    Err(e) => log::warn!("webhook.purge_failed error={e}"),
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+/// One attempt: the stored payload, byte for byte, with the Standard Webhooks headers.
+async fn post(
+    client: &awc::Client,
+    delivery: &Delivery,
+    settings: &DeliverySettings,
+) -> AttemptResult {
+    let timestamp = chrono::Utc::now().timestamp();
+    let body = delivery.payload_json.clone();
+    let mut request = client
+        .post(&delivery.url)
+        .insert_header(("Content-Type", "application/json"))
+        .insert_header(("webhook-id", delivery.make_send_public_id.as_str()))
+        .insert_header(("webhook-timestamp", timestamp.to_string()));
+    if let Some(key) = &settings.signing_key {
+        let signature = sign(
+            key,
+            &delivery.make_send_public_id,
+            timestamp,
+            body.as_bytes(),
+        );
+        request = request.insert_header(("webhook-signature", signature));
+    }
+    match request.send_body(body).await {
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            // Read (a bounded part of) the answer so the connection can be reused.
+            let _ = actix_rt::time::timeout(
+                settings.timeout,
+                response.body().limit(MAX_RESPONSE_BYTES),
+            )
+            .await;
+            AttemptResult::Status(status)
+        }
+        Err(awc::error::SendRequestError::Timeout) => AttemptResult::Timeout,
+        Err(e) => AttemptResult::Network(e.to_string()),
+    }
+}

@@ -1,0 +1,294 @@
+//! The outbox as the WebhookDeliverer sees it: claim due rows, record attempts, dead letters,
+//! replays, and the CRM/automation callbacks.
+
+use super::models::{rfc3339, Delivery};
+use super::schema::*;
+use super::{now, write_transaction, AnyConnection, DbError};
+use crate::delivery::retry::Verdict;
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+/// Claims up to `limit` pending deliveries that are due and not leased by anyone.
+pub fn claim_deliveries(
+    conn: &mut AnyConnection,
+    owner: &str,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<Delivery>, DbError> {
+    write_transaction(conn, |conn| {
+        let t = now();
+        let due = outbox::table
+            .select(outbox::id)
+            .filter(outbox::status.eq("pending"))
+            .filter(outbox::next_attempt_at.le(t))
+            .filter(outbox::lease_until.is_null().or(outbox::lease_until.lt(t)))
+            .order(outbox::next_attempt_at.asc())
+            .limit(limit);
+        let ids: Vec<i64> = match conn {
+            // Several instances may claim at once: skip rows another one holds.
+            AnyConnection::Postgresql(c) => due.for_update().skip_locked().load(c)?,
+            AnyConnection::Sqlite(c) => due.load(c)?,
+        };
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
+            .set((
+                outbox::lease_owner.eq(owner),
+                outbox::lease_until.eq(t + lease),
+            ))
+            .execute(conn)?;
+        Ok(outbox::table.filter(outbox::id.eq_any(&ids)).load(conn)?)
+    })
+}
+
+/// After a restart of the only instance (SQLite), its delivery leases are void at once.
+pub fn release_all_delivery_leases(conn: &mut AnyConnection) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        outbox::table.filter(
+            outbox::status
+                .eq("pending")
+                .and(outbox::lease_owner.is_not_null()),
+        ),
+    )
+    .set((
+        outbox::lease_owner.eq(None::<String>),
+        outbox::lease_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?)
+}
+
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub delivery_id: i64,
+    pub lease_owner: String,
+    /// 1 for the first attempt.
+    pub attempt: i32,
+    pub status_code: Option<i32>,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+    pub verdict: Verdict,
+    pub dead_letter_ttl: Duration,
+}
+
+/// What recording an attempt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Delivered,
+    Retrying,
+    DeadLettered,
+    /// The lease was lost (another sender has the row): nothing written.
+    NotOurs,
+}
+
+/// Records an attempt and moves the delivery on, in one transaction.
+pub fn record_attempt(conn: &mut AnyConnection, rec: &AttemptRecord) -> Result<Recorded, DbError> {
+    write_transaction(conn, |conn| {
+        let delivery: Option<Delivery> = outbox::table
+            .find(rec.delivery_id)
+            .get_result(conn)
+            .optional()?;
+        let Some(delivery) = delivery.filter(|d| {
+            d.status == "pending" && d.lease_owner.as_deref() == Some(&rec.lease_owner)
+        }) else {
+            return Ok(Recorded::NotOurs);
+        };
+        let t = now();
+        diesel::insert_into(delivery_attempts::table)
+            .values((
+                delivery_attempts::delivery_id.eq(rec.delivery_id),
+                delivery_attempts::attempt.eq(rec.attempt),
+                delivery_attempts::status_code.eq(rec.status_code),
+                delivery_attempts::duration_ms.eq(rec.duration_ms),
+                delivery_attempts::error.eq(&rec.error),
+                delivery_attempts::attempted_at.eq(t),
+            ))
+            .execute(conn)?;
+        let (status, next_attempt_at, recorded) = match &rec.verdict {
+            Verdict::Delivered => ("delivered", t, Recorded::Delivered),
+            Verdict::Retry(delay) => {
+                let delay = Duration::from_std(*delay).unwrap_or_else(|_| Duration::seconds(1));
+                ("pending", t + delay, Recorded::Retrying)
+            }
+            Verdict::Dead => ("dead", t, Recorded::DeadLettered),
+        };
+        diesel::update(outbox::table.find(rec.delivery_id))
+            .set((
+                outbox::status.eq(status),
+                outbox::attempts.eq(rec.attempt),
+                outbox::last_status.eq(rec.status_code),
+                outbox::last_error.eq(&rec.error),
+                outbox::next_attempt_at.eq(next_attempt_at),
+                outbox::lease_owner.eq(None::<String>),
+                outbox::lease_until.eq(None::<NaiveDateTime>),
+                outbox::updated_at.eq(t),
+            ))
+            .execute(conn)?;
+        match recorded {
+            // A replayed dead letter that got through leaves the list.
+            Recorded::Delivered => {
+                diesel::delete(
+                    dead_letters::table.filter(dead_letters::delivery_id.eq(rec.delivery_id)),
+                )
+                .execute(conn)?;
+            }
+            Recorded::DeadLettered => {
+                let error = rec.error.clone().unwrap_or_else(|| "failed".into());
+                let expires_at = t + rec.dead_letter_ttl;
+                let updated = diesel::update(
+                    dead_letters::table.filter(dead_letters::delivery_id.eq(rec.delivery_id)),
+                )
+                .set((
+                    dead_letters::error.eq(&error),
+                    dead_letters::attempts.eq(rec.attempt),
+                    dead_letters::failed_at.eq(t),
+                    dead_letters::expires_at.eq(expires_at),
+                ))
+                .execute(conn)?;
+                if updated == 0 {
+                    diesel::insert_into(dead_letters::table)
+                        .values((
+                            dead_letters::delivery_id.eq(rec.delivery_id),
+                            dead_letters::make_send_public_id.eq(&delivery.make_send_public_id),
+                            dead_letters::url.eq(&delivery.url),
+                            dead_letters::payload_json.eq(&delivery.payload_json),
+                            dead_letters::error.eq(&error),
+                            dead_letters::attempts.eq(rec.attempt),
+                            dead_letters::failed_at.eq(t),
+                            dead_letters::expires_at.eq(expires_at),
+                        ))
+                        .execute(conn)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(recorded)
+    })
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub delivery_id: i64,
+    pub make_send_public_id: String,
+    pub url: String,
+    pub payload_json: String,
+    pub error: String,
+    pub attempts: i32,
+    pub failed_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+impl DeadLetter {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id, "delivery_id": self.delivery_id, "make_send_public_id": self.make_send_public_id,
+            "url": self.url, "payload": serde_json::from_str::<Value>(&self.payload_json).unwrap_or(Value::Null),
+            "error": self.error, "attempts": self.attempts, "failed_at": rfc3339(&self.failed_at),
+            "expires_at": rfc3339(&self.expires_at),
+        })
+    }
+}
+
+pub fn list_dead_letters(conn: &mut AnyConnection, limit: i64) -> Result<Vec<DeadLetter>, DbError> {
+    Ok(dead_letters::table
+        .filter(dead_letters::expires_at.gt(now()))
+        .order(dead_letters::id.desc())
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Sends a dead letter again: its delivery goes back to pending with the same
+/// `make_send_public_id` and a fresh retry schedule. The letter stays until that succeeds.
+pub fn replay_dead_letter(conn: &mut AnyConnection, id: i64) -> Result<DeadLetter, DbError> {
+    write_transaction(conn, |conn| {
+        let letter: DeadLetter = dead_letters::table
+            .find(id)
+            .filter(dead_letters::expires_at.gt(now()))
+            .get_result(conn)
+            .optional()?
+            .ok_or(DbError::NotFound)?;
+        diesel::update(
+            outbox::table
+                .find(letter.delivery_id)
+                .filter(outbox::status.eq("dead")),
+        )
+        .set((
+            outbox::status.eq("pending"),
+            outbox::attempts.eq(0),
+            outbox::next_attempt_at.eq(now()),
+            outbox::lease_owner.eq(None::<String>),
+            outbox::lease_until.eq(None::<NaiveDateTime>),
+            outbox::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+        Ok(letter)
+    })
+}
+
+pub fn purge_expired_dead_letters(conn: &mut AnyConnection) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(dead_letters::table.filter(dead_letters::expires_at.le(now())))
+            .execute(conn)?,
+    )
+}
+
+pub fn count_dead_letters(conn: &mut AnyConnection) -> Result<i64, DbError> {
+    Ok(dead_letters::table
+        .filter(dead_letters::expires_at.gt(now()))
+        .count()
+        .get_result(conn)?)
+}
+
+/// `POST /v1/crm/callback`: the CRM's id (and link) for a lead.
+pub fn set_crm_ids(
+    conn: &mut AnyConnection,
+    lead: &LeadRef,
+    crm_lead_id: &str,
+    crm_url: Option<&str>,
+) -> Result<(), DbError> {
+    let target = leads::table.into_boxed();
+    let target = match lead {
+        LeadRef::PublicId(public_id) => target.filter(leads::public_id.eq(public_id.clone())),
+        LeadRef::Id(id) => target.filter(leads::id.eq(*id)),
+    };
+    let lead_id: i64 = target
+        .select(leads::id)
+        .get_result(conn)
+        .optional()?
+        .ok_or(DbError::NotFound)?;
+    diesel::update(leads::table.find(lead_id))
+        .set((
+            leads::crm_lead_id.eq(crm_lead_id),
+            leads::crm_url.eq(crm_url),
+            leads::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub enum LeadRef {
+    PublicId(String),
+    Id(i64),
+}
+
+/// `POST /v1/make/callback`: the automation's execution link for one send.
+pub fn set_execution_url(
+    conn: &mut AnyConnection,
+    make_send_public_id: &str,
+    execution_url: &str,
+) -> Result<(), DbError> {
+    let updated =
+        diesel::update(outbox::table.filter(outbox::make_send_public_id.eq(make_send_public_id)))
+            .set((
+                outbox::execution_url.eq(execution_url),
+                outbox::updated_at.eq(now()),
+            ))
+            .execute(conn)?;
+    if updated == 0 {
+        return Err(DbError::NotFound);
+    }
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! What an attempt's result means for the delivery. Pure.
+
+use std::time::Duration;
+
+/// The delays before retries 1, 2 and 3; the first attempt is at once.
+pub const RETRY_DELAYS: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
+
+/// How one attempt ended, as seen by the sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptResult {
+    Status(u16),
+    Timeout,
+    Network(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    /// Try again after this long.
+    Retry(Duration),
+    /// Give up: dead letter.
+    Dead,
+}
+
+/// Retried: network errors, timeouts, 5xx, 408, 429. Not retried: other 4xx and 3xx.
+pub fn is_retryable(result: &AttemptResult) -> bool {
+    match result {
+        AttemptResult::Timeout | AttemptResult::Network(_) => true,
+        AttemptResult::Status(code) => *code >= 500 || *code == 408 || *code == 429,
+    }
+}
+
+/// `attempts` counts this one (1 for the first attempt).
+pub fn verdict(result: &AttemptResult, attempts: u32) -> Verdict {
+    if let AttemptResult::Status(200..=299) = result {
+        return Verdict::Delivered;
+    }
+    if !is_retryable(result) {
+        return Verdict::Dead;
+    }
+    match RETRY_DELAYS.get(attempts as usize - 1) {
+        Some(delay) if attempts >= 1 => Verdict::Retry(*delay),
+        _ => Verdict::Dead,
+    }
+}
+
+pub fn describe(result: &AttemptResult) -> String {
+    match result {
+        AttemptResult::Status(code) => format!("HTTP {code}"),
+        AttemptResult::Timeout => "timed out".into(),
+        AttemptResult::Network(e) => format!("network error: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_is_one_two_four_then_dead() {
+        let err = AttemptResult::Status(503);
+        assert_eq!(verdict(&err, 1), Verdict::Retry(Duration::from_secs(1)));
+        assert_eq!(verdict(&err, 2), Verdict::Retry(Duration::from_secs(2)));
+        assert_eq!(verdict(&err, 3), Verdict::Retry(Duration::from_secs(4)));
+        assert_eq!(verdict(&err, 4), Verdict::Dead);
+    }
+
+    #[test]
+    fn what_is_retried() {
+        for retried in [
+            AttemptResult::Timeout,
+            AttemptResult::Network("reset".into()),
+            AttemptResult::Status(500),
+            AttemptResult::Status(408),
+            AttemptResult::Status(429),
+        ] {
+            assert!(is_retryable(&retried), "{retried:?}");
+        }
+        for final_ in [
+            AttemptResult::Status(400),
+            AttemptResult::Status(404),
+            AttemptResult::Status(301),
+            AttemptResult::Status(302),
+        ] {
+            assert_eq!(verdict(&final_, 1), Verdict::Dead, "{final_:?}");
+        }
+        assert_eq!(verdict(&AttemptResult::Status(204), 1), Verdict::Delivered);
+    }
+}

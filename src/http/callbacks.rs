@@ -1,0 +1,96 @@
+//! Callbacks from the CRM side: the CRM's id for a lead, the automation's link for a send.
+//! `Authorization: Bearer <CRM_CALLBACK_TOKEN>`; unknown ids are `404`.
+
+use super::admin::constant_time_eq;
+use super::error::ApiError;
+use super::AppState;
+use crate::db::deliveries::{self, LeadRef};
+use crate::db::DbError;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let expected = state
+        .config
+        .crm_callback_token
+        .as_deref()
+        .ok_or(ApiError::Unauthorized)?;
+    let given = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default();
+    if constant_time_eq(expected.as_bytes(), given.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+fn text_field(body: &Map<String, Value>, key: &str) -> Option<String> {
+    match body.get(key)? {
+        Value::String(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn not_found(what: &'static str) -> impl Fn(DbError) -> ApiError {
+    move |e| match e {
+        DbError::NotFound => ApiError::NotFound(format!("no such {what}")),
+        other => other.into(),
+    }
+}
+
+pub async fn crm_callback(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state)?;
+    let lead = match (text_field(&body, "lead_public_id"), body.get("lead_id")) {
+        (Some(public_id), _) => LeadRef::PublicId(public_id),
+        (None, Some(Value::Number(n))) => LeadRef::Id(
+            n.as_i64()
+                .ok_or_else(|| ApiError::BadRequest("lead_id must be an integer".into()))?,
+        ),
+        (None, Some(Value::String(s))) => match s.trim().parse::<i64>() {
+            Ok(id) => LeadRef::Id(id),
+            Err(_) => LeadRef::PublicId(s.trim().to_string()),
+        },
+        _ => {
+            return Err(ApiError::BadRequest(
+                "lead_public_id or lead_id is required".into(),
+            ))
+        }
+    };
+    let crm_lead_id = text_field(&body, "crm_lead_id")
+        .ok_or_else(|| ApiError::BadRequest("crm_lead_id is required".into()))?;
+    let crm_url = text_field(&body, "crm_url");
+    state
+        .db
+        .run(move |c| deliveries::set_crm_ids(c, &lead, &crm_lead_id, crm_url.as_deref()))
+        .await
+        .map_err(not_found("lead"))?;
+    Ok(HttpResponse::Ok().json(json!({"success": true})))
+}
+
+pub async fn make_callback(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state)?;
+    let send_id = text_field(&body, "make_send_public_id")
+        .ok_or_else(|| ApiError::BadRequest("make_send_public_id is required".into()))?;
+    let execution_url = text_field(&body, "execution_url")
+        .ok_or_else(|| ApiError::BadRequest("execution_url is required".into()))?;
+    state
+        .db
+        .run(move |c| deliveries::set_execution_url(c, &send_id, &execution_url))
+        .await
+        .map_err(not_found("delivery"))?;
+    Ok(HttpResponse::Ok().json(json!({"success": true})))
+}

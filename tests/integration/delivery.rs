@@ -1,0 +1,345 @@
+//! WebhookDeliverer against a real local receiver: payload, signature, retry schedule, dead
+//! letters and replay, callbacks, a SIGKILL during the backoff.
+
+use crate::harness::{Daemon, TestDb};
+use crate::receiver::{Behavior, Receiver};
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn production(db: &TestDb, receiver: &Receiver, extra: &[(&str, &str)]) -> Daemon {
+    let mut env = vec![
+        ("ENVIRONMENT", "production"),
+        ("MAKE_WEBHOOK_URL", receiver.url.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    Daemon::start(db, &env)
+}
+
+/// A new person per email (no shared phone, so two emails are two leads).
+fn submit(d: &Daemon, email: &str) {
+    let r =
+        d.post_lead(&json!({"name": "Priya Sharma", "email": email, "project": "Skyline Towers"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+fn deliveries(d: &Daemon, status: &str) -> Vec<Value> {
+    d.admin_get(&format!("/admin/deliveries?status={status}"))["deliveries"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn dead_letters(d: &Daemon) -> Vec<Value> {
+    d.admin_get("/admin/dead-letters")["dead_letters"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Verifies a request the way the Standard Webhooks specification tells receivers to.
+fn verify_signature(headers: &crate::receiver::Received) -> bool {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(SECRET.trim_start_matches("whsec_"))
+        .unwrap();
+    let id = headers.header("webhook-id").unwrap();
+    let timestamp = headers.header("webhook-timestamp").unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(&headers.body);
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    headers
+        .header("webhook-signature")
+        .unwrap()
+        .split(' ')
+        .any(|sig| sig.strip_prefix("v1,") == Some(expected.as_str()))
+}
+
+#[test]
+fn a_lead_is_delivered_signed_with_the_full_payload() {
+    let receiver = Receiver::start(Behavior::Status(200));
+    let db = TestDb::new();
+    let d = production(&db, &receiver, &[("WEBHOOK_SIGNING_SECRET", SECRET)]);
+    let r = d.post_lead(&json!({"name": "Priya Sharma", "email": "priya@example.com", "phone": "9999999999", "country_code": "+91", "project": "Skyline Towers"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got = receiver.wait_for(1, Duration::from_secs(10));
+    let request = &got[0];
+    assert_eq!(request.path, "/hook");
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    assert!(request
+        .header("user-agent")
+        .unwrap()
+        .starts_with("leadgate/"));
+    let timestamp: i64 = request
+        .header("webhook-timestamp")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((chrono::Utc::now().timestamp() - timestamp).abs() < 30);
+    assert!(
+        verify_signature(request),
+        "signature does not verify: {:?}",
+        request.headers
+    );
+    let payload = request.json();
+    assert_eq!(
+        request.header("webhook-id"),
+        payload["make_send_public_id"].as_str()
+    );
+    assert_eq!(payload["event"], "lead.created");
+    assert_eq!(payload["phone_mobile"], "+91-9999999999");
+    assert_eq!(payload["email1"], "priya@example.com");
+    assert!(payload["lead_id"].is_i64() && payload["lead_submission_id"].is_i64());
+    assert!(
+        payload["suspicion_reasons"].is_array()
+            && payload["related_projects"].is_array()
+            && payload["utm"].is_object()
+    );
+    assert_eq!(payload.as_object().unwrap().len(), 48);
+    d.wait_until("the delivery to be recorded", || {
+        deliveries(&d, "delivered").len() == 1
+    });
+    let delivery = &deliveries(&d, "delivered")[0];
+    assert_eq!(delivery["attempts"], 1);
+    assert_eq!(delivery["last_status"], 200);
+    assert_eq!(delivery["lead_public_id"], payload["lead_public_id"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "a delivered lead is sent once"
+    );
+}
+
+#[test]
+fn server_errors_are_retried_after_1_2_4_seconds_then_dead_lettered() {
+    let receiver = Receiver::start(Behavior::Status(503));
+    let db = TestDb::new();
+    let d = production(&db, &receiver, &[]);
+    submit(&d, "retry@example.com");
+    let got = receiver.wait_for(4, Duration::from_secs(20));
+    let gaps: Vec<f64> = got
+        .windows(2)
+        .map(|w| (w[1].at - w[0].at).as_secs_f64())
+        .collect();
+    for (gap, expected) in gaps.iter().zip([1.0, 2.0, 4.0]) {
+        assert!((gap - expected).abs() <= 0.5, "gaps {gaps:?}");
+    }
+    let id = got[0].header("webhook-id").unwrap();
+    assert!(
+        got.iter().all(|r| r.header("webhook-id") == Some(id)),
+        "one webhook-id on every retry"
+    );
+    d.wait_until("the dead letter", || dead_letters(&d).len() == 1);
+    let letter = &dead_letters(&d)[0];
+    assert_eq!(letter["url"], receiver.url.as_str());
+    assert_eq!(letter["attempts"], 4);
+    assert_eq!(letter["error"], "HTTP 503");
+    assert_eq!(letter["payload"]["make_send_public_id"], id);
+    assert!(letter["failed_at"].is_string() && letter["expires_at"].is_string());
+    assert_eq!(deliveries(&d, "dead").len(), 1);
+    assert!(d.logs().contains("webhook.dead_lettered"));
+    let metrics = d.request("GET", "/metrics", &[], None).body;
+    assert!(metrics.contains("leadgate_dead_letters 1"), "{metrics}");
+    assert!(
+        metrics.contains("leadgate_delivery_attempts_total 4"),
+        "{metrics}"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(receiver.received().len(), 4, "no fifth attempt");
+}
+
+#[test]
+fn client_errors_and_redirects_are_not_retried() {
+    let receiver = Receiver::start(Behavior::Status(200));
+    receiver.script(&[Behavior::Status(400)]);
+    let db = TestDb::new();
+    let d = production(&db, &receiver, &[]);
+    submit(&d, "bad-request@example.com");
+    receiver.wait_for(1, Duration::from_secs(10));
+    receiver.script(&[Behavior::Status(302)]);
+    submit(&d, "redirected@example.com");
+    receiver.wait_for(2, Duration::from_secs(10));
+    d.wait_until("two dead letters", || dead_letters(&d).len() == 2);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "neither is retried, the redirect is not followed"
+    );
+    let errors: Vec<String> = dead_letters(&d)
+        .iter()
+        .map(|l| l["error"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        errors.contains(&"HTTP 400".to_string()) && errors.contains(&"HTTP 302".to_string()),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn timeouts_dropped_connections_429_and_408_are_retried() {
+    let receiver = Receiver::start(Behavior::Status(200));
+    receiver.script(&[
+        Behavior::Hang(Duration::from_secs(3)),
+        Behavior::Drop,
+        Behavior::Status(429),
+        Behavior::Status(408),
+    ]);
+    let db = TestDb::new();
+    let d = production(&db, &receiver, &[("WEBHOOK_TIMEOUT_SECONDS", "1")]);
+    submit(&d, "patient@example.com");
+    let got = receiver.wait_for(4, Duration::from_secs(20));
+    let first_gap = (got[1].at - got[0].at).as_secs_f64();
+    assert!(
+        (1.5..=2.8).contains(&first_gap),
+        "timeout (1 s) then the 1 s backoff: {first_gap}"
+    );
+    d.wait_until("the dead letter after the 408", || {
+        deliveries(&d, "dead").len() == 1
+    });
+    let delivery = &deliveries(&d, "dead")[0];
+    assert_eq!(delivery["attempts"], 4);
+    assert_eq!(delivery["last_status"], 408);
+
+    receiver.script(&[Behavior::Hang(Duration::from_secs(3))]);
+    submit(&d, "second@example.com");
+    d.wait_until("the second lead delivered after a timeout", || {
+        deliveries(&d, "delivered").len() == 1
+    });
+    assert_eq!(deliveries(&d, "delivered")[0]["attempts"], 2);
+}
+
+#[test]
+fn a_dead_letter_replays_with_the_same_webhook_id_and_leaves_the_list() {
+    let receiver = Receiver::start(Behavior::Status(200));
+    receiver.script(&[Behavior::Status(410)]);
+    let db = TestDb::new();
+    let d = production(&db, &receiver, &[]);
+    submit(&d, "replay@example.com");
+    d.wait_until("the dead letter", || dead_letters(&d).len() == 1);
+    let letter = dead_letters(&d)[0].clone();
+    let id = letter["id"].as_i64().unwrap();
+    let r = d.admin("POST", &format!("/admin/dead-letters/{id}/replay"), None);
+    assert_eq!(r.status, 202, "{}", r.body);
+    let got = receiver.wait_for(2, Duration::from_secs(10));
+    assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
+    assert_eq!(
+        got[1].header("webhook-id"),
+        letter["make_send_public_id"].as_str()
+    );
+    d.wait_until("the letter to leave the list", || {
+        dead_letters(&d).is_empty()
+    });
+    assert_eq!(deliveries(&d, "delivered").len(), 1);
+    assert_eq!(
+        d.admin("POST", &format!("/admin/dead-letters/{id}/replay"), None)
+            .status,
+        404
+    );
+    assert_eq!(
+        d.admin("POST", "/admin/dead-letters/abc/replay", None)
+            .status,
+        404
+    );
+}
+
+#[test]
+fn a_delivery_waiting_in_backoff_survives_sigkill_and_is_sent_exactly_once_more() {
+    let receiver = Receiver::start(Behavior::Status(200));
+    receiver.script(&[Behavior::Status(500)]);
+    let db = TestDb::new();
+    let d = production(&db, &receiver, &[]);
+    submit(&d, "survivor@example.com");
+    receiver.wait_for(1, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300)); // inside the 1 s backoff
+    d.kill();
+    let d = production(&db, &receiver, &[]);
+    let got = receiver.wait_for(2, Duration::from_secs(10));
+    assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
+    d.wait_until("the delivery to be recorded", || {
+        deliveries(&d, "delivered").len() == 1
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "exactly one more attempt after the restart"
+    );
+    assert_eq!(deliveries(&d, "delivered")[0]["attempts"], 2);
+}
+
+#[test]
+fn crm_and_automation_callbacks_are_stored() {
+    let receiver = Receiver::start(Behavior::Status(200));
+    let db = TestDb::new();
+    let d = production(&db, &receiver, &[("CRM_CALLBACK_TOKEN", "cb-token")]);
+    submit(&d, "callback@example.com");
+    let payload = receiver.wait_for(1, Duration::from_secs(10))[0].json();
+    let lead_public_id = payload["lead_public_id"].as_str().unwrap().to_string();
+    let post = |path: &str, token: &str, body: Value| {
+        let auth = format!("Bearer {token}");
+        d.request(
+            "POST",
+            path,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            Some(body.to_string().as_bytes()),
+        )
+    };
+    let crm = json!({"lead_public_id": lead_public_id, "crm_lead_id": "CRM-42", "crm_url": "https://crm.example/leads/42"});
+    assert_eq!(post("/v1/crm/callback", "wrong", crm.clone()).status, 401);
+    assert_eq!(post("/v1/crm/callback", "cb-token", crm).status, 200);
+    let lead = d.lead_detail(&lead_public_id)["lead"].clone();
+    assert_eq!(
+        (lead["crm_lead_id"].clone(), lead["crm_url"].clone()),
+        (json!("CRM-42"), json!("https://crm.example/leads/42"))
+    );
+    let by_number = json!({"lead_id": payload["lead_id"], "crm_lead_id": 43});
+    assert_eq!(post("/v1/crm/callback", "cb-token", by_number).status, 200);
+    assert_eq!(d.lead_detail(&lead_public_id)["lead"]["crm_lead_id"], "43");
+    assert_eq!(
+        post(
+            "/v1/crm/callback",
+            "cb-token",
+            json!({"lead_public_id": "00000000-0000-0000-0000-000000000000", "crm_lead_id": "x"})
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        post(
+            "/v1/crm/callback",
+            "cb-token",
+            json!({"lead_public_id": lead_public_id})
+        )
+        .status,
+        400
+    );
+
+    let send_id = payload["make_send_public_id"].as_str().unwrap();
+    let make = json!({"make_send_public_id": send_id, "execution_url": "https://make.example/executions/7"});
+    assert_eq!(post("/v1/make/callback", "nope", make.clone()).status, 401);
+    assert_eq!(post("/v1/make/callback", "cb-token", make).status, 200);
+    d.wait_until("the delivery to be recorded", || {
+        deliveries(&d, "delivered").len() == 1
+    });
+    assert_eq!(
+        deliveries(&d, "delivered")[0]["execution_url"],
+        "https://make.example/executions/7"
+    );
+    assert_eq!(
+        post(
+            "/v1/make/callback",
+            "cb-token",
+            json!({"make_send_public_id": "unknown", "execution_url": "https://x"})
+        )
+        .status,
+        404
+    );
+}

@@ -1,0 +1,158 @@
+//! A local HTTP receiver standing in for the CRM webhook: it records every request and answers
+//! with a scripted behaviour (a status, a hang, a dropped connection).
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub enum Behavior {
+    Status(u16),
+    Hang(Duration),
+    Drop,
+}
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: Instant,
+    pub path: String,
+    /// Names in lowercase.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("the receiver got JSON")
+    }
+}
+
+pub struct Receiver {
+    pub url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<VecDeque<Behavior>>>,
+    default: Arc<Mutex<Behavior>>,
+}
+
+impl Receiver {
+    pub fn start(default: Behavior) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let receiver = Receiver {
+            url,
+            received: Arc::default(),
+            script: Arc::default(),
+            default: Arc::new(Mutex::new(default)),
+        };
+        let (received, script, default) = (
+            receiver.received.clone(),
+            receiver.script.clone(),
+            receiver.default.clone(),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let (received, script, default) =
+                    (received.clone(), script.clone(), default.clone());
+                std::thread::spawn(move || serve(stream, &received, &script, &default));
+            }
+        });
+        receiver
+    }
+
+    /// The next answers, in order; then the default.
+    pub fn script(&self, behaviors: &[Behavior]) {
+        self.script
+            .lock()
+            .unwrap()
+            .extend(behaviors.iter().cloned());
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub fn wait_for(&self, count: usize, within: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self.received();
+            if got.len() >= count {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "receiver got {} of {count} requests",
+                got.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    received: &Mutex<Vec<Received>>,
+    script: &Mutex<VecDeque<Behavior>>,
+    default: &Mutex<Behavior>,
+) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        return;
+    }
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = line.trim_end().split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let length = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    received.lock().unwrap().push(Received {
+        at: Instant::now(),
+        path,
+        headers,
+        body,
+    });
+    let behavior = script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or_else(|| default.lock().unwrap().clone());
+    let mut stream = stream;
+    match behavior {
+        Behavior::Status(code) => {
+            let location = if (300..400).contains(&code) {
+                "Location: http://127.0.0.1:1/elsewhere\r\n"
+            } else {
+                ""
+            };
+            let _ = write!(stream, "HTTP/1.1 {code} Scripted\r\n{location}Content-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+        Behavior::Hang(duration) => std::thread::sleep(duration),
+        Behavior::Drop => {}
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
