@@ -33,7 +33,11 @@ pub fn prepare_database(config: &Config) -> anyhow::Result<db::Pool> {
     if applied > 0 {
         log::info!("database.migrated applied={applied}");
     }
-    queries::ensure_default_account(&mut conn)?;
+    // Two instances starting together on one PostgreSQL: the loser of the insert finds the row.
+    if queries::ensure_default_account(&mut conn).is_err() {
+        std::thread::sleep(Duration::from_millis(200));
+        queries::ensure_default_account(&mut conn)?;
+    }
     Ok(pool)
 }
 

@@ -27,7 +27,12 @@ pub fn identity_keys(submission: &Submission) -> Vec<IdentityKey> {
     if let Some(p) = &submission.phone {
         keys.push(IdentityKey::Phone(p.e164.clone()));
     }
-    if keys.is_empty() && submission.lead_source == "website" {
+    // A phone that could not be read still says this is a known person, not an anonymous visit.
+    let has_unreadable_phone = submission
+        .phone_raw
+        .as_deref()
+        .is_some_and(|p| p.chars().filter(char::is_ascii_digit).count() >= 5);
+    if keys.is_empty() && !has_unreadable_phone && submission.lead_source == "website" {
         if let Some(ip) = &submission.ip {
             keys.push(IdentityKey::ClientIp(ip.clone()));
         }
@@ -61,6 +66,14 @@ mod tests {
                 IdentityKey::Phone("+919999999999".into())
             ]
         );
+    }
+
+    #[test]
+    fn an_unreadable_phone_is_not_anonymous() {
+        // No country code anywhere: the number cannot be made E.164, but it is a person's.
+        let s = sub(json!({"name": "Coworker", "phone": "98765 43210"}));
+        assert!(s.phone.is_none());
+        assert!(identity_keys(&s).is_empty());
     }
 
     #[test]

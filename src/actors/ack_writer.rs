@@ -29,11 +29,7 @@ impl AckWriter {
                     }
                 }
                 let (writes, replies): (Vec<AckWrite>, Vec<_>) = group.into_iter().unzip();
-                let count = writes.len();
-                let results = db
-                    .run(move |conn| Ok(append_ack_writes(conn, &writes)))
-                    .await
-                    .unwrap_or_else(|e| vec![Err(e.to_string()); count]);
+                let results = commit_group(&db, writes).await;
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
                 }
@@ -51,5 +47,24 @@ impl AckWriter {
             .map_err(|_| "the ack writer has stopped".to_string())?;
         done.await
             .map_err(|_| "the ack writer dropped the write".to_string())?
+    }
+}
+
+/// One commit for the group. If the DbExecutor worker itself failed (it is being replaced),
+/// the group is tried once more before its requests are told to retry.
+async fn commit_group(db: &Db, writes: Vec<AckWrite>) -> Vec<Result<(), String>> {
+    let count = writes.len();
+    let retry = writes.clone();
+    match db
+        .run(move |conn| Ok(append_ack_writes(conn, &writes)))
+        .await
+    {
+        Ok(results) => results,
+        Err(first) => {
+            log::warn!("ack.group_retry writes={count} error={first}");
+            db.run(move |conn| Ok(append_ack_writes(conn, &retry)))
+                .await
+                .unwrap_or_else(|e| vec![Err(e.to_string()); count])
+        }
     }
 }

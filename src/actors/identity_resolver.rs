@@ -79,8 +79,20 @@ fn persist_batch(
     settings: &PipelineSettings,
 ) -> Vec<PersistOutcome> {
     let started = std::time::Instant::now();
+    // Advisory locks are taken in key order, so two instances' batches cannot deadlock; the sort
+    // is stable, so submissions of one person keep their arrival order.
+    let mut ordered: Vec<&PipelineItem> = items.iter().collect();
+    ordered.sort_by(|a, b| {
+        let key = |i: &PipelineItem| {
+            (
+                i.submission.account_id.clone(),
+                i.submission.project_key.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
     let batch = write_transaction(conn, |conn| {
-        items
+        ordered
             .iter()
             .map(|item| persist_submission(conn, item, owner, settings))
             .collect::<Result<Vec<_>, DbError>>()

@@ -133,7 +133,7 @@ async fn process_batch(
     let (submissions, unreadable): (Vec<_>, Vec<_>) = rows
         .iter()
         .map(|row| {
-            normalize_row(row)
+            normalize_row_guarded(row)
                 .map(|s| (row.id, s))
                 .map_err(|e| (row.id, e))
         })
@@ -206,6 +206,13 @@ async fn resolve(
         .await
         .map_err(|e| format!("IdentityResolver unavailable: {e}"))??;
     Ok(outcomes.iter().any(|o| o.delivery_id.is_some()))
+}
+
+/// Normalizing parses what visitors sent (phone numbers among it); a panic in there fails this
+/// row, not the actor.
+fn normalize_row_guarded(row: &InboxRow) -> Result<Submission, String> {
+    std::panic::catch_unwind(|| normalize_row(row))
+        .unwrap_or_else(|_| Err("normalizing the submission panicked".into()))
 }
 
 /// An inbox row back into a submission.

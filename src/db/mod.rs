@@ -64,8 +64,10 @@ impl r2d2::ManageConnection for ConnectionManager {
             .map_err(|e| ManagerError(e.to_string()))
     }
 
-    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
-        false
+    /// Diesel marks a connection broken when it fails mid-use (e.g. PostgreSQL restarted):
+    /// the pool then drops it instead of handing it out again.
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        diesel::r2d2::R2D2Connection::is_broken(conn)
     }
 }
 

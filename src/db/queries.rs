@@ -170,17 +170,34 @@ pub fn append_ack_writes(conn: &mut AnyConnection, writes: &[AckWrite]) -> Vec<R
     });
     match batch {
         Ok(()) => writes.iter().map(|_| Ok(())).collect(),
-        Err(_) if writes.len() > 1 => writes
+        Err(_) => writes
             .iter()
             .map(|write| {
                 write_transaction(conn, |conn| {
                     append_ack_write(conn, write).map_err(DbError::from)
                 })
                 .map(|_| ())
-                .map_err(|e| e.to_string())
+                .or_else(|e| {
+                    if already_stored(conn, write) {
+                        Ok(())
+                    } else {
+                        Err(e.to_string())
+                    }
+                })
             })
             .collect(),
-        Err(e) => vec![Err(e.to_string())],
+    }
+}
+
+/// A COMMIT that reported an error may still have committed: a write that is there is stored.
+fn already_stored(conn: &mut AnyConnection, write: &AckWrite) -> bool {
+    match write {
+        AckWrite::Inbox(row) => inbox::table
+            .filter(inbox::public_id.eq(&row.public_id))
+            .count()
+            .get_result::<i64>(conn)
+            .is_ok_and(|n| n > 0),
+        AckWrite::BlockedLead(_) => false,
     }
 }
 
@@ -267,33 +284,37 @@ pub fn fail_inbox_attempt(
     owner: &str,
     error: &str,
 ) -> Result<(), DbError> {
-    let row: Option<InboxRow> = inbox::table.find(id).first(conn).optional()?;
-    let Some(row) = row else { return Ok(()) };
-    if row.status != "processing" || row.lease_owner.as_deref() != Some(owner) {
+    let attempts: Option<i32> = inbox::table
+        .find(id)
+        .select(inbox::attempts)
+        .get_result(conn)
+        .optional()?;
+    let Some(attempts) = attempts else {
         return Ok(());
-    }
-    let status = if row.attempts >= INBOX_MAX_ATTEMPTS {
+    };
+    let status = if attempts >= INBOX_MAX_ATTEMPTS {
         "failed"
     } else {
         "pending"
     };
-    if status == "failed" {
-        log::warn!(
-            "inbox.failed id={} attempts={} error={}",
-            id,
-            row.attempts,
-            error
-        );
+    // One conditional statement: a row another instance finished meanwhile is left alone.
+    let updated = diesel::update(
+        inbox::table
+            .find(id)
+            .filter(inbox::status.eq("processing"))
+            .filter(inbox::lease_owner.eq(owner)),
+    )
+    .set((
+        inbox::status.eq(status),
+        inbox::lease_owner.eq(None::<String>),
+        inbox::lease_until.eq(None::<chrono::NaiveDateTime>),
+        inbox::last_error.eq(truncate(error, 2000)),
+        inbox::next_attempt_at.eq(now() + inbox_backoff(attempts)),
+    ))
+    .execute(conn)?;
+    if updated > 0 && status == "failed" {
+        log::warn!("inbox.failed id={id} attempts={attempts} error={error}");
     }
-    diesel::update(inbox::table.find(id))
-        .set((
-            inbox::status.eq(status),
-            inbox::lease_owner.eq(None::<String>),
-            inbox::lease_until.eq(None::<chrono::NaiveDateTime>),
-            inbox::last_error.eq(truncate(error, 2000)),
-            inbox::next_attempt_at.eq(now() + inbox_backoff(row.attempts)),
-        ))
-        .execute(conn)?;
     Ok(())
 }
 

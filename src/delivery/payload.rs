@@ -104,9 +104,11 @@ pub fn forwarded_lead(sub: &Submission, ctx: &LeadContext<'_>) -> ForwardedLead 
     let prev = ctx.previous;
     let from_prev = |pick: fn(&ForwardedLead) -> Option<String>| prev.and_then(pick);
     let email = sub.email.clone().or_else(|| from_prev(|p| p.email.clone()));
-    let (phone_mobile, phone_e164) = match &sub.phone {
-        Some(p) => (Some(p.mobile()), Some(p.e164.clone())),
-        None => (
+    // A number that could not be read is still forwarded, as given: better unformatted than lost.
+    let (phone_mobile, phone_e164) = match (&sub.phone, &sub.phone_raw) {
+        (Some(p), _) => (Some(p.mobile()), Some(p.e164.clone())),
+        (None, Some(raw)) => (Some(raw.clone()), None),
+        (None, None) => (
             from_prev(|p| p.phone_mobile.clone()),
             from_prev(|p| p.phone_e164.clone()),
         ),
@@ -272,6 +274,38 @@ mod tests {
         assert_eq!(map["phone_mobile"], "+91-9999999999");
         assert_eq!(map["email"], Value::Null);
         assert_eq!(map["first_name"], "Priya");
+    }
+
+    #[test]
+    fn an_unreadable_phone_is_forwarded_as_given() {
+        let fields = json!({"name": "X", "phone": "98765 43210"});
+        let sub = website_submission(
+            "s",
+            "a",
+            fields.as_object().unwrap(),
+            &RequestMeta::default(),
+        );
+        let eng = engagement(0, 0, 0);
+        let sus = suspicion(&SubmissionSignals::default(), 1);
+        let ctx = LeadContext {
+            lead_public_id: "l",
+            lead_id: None,
+            lead_submission_id: None,
+            previous: None,
+            engagement: &eng,
+            suspicion: &sus,
+            form_submit_count: 1,
+            related_projects: vec![],
+            is_duplicate: false,
+            is_bot_lead: false,
+            dev_environment: true,
+            campaign_id: None,
+            event: None,
+            make_send_public_id: None,
+        };
+        let lead = forwarded_lead(&sub, &ctx);
+        assert_eq!(lead.phone_mobile.as_deref(), Some("98765 43210"));
+        assert_eq!(lead.phone_e164, None);
     }
 
     #[test]

@@ -16,8 +16,6 @@ pub enum BodyError {
     Multipart(String),
     #[error("unsupported content type {0:?}; send JSON, urlencoded, multipart or text")]
     UnsupportedType(String),
-    #[error("body is empty")]
-    Empty,
 }
 
 /// What a body's `Content-Type` says it is.
@@ -75,7 +73,7 @@ pub fn parse_plain_body(kind: &BodyKind, body: &[u8]) -> Result<Map<String, Valu
                 .map_err(|_| BodyError::NotUtf8)?
                 .trim();
             if text.is_empty() {
-                Err(BodyError::Empty)
+                Ok(Map::new())
             } else if text.starts_with('{') || text.starts_with('[') {
                 parse_json_object(text.as_bytes())
             } else {
@@ -90,8 +88,9 @@ pub fn parse_plain_body(kind: &BodyKind, body: &[u8]) -> Result<Map<String, Valu
 
 fn parse_json_object(body: &[u8]) -> Result<Map<String, Value>, BodyError> {
     let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
+    // An empty body holds no fields: the caller answers that no contact was given (422).
     if text.trim().is_empty() {
-        return Err(BodyError::Empty);
+        return Ok(Map::new());
     }
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
@@ -105,9 +104,6 @@ fn parse_urlencoded(body: &[u8]) -> Result<Map<String, Value>, BodyError> {
     let mut fields = Map::new();
     for (key, value) in form_urlencoded::parse(body) {
         insert_field(&mut fields, key.into_owned(), value.into_owned());
-    }
-    if fields.is_empty() {
-        return Err(BodyError::Empty);
     }
     Ok(fields)
 }
@@ -134,9 +130,6 @@ async fn parse_multipart(boundary: &str, body: &[u8]) -> Result<Map<String, Valu
             .await
             .map_err(|e| BodyError::Multipart(e.to_string()))?;
         insert_field(&mut fields, name, value);
-    }
-    if fields.is_empty() {
-        return Err(BodyError::Empty);
     }
     Ok(fields)
 }
@@ -209,10 +202,7 @@ mod tests {
             parse_plain_body(&BodyKind::UrlEncoded, b"a=\xff"),
             Err(BodyError::NotUtf8)
         );
-        assert_eq!(
-            parse_plain_body(&BodyKind::Text, b"   "),
-            Err(BodyError::Empty)
-        );
+        assert_eq!(parse_plain_body(&BodyKind::Text, b"   "), Ok(Map::new()));
     }
 
     #[actix_rt::test]

@@ -35,14 +35,15 @@ pub fn client_ip(
         if let Some(ip) = hops.iter().rev().find(|ip| !is_trusted(**ip, trusted)) {
             return Some(*ip);
         }
-        if let Some(first) = hops.first() {
-            return Some(*first);
-        }
     }
     if let Some(ip) = headers.x_real_ip.and_then(parse_ip) {
         return Some(ip);
     }
-    Some(peer_ip)
+    // Every hop is one of our proxies: the first is the closest to the client we know.
+    let first_hop = headers
+        .x_forwarded_for
+        .and_then(|chain| chain.split(',').find_map(parse_ip));
+    Some(first_hop.unwrap_or(peer_ip))
 }
 
 fn parse_ip(text: &str) -> Option<IpAddr> {
@@ -108,6 +109,22 @@ mod tests {
             client_ip(ip("127.0.0.1"), ProxyHeaders::default(), &t),
             ip("127.0.0.1")
         );
+    }
+
+    #[test]
+    fn all_trusted_hops_fall_back_to_real_ip_then_first_hop() {
+        let t = trusted();
+        let hops = ProxyHeaders {
+            x_forwarded_for: Some("10.0.0.5, 10.0.0.6"),
+            x_real_ip: Some("198.51.100.7"),
+            ..Default::default()
+        };
+        assert_eq!(client_ip(ip("127.0.0.1"), hops, &t), ip("198.51.100.7"));
+        let hops = ProxyHeaders {
+            x_forwarded_for: Some("10.0.0.5, 10.0.0.6"),
+            ..Default::default()
+        };
+        assert_eq!(client_ip(ip("127.0.0.1"), hops, &t), ip("10.0.0.5"));
     }
 
     #[test]

@@ -230,7 +230,7 @@ fn malformed_missing_and_oversized_bodies_are_refused_and_nothing_is_stored() {
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
         ("application/json", b"{\"name\": \"broken".to_vec(), 400),
         ("application/json", b"[1, 2, 3]".to_vec(), 400),
-        ("application/json", b"".to_vec(), 400),
+        ("application/json", b"".to_vec(), 422),
         (
             "application/json",
             b"\xff\xfe{\"name\": \"x\"}".to_vec(),
@@ -247,7 +247,8 @@ fn malformed_missing_and_oversized_bodies_are_refused_and_nothing_is_stored() {
             400,
         ),
         ("multipart/form-data", b"--zzz--".to_vec(), 400),
-        ("text/plain", b"   ".to_vec(), 400),
+        ("text/plain", b"   ".to_vec(), 422),
+        ("application/x-www-form-urlencoded", b"".to_vec(), 422),
         (
             "application/xml",
             b"<lead><name>x</name></lead>".to_vec(),
