@@ -343,3 +343,34 @@ fn crm_and_automation_callbacks_are_stored() {
         404
     );
 }
+
+#[test]
+fn two_instances_on_one_postgresql_never_double_send() {
+    let db = TestDb::new();
+    if !db.is_postgres() {
+        eprintln!("two instances need a shared PostgreSQL (TEST_DATABASE_URL); SQLite is one instance per file");
+        return;
+    }
+    let receiver = Receiver::start(Behavior::Status(200));
+    let a = production(&db, &receiver, &[]);
+    let b = production(&db, &receiver, &[]);
+    for i in 0..40 {
+        let d = if i % 2 == 0 { &a } else { &b };
+        submit(d, &format!("shared{i}@example.com"));
+    }
+    receiver.wait_for(40, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(2));
+    let got = receiver.received();
+    let mut ids: Vec<&str> = got
+        .iter()
+        .map(|r| r.header("webhook-id").unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(
+        (got.len(), ids.len()),
+        (40, 40),
+        "every lead sent exactly once"
+    );
+    assert_eq!(a.leads("").len(), 40);
+}
