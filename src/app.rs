@@ -15,6 +15,7 @@ use crate::delivery::signing::signing_key;
 use crate::directory::Directory;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
+use crate::spool::Spool;
 use actix::Supervisor;
 use actix_web::{web, App, HttpServer};
 use std::sync::atomic::Ordering;
@@ -111,6 +112,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         settings,
         stats: resolver_stats,
     });
+    let spool =
+        Arc::new(Spool::open(&config.spool_path).map_err(|e| {
+            anyhow::anyhow!("spool.unavailable {}: {e}", config.spool_path.display())
+        })?);
     let metrics = Arc::new(Metrics::default());
     let gate = Arc::new(DeliveryGate::default());
     let deliverer = {
@@ -151,6 +156,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         })
     };
     spawn_directory_refresh(db.clone(), directory.clone());
+    spawn_spool_drain(db.clone(), spool.clone(), gate.clone(), intake.clone());
 
     let ack = AckWriter::start(db.clone(), 8192);
     let state = web::Data::new(AppState {
@@ -162,6 +168,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         metrics,
         intake,
         deliverer,
+        spool,
     });
     let server =
         HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
@@ -191,6 +198,51 @@ async fn drain_deliveries(gate: &DeliveryGate) {
         "webhook.drained in_flight={}",
         gate.in_flight.load(Ordering::SeqCst)
     );
+}
+
+/// Writes spooled submissions into the inbox once the database answers again (each exactly
+/// once: a public id already in the inbox is skipped), then removes them from the spool.
+fn spawn_spool_drain(
+    db: Db,
+    spool: Arc<Spool>,
+    gate: Arc<DeliveryGate>,
+    intake: actix::Addr<Intake>,
+) {
+    actix_rt::spawn(async move {
+        let mut tick = actix_rt::time::interval(Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            let records = match spool.records() {
+                Ok(records) if !records.is_empty() => records,
+                Ok(_) => continue,
+                Err(e) => {
+                    log::error!("spool.unreadable error={e}");
+                    continue;
+                }
+            };
+            let count = records.len();
+            let rows: Vec<_> = records
+                .iter()
+                .map(|r| {
+                    let delivered = r
+                        .pre_forwarded
+                        .as_ref()
+                        .is_some_and(|p| gate.delivered_offline(&p.make_send_public_id));
+                    r.inbox_row(delivered)
+                })
+                .collect();
+            match db.run(move |c| queries::insert_spooled(c, &rows)).await {
+                Ok(written) => match spool.remove_first(count) {
+                    Ok(()) => {
+                        log::info!("spool.drained records={count} written={written}");
+                        intake.do_send(crate::actors::intake::Nudge);
+                    }
+                    Err(e) => log::error!("spool.truncate_failed error={e}"),
+                },
+                Err(e) => log::debug!("spool.waiting_for_database error={e}"),
+            }
+        }
+    });
 }
 
 fn spawn_directory_refresh(db: Db, directory: Arc<Directory>) {

@@ -46,6 +46,7 @@ pub struct Config {
     pub database_url: String,
     pub database: DatabaseTarget,
     pub database_pool_size: u32,
+    pub spool_path: PathBuf,
     pub admin_token: Option<String>,
     pub environment: Environment,
     pub bot_lead_detection: bool,
@@ -231,6 +232,7 @@ const KNOWN_FILE_KEYS: &[&str] = &[
     "bind",
     "database_url",
     "database_pool_size",
+    "spool_path",
     "admin_token",
     "environment",
     "bot_lead_detection",
@@ -360,11 +362,16 @@ impl Config {
         if !redirect.thank_you_path.starts_with('/') {
             return Err(err("REDIRECT_THANK_YOU_PATH", "must start with /"));
         }
+        let spool_path = s
+            .string("spool_path", "SPOOL_PATH")?
+            .map(PathBuf::from)
+            .unwrap_or_else(|| default_spool_path(&database));
         Ok(Config {
             bind,
             database_url,
             database,
             database_pool_size: database_pool_size as u32,
+            spool_path,
             admin_token,
             environment,
             bot_lead_detection: s.boolean("bot_lead_detection", "BOT_LEAD_DETECTION", true)?,
@@ -452,6 +459,18 @@ pub fn parse_database_url(url: &str) -> Result<DatabaseTarget, ConfigError> {
         return Err(err("DATABASE_URL", "the SQLite path is empty"));
     }
     Ok(DatabaseTarget::Sqlite(PathBuf::from(path)))
+}
+
+/// Beside the SQLite file; for PostgreSQL in `data/` of the working directory.
+fn default_spool_path(database: &DatabaseTarget) -> PathBuf {
+    match database {
+        DatabaseTarget::Sqlite(path) => {
+            let mut name = path.file_name().unwrap_or_default().to_os_string();
+            name.push(".spool");
+            path.with_file_name(name)
+        }
+        DatabaseTarget::Postgres(_) => PathBuf::from("data/leadgate.spool"),
+    }
 }
 
 /// An exact address becomes a host network (/32 or /128).

@@ -11,3 +11,4 @@ pub mod identity;
 pub mod intake;
 pub mod metrics;
 pub mod scoring;
+pub mod spool;

@@ -13,6 +13,7 @@ use crate::db::deliveries::{self, AttemptRecord, Recorded};
 use crate::db::models::Delivery;
 use crate::delivery::retry::{describe, verdict, AttemptResult, Verdict};
 use crate::delivery::signing::sign;
+use crate::intake::submission::PreForwarded;
 use crate::metrics::{label, Metrics};
 use actix::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -32,11 +33,29 @@ pub struct DeliverySettings {
     pub dead_letter_ttl: chrono::Duration,
 }
 
-/// Shared with the shutdown path: how many attempts are on the wire, and whether to start more.
+/// Shared with the shutdown path and the spool drain: how many attempts are on the wire,
+/// whether to start more, and which sends made while the database was down got through.
 #[derive(Debug, Default)]
 pub struct DeliveryGate {
     pub in_flight: AtomicUsize,
     pub draining: AtomicBool,
+    delivered_offline: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl DeliveryGate {
+    pub fn mark_delivered_offline(&self, make_send_public_id: &str) {
+        self.delivered_offline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(make_send_public_id.to_string());
+    }
+
+    pub fn delivered_offline(&self, make_send_public_id: &str) -> bool {
+        self.delivered_offline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(make_send_public_id)
+    }
 }
 
 pub struct WebhookDeliverer {
@@ -91,6 +110,54 @@ impl Handler<DeliveriesQueued> for WebhookDeliverer {
     }
 }
 
+/// Forward now a lead the database could not take (it is in the spool). Attempts follow the same
+/// policy, in memory; whether one got through is remembered for when the spool is drained, and
+/// if the process stops first, the drained row is sent again with the same `webhook-id`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeliverNow(pub PreForwarded);
+
+impl Handler<DeliverNow> for WebhookDeliverer {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeliverNow, ctx: &mut Self::Context) {
+        let Some(client) = self.client.clone() else {
+            return;
+        };
+        let (settings, delivered, metrics) = (
+            self.settings.clone(),
+            self.gate.clone(),
+            self.metrics.clone(),
+        );
+        let pre = msg.0;
+        ctx.spawn(
+            async move {
+                for attempt in 1u32.. {
+                    let result = post(&client, &pre.url, &pre.make_send_public_id, &pre.payload_json, &settings).await;
+                    metrics.delivery_attempts.inc();
+                    match verdict(&result, attempt) {
+                        Verdict::Delivered => {
+                            delivered.mark_delivered_offline(&pre.make_send_public_id);
+                            log::info!("webhook.delivered_while_database_down make_send_public_id={}", pre.make_send_public_id);
+                            return;
+                        }
+                        Verdict::Retry(delay) => actix_rt::time::sleep(delay).await,
+                        Verdict::Dead => {
+                            log::warn!(
+                                "webhook.offline_send_failed make_send_public_id={} error={}: sent again once the spool is drained",
+                                pre.make_send_public_id,
+                                describe(&result)
+                            );
+                            return;
+                        }
+                    }
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
 impl WebhookDeliverer {
     fn pump(&mut self, ctx: &mut Context<Self>) {
         if run_guarded(&self.stats, || ()).is_err() {
@@ -140,7 +207,14 @@ impl WebhookDeliverer {
         let attempt = delivery.attempts + 1;
         let work = async move {
             let started = Instant::now();
-            let result = post(&client, &delivery, &settings).await;
+            let result = post(
+                &client,
+                &delivery.url,
+                &delivery.make_send_public_id,
+                &delivery.payload_json,
+                &settings,
+            )
+            .await;
             let duration_ms = started.elapsed().as_millis() as i64;
             let verdict = verdict(&result, attempt as u32);
             let record = AttemptRecord {
@@ -214,23 +288,20 @@ impl WebhookDeliverer {
 /// One attempt: the stored payload, byte for byte, with the Standard Webhooks headers.
 async fn post(
     client: &awc::Client,
-    delivery: &Delivery,
+    url: &str,
+    webhook_id: &str,
+    body: &str,
     settings: &DeliverySettings,
 ) -> AttemptResult {
     let timestamp = chrono::Utc::now().timestamp();
-    let body = delivery.payload_json.clone();
+    let body = body.to_string();
     let mut request = client
-        .post(&delivery.url)
+        .post(url)
         .insert_header(("Content-Type", "application/json"))
-        .insert_header(("webhook-id", delivery.make_send_public_id.as_str()))
+        .insert_header(("webhook-id", webhook_id))
         .insert_header(("webhook-timestamp", timestamp.to_string()));
     if let Some(key) = &settings.signing_key {
-        let signature = sign(
-            key,
-            &delivery.make_send_public_id,
-            timestamp,
-            body.as_bytes(),
-        );
+        let signature = sign(key, webhook_id, timestamp, body.as_bytes());
         request = request.insert_header(("webhook-signature", signature));
     }
     match request.send_body(body).await {

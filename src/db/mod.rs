@@ -86,7 +86,7 @@ pub fn establish(target: &DatabaseTarget) -> Result<AnyConnection, DbError> {
                 .map_err(|e| DbError::Connection(e.to_string()))?;
             // Durability is the product: FULL sync on every commit of the inbox.
             conn.batch_execute(
-                "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                "PRAGMA busy_timeout = 2000; PRAGMA journal_mode = WAL; \
                  PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
             )?;
             Ok(AnyConnection::Sqlite(conn))
@@ -99,7 +99,7 @@ pub fn build_pool(target: &DatabaseTarget, size: u32) -> Result<Pool, DbError> {
         .max_size(size)
         .min_idle(Some(1))
         .test_on_check_out(false)
-        .connection_timeout(std::time::Duration::from_secs(5))
+        .connection_timeout(std::time::Duration::from_secs(2))
         .build(ConnectionManager {
             target: target.clone(),
         })

@@ -103,14 +103,21 @@ pub fn persist_submission(
         .campaign_webhook_url
         .clone()
         .or_else(|| settings.default_webhook_url.clone());
-    let send = decision.event().zip(url);
+    // A lead forwarded from the spool while the database was down is recorded, not decided again.
+    let send = match &sub.pre_forwarded {
+        Some(_) => None,
+        None => decision.event().zip(url),
+    };
     let t = now();
     let submitted_at = sub.submitted_at.naive_utc();
 
     let (lead_id, lead_public_id) = match &existing {
         Some(lead) => (lead.id, lead.public_id.clone()),
         None => {
-            let public_id = new_public_id();
+            let public_id = sub
+                .pre_forwarded
+                .as_ref()
+                .map_or_else(new_public_id, |p| p.lead_public_id.clone());
             let new_lead = NewLead {
                 public_id: public_id.clone(),
                 account_id: sub.account_id.clone(),
@@ -154,8 +161,14 @@ pub fn persist_submission(
             is_bot_lead,
             dev_environment: settings.dev_environment,
             campaign_id: item.campaign_id.clone(),
-            event: send.as_ref().map(|(event, _)| *event),
-            make_send_public_id: make_send_public_id.clone(),
+            event: send
+                .as_ref()
+                .map(|(event, _)| *event)
+                .or(sub.pre_forwarded.as_ref().map(|_| "lead.created")),
+            make_send_public_id: make_send_public_id.clone().or(sub
+                .pre_forwarded
+                .as_ref()
+                .map(|p| p.make_send_public_id.clone())),
         },
     );
 
@@ -177,7 +190,7 @@ pub fn persist_submission(
         payload_json: json_text(&sub.payload),
         data_json: json_text(&serde_json::to_value(&snapshot).unwrap_or_default()),
         is_duplicate: snapshot.is_duplicate,
-        forwarded: send.is_some(),
+        forwarded: send.is_some() || sub.pre_forwarded.is_some(),
         submitted_at,
         created_at: t,
     };
@@ -241,6 +254,37 @@ pub fn persist_submission(
             )
         }
         _ => None,
+    };
+    let delivery_id = match (&sub.pre_forwarded, delivery_id) {
+        (Some(pre), None) => {
+            let row = NewDelivery {
+                make_send_public_id: pre.make_send_public_id.clone(),
+                lead_id,
+                lead_submission_id: submission_id,
+                lead_public_id: lead_public_id.clone(),
+                event: "lead.created".into(),
+                url: pre.url.clone(),
+                payload_json: pre.payload_json.clone(),
+                // Not yet through: the WebhookDeliverer sends it again, same webhook-id.
+                status: if pre.delivered {
+                    "delivered"
+                } else {
+                    "pending"
+                }
+                .into(),
+                attempts: i32::from(pre.delivered),
+                next_attempt_at: t,
+                created_at: t,
+                updated_at: t,
+            };
+            Some(
+                diesel::insert_into(outbox::table)
+                    .values(&row)
+                    .returning(outbox::id)
+                    .get_result::<i64>(conn)?,
+            )
+        }
+        (_, id) => id,
     };
 
     diesel::update(inbox::table.find(item.inbox_id))

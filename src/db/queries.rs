@@ -201,6 +201,26 @@ fn already_stored(conn: &mut AnyConnection, write: &AckWrite) -> bool {
     }
 }
 
+/// Spooled submissions into the inbox, each once: a public id already there is skipped.
+pub fn insert_spooled(conn: &mut AnyConnection, rows: &[NewInboxRow]) -> Result<usize, DbError> {
+    write_transaction(conn, |conn| {
+        let mut written = 0;
+        for row in rows {
+            let exists: i64 = inbox::table
+                .filter(inbox::public_id.eq(&row.public_id))
+                .count()
+                .get_result(conn)?;
+            if exists == 0 {
+                diesel::insert_into(inbox::table)
+                    .values(row)
+                    .execute(conn)?;
+                written += 1;
+            }
+        }
+        Ok(written)
+    })
+}
+
 // ---- inbox ----
 
 /// Claims up to `limit` inbox rows that are due (or whose lease ran out) for `owner`.

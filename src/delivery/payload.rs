@@ -179,6 +179,39 @@ pub fn forwarded_lead(sub: &Submission, ctx: &LeadContext<'_>) -> ForwardedLead 
     }
 }
 
+/// A lead forwarded while the database is down: a fresh lead public id, no database ids, always
+/// `lead.created` (whether it repeats an earlier lead cannot be known without the database).
+pub fn offline_payload(
+    sub: &Submission,
+    signals: &crate::scoring::SubmissionSignals,
+    lead_public_id: &str,
+    make_send_public_id: &str,
+    campaign_id: Option<String>,
+    dev_environment: bool,
+) -> ForwardedLead {
+    let engagement = crate::scoring::engagement(0, 0, 0);
+    let suspicion = crate::scoring::suspicion(signals, 1);
+    forwarded_lead(
+        sub,
+        &LeadContext {
+            lead_public_id,
+            lead_id: None,
+            lead_submission_id: None,
+            previous: None,
+            engagement: &engagement,
+            suspicion: &suspicion,
+            form_submit_count: 1,
+            related_projects: Vec::new(),
+            is_duplicate: false,
+            is_bot_lead: false,
+            dev_environment,
+            campaign_id,
+            event: Some("lead.created"),
+            make_send_public_id: Some(make_send_public_id.to_string()),
+        },
+    )
+}
+
 /// Every key the contract promises in the forwarded payload.
 pub const PAYLOAD_KEYS: &[&str] = &[
     "first_name",

@@ -5,14 +5,18 @@ use super::error::ApiError;
 use super::redirect::{request_origin, thank_you_location};
 use super::AppState;
 use crate::actors::intake::Nudge;
+use crate::actors::webhook_deliverer::DeliverNow;
 use crate::db::models::{NewBlockedIpLead, NewInboxRow};
 use crate::db::now;
 use crate::db::queries::{json_text, new_public_id, AckWrite};
+use crate::delivery::payload::offline_payload;
 use crate::intake::body::{body_kind, parse_form_body, MAX_BODY_BYTES};
 use crate::intake::client_ip::{client_ip, is_trusted, ProxyHeaders};
 use crate::intake::fields::{extract_website_fields, missing_contact};
-use crate::intake::submission::{Geo, RequestMeta};
+use crate::intake::submission::{website_submission, Geo, PreForwarded, RequestMeta};
 use crate::metrics::label;
+use crate::scoring;
+use crate::spool::SpoolRecord;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -92,7 +96,10 @@ async fn accept(
             payload_json: json_text(&Value::Object(fields)),
             created_at: now(),
         });
-        store(state, write).await?;
+        // A refused submission is not a lead: if its audit row cannot be written, say so and go on.
+        if store(state, write).await.is_err() {
+            log::warn!("blocked_ip.audit_failed ip={ip}");
+        }
         state.metrics.blocked_ip_submissions.inc();
         log::info!("lead.blocked_ip ip={ip}");
         return Ok(answer);
@@ -116,20 +123,23 @@ async fn accept(
             Geo::default()
         },
         received_at_ms: chrono::Utc::now().timestamp_millis(),
+        pre_forwarded: None,
     };
     let received_at = now();
-    let write = AckWrite::Inbox(NewInboxRow {
+    let row = NewInboxRow {
         public_id: new_public_id(),
         kind: "website".into(),
         account_id,
-        body: json_text(&Value::Object(fields)),
+        body: json_text(&Value::Object(fields.clone())),
         meta_json: serde_json::to_string(&meta).unwrap_or_else(|_| "{}".into()),
         status: "pending".into(),
         attempts: 0,
         next_attempt_at: received_at,
         received_at,
-    });
-    store(state, write).await?;
+    };
+    if let Err(e) = store(state, AckWrite::Inbox(row.clone())).await {
+        spool_submission(state, &row, &fields, &meta, campaign).map_err(|_| e)?;
+    }
     state
         .metrics
         .submissions_accepted
@@ -146,6 +156,65 @@ async fn store(state: &AppState, write: AckWrite) -> Result<(), ApiError> {
         log::error!("lead.persistence_failed error={e}");
         ApiError::Unavailable("the lead could not be stored; retry shortly".into())
     })
+}
+
+/// The database could not take the submission: it goes to the spool (fsynced) and, when it
+/// would be forwarded, is forwarded now with ids generated here and kept for later. Only if
+/// the spool fails too is the client told to retry.
+fn spool_submission(
+    state: &AppState,
+    row: &NewInboxRow,
+    fields: &Map<String, Value>,
+    meta: &RequestMeta,
+    campaign: Option<&crate::db::models::Campaign>,
+) -> std::io::Result<()> {
+    let submission = website_submission(&row.public_id, &row.account_id, fields, meta);
+    let signals = scoring::signals(
+        submission.time_to_submit,
+        submission.email_key.as_deref(),
+        submission.user_agent.as_deref(),
+    );
+    let url = campaign
+        .and_then(|c| c.webhook_url.clone())
+        .or_else(|| state.config.make_webhook_url.clone());
+    let forward = state.config.is_production()
+        && !scoring::is_bot_lead(state.config.bot_lead_detection, &signals);
+    let pre_forwarded = url.filter(|_| forward).map(|url| {
+        let (lead_public_id, make_send_public_id) = (new_public_id(), new_public_id());
+        let payload = offline_payload(
+            &submission,
+            &signals,
+            &lead_public_id,
+            &make_send_public_id,
+            campaign.map(|c| c.id.clone()),
+            !state.config.is_production(),
+        );
+        PreForwarded {
+            lead_public_id,
+            make_send_public_id,
+            url,
+            payload_json: serde_json::to_string(&payload).unwrap_or_default(),
+            delivered: false,
+        }
+    });
+    let record = SpoolRecord {
+        public_id: row.public_id.clone(),
+        kind: row.kind.clone(),
+        account_id: row.account_id.clone(),
+        body: row.body.clone(),
+        meta_json: row.meta_json.clone(),
+        received_at_ms: meta.received_at_ms,
+        pre_forwarded: pre_forwarded.clone(),
+    };
+    if let Err(e) = state.spool.append(&record) {
+        log::error!("spool.append_failed error={e}");
+        return Err(e);
+    }
+    log::warn!("lead.spooled public_id={}", row.public_id);
+    if let Some(pre) = pre_forwarded {
+        state.deliverer.do_send(DeliverNow(pre));
+    }
+    Ok(())
 }
 
 fn requested_account(req: &HttpRequest) -> Option<String> {

@@ -36,7 +36,7 @@ pub async fn admin_health(state: web::Data<AppState>) -> HttpResponse {
         "database": database,
         "inbox": {"pending": backlog.inbox_pending, "failed": backlog.inbox_failed},
         "outbox": {"pending": backlog.outbox_pending, "dead": backlog.outbox_dead},
-        "spool": {"pending": 0},
+        "spool": {"pending": state.spool.pending()},
     }))
 }
 

@@ -28,6 +28,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub intake: Addr<Intake>,
     pub deliverer: Addr<WebhookDeliverer>,
+    pub spool: Arc<crate::spool::Spool>,
 }
 
 /// The route table, apart from the server so it can be read (and tested) on its own.

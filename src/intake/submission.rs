@@ -14,6 +14,22 @@ pub struct RequestMeta {
     pub geo: Geo,
     /// Epoch milliseconds at the ack.
     pub received_at_ms: i64,
+    /// Set when the lead was forwarded while the database was down (see `spool.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_forwarded: Option<PreForwarded>,
+}
+
+/// A send made from the spool while the database was down: the pipeline keeps its ids and
+/// records it instead of deciding again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreForwarded {
+    pub lead_public_id: String,
+    pub make_send_public_id: String,
+    pub url: String,
+    pub payload_json: String,
+    /// Whether the receiver took it before the database was back.
+    #[serde(default)]
+    pub delivered: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -56,6 +72,7 @@ pub struct Submission {
     pub geo: Geo,
     pub submitted_at: DateTime<Utc>,
     pub payload: Value,
+    pub pre_forwarded: Option<PreForwarded>,
 }
 
 /// The project key that identity and filters compare: trimmed, lowercase, `""` when none.
@@ -131,6 +148,7 @@ pub fn website_submission(
         geo: meta.geo.clone(),
         submitted_at,
         payload: Value::Object(fields_json.clone()),
+        pre_forwarded: meta.pre_forwarded.clone(),
     }
 }
 

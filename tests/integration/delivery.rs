@@ -374,3 +374,115 @@ fn two_instances_on_one_postgresql_never_double_send() {
     );
     assert_eq!(a.leads("").len(), 40);
 }
+
+/// Posts leads from several threads at once; returns their answers.
+fn submit_concurrently(d: &Daemon, emails: &[&str]) -> Vec<u16> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = emails
+            .iter()
+            .map(|email| {
+                scope.spawn(move || {
+                    d.post_lead(&json!({"name": "Outage", "email": email, "project": "P"}))
+                        .status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// While the database is unavailable: normal answers, spooled, forwarded at once; when it is
+/// back: written with the ids that were forwarded, once, and not forwarded again.
+fn outage_then_recovery(d: &Daemon, receiver: &Receiver, restore: impl FnOnce()) {
+    let emails = [
+        "down1@example.com",
+        "down2@example.com",
+        "down3@example.com",
+    ];
+    let answers = submit_concurrently(d, &emails);
+    assert_eq!(answers, vec![200, 200, 200]);
+    let sent = receiver.wait_for(3, Duration::from_secs(20));
+    let mut sent_leads: Vec<(String, String)> = sent
+        .iter()
+        .map(|r| {
+            let p = r.json();
+            assert_eq!(
+                p["lead_id"],
+                Value::Null,
+                "database ids are unknown while it is down"
+            );
+            assert_eq!(p["event"], "lead.created");
+            (
+                p["email"].as_str().unwrap().to_string(),
+                p["lead_public_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    sent_leads.sort();
+    assert!(d.logs().contains("lead.persistence_failed"));
+    restore();
+    d.wait_until("the spool to drain into leads", || {
+        d.leads("").len() == 3 && d.health()["spool"]["pending"] == 0
+    });
+    let mut stored: Vec<(String, String)> = d
+        .leads("")
+        .iter()
+        .map(|l| {
+            (
+                l["email"].as_str().unwrap().to_string(),
+                l["lead_public_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    stored.sort();
+    assert_eq!(
+        stored, sent_leads,
+        "stored with the public ids that were forwarded"
+    );
+    d.wait_until("the offline sends recorded as delivered", || {
+        deliveries(d, "delivered").len() == 3
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(receiver.received().len(), 3, "nothing is forwarded twice");
+    let inbox = d.admin_get("/admin/inbox?limit=500")["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(inbox, 3, "each spooled submission is written exactly once");
+}
+
+#[test]
+fn a_locked_sqlite_database_loses_nothing_and_forwards_everything() {
+    let db = TestDb::new();
+    if db.is_postgres() {
+        return; // the PostgreSQL variant below cuts the connection instead
+    }
+    let receiver = Receiver::start(Behavior::Status(200));
+    let d = production(&db, &receiver, &[]);
+    d.wait_processed();
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let path = db.url().trim_start_matches("sqlite://").to_string();
+    let mut locker = diesel::SqliteConnection::establish(&path).unwrap();
+    locker
+        .batch_execute("PRAGMA busy_timeout = 5000; BEGIN EXCLUSIVE")
+        .unwrap();
+    outage_then_recovery(&d, &receiver, move || {
+        locker.batch_execute("ROLLBACK").unwrap();
+    });
+}
+
+#[test]
+fn a_lost_postgresql_connection_loses_nothing_and_forwards_everything() {
+    let db = TestDb::new();
+    if !db.is_postgres() {
+        return; // the SQLite variant above locks the file instead
+    }
+    let proxy = crate::proxy::Proxy::start(&db.server_address());
+    let receiver = Receiver::start(Behavior::Status(200));
+    let url = db.url_through(proxy.port);
+    let d = production(&db, &receiver, &[("DATABASE_URL", url.as_str())]);
+    d.wait_processed();
+    proxy.cut();
+    outage_then_recovery(&d, &receiver, || proxy.restore());
+}

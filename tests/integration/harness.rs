@@ -18,6 +18,7 @@ pub enum TestDb {
         admin_url: String,
         name: String,
         url: String,
+        dir: tempfile::TempDir,
     },
 }
 
@@ -43,6 +44,7 @@ impl TestDb {
                     admin_url,
                     name,
                     url,
+                    dir: tempfile::tempdir().expect("temp dir"),
                 }
             }
             None => TestDb::Sqlite {
@@ -55,6 +57,41 @@ impl TestDb {
         match self {
             TestDb::Sqlite { dir } => format!("sqlite://{}/leadgate.db", dir.path().display()),
             TestDb::Postgres { url, .. } => url.clone(),
+        }
+    }
+
+    /// The daemon's spool file: kept with the database, so a restart finds it.
+    pub fn spool_path(&self) -> String {
+        let dir = match self {
+            TestDb::Sqlite { dir } | TestDb::Postgres { dir, .. } => dir,
+        };
+        dir.path().join("leadgate.spool").display().to_string()
+    }
+
+    /// The PostgreSQL URL with another `host:port` (a proxy in front of the server).
+    pub fn url_through(&self, port: u16) -> String {
+        let url = self.url();
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let (credentials, rest) = rest.rsplit_once('@').map_or(("", rest), |(c, r)| (c, r));
+        let (_host, path) = rest.split_once('/').unwrap();
+        let at = if credentials.is_empty() {
+            String::new()
+        } else {
+            format!("{credentials}@")
+        };
+        format!("{scheme}://{at}127.0.0.1:{port}/{path}")
+    }
+
+    /// The `host:port` of the PostgreSQL server.
+    pub fn server_address(&self) -> String {
+        let url = self.url();
+        let rest = url.split_once("://").unwrap().1;
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        let host = rest.split('/').next().unwrap();
+        if host.contains(':') {
+            host.to_string()
+        } else {
+            format!("{host}:5432")
         }
     }
 
@@ -122,6 +159,7 @@ impl Daemon {
             .env("RUST_LOG", "info")
             .env("LEADGATE_BIND", "127.0.0.1:0")
             .env("DATABASE_URL", db.url())
+            .env("SPOOL_PATH", db.spool_path())
             .env("ADMIN_TOKEN", ADMIN_TOKEN)
             .env("ENVIRONMENT", "test")
             .stdout(Stdio::null())

@@ -1,6 +1,7 @@
 //! Black-box tests: the real daemon, a real database, real HTTP.
 
 mod harness;
+mod proxy;
 mod receiver;
 
 mod admin;
