@@ -486,3 +486,41 @@ fn a_lost_postgresql_connection_loses_nothing_and_forwards_everything() {
     proxy.cut();
     outage_then_recovery(&d, &receiver, || proxy.restore());
 }
+
+#[test]
+fn sigterm_lets_the_attempt_in_flight_finish() {
+    let receiver = Receiver::start(Behavior::Status(200));
+    receiver.script(&[Behavior::Slow(Duration::from_millis(1500), 200)]);
+    let db = TestDb::new();
+    let d = production(&db, &receiver, &[]);
+    submit(&d, "graceful@example.com");
+    receiver.wait_for(1, Duration::from_secs(10));
+    assert!(d.terminate(), "a clean exit on SIGTERM");
+    let d = production(&db, &receiver, &[]);
+    d.wait_processed();
+    let delivered = deliveries(&d, "delivered");
+    assert_eq!(
+        delivered.len(),
+        1,
+        "the answer that came during shutdown was recorded"
+    );
+    assert_eq!(delivered[0]["attempts"], 1);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "and the lead is not sent again after the restart"
+    );
+}
+
+#[test]
+fn expired_dead_letters_leave_the_list() {
+    let receiver = Receiver::start(Behavior::Status(400));
+    let db = TestDb::new();
+    // 0.0000116 days is about a second.
+    let d = production(&db, &receiver, &[("DEAD_LETTER_TTL_DAYS", "0.0000116")]);
+    submit(&d, "expiring@example.com");
+    d.wait_until("the delivery to die", || deliveries(&d, "dead").len() == 1);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(dead_letters(&d).is_empty());
+}

@@ -215,6 +215,24 @@ impl Daemon {
         self.logs.lock().unwrap().join("\n")
     }
 
+    /// SIGTERM, then wait (at most 30 s) for the process to exit; returns whether it exited 0.
+    pub fn terminate(mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "leadgate did not stop on SIGTERM:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL, no chance to clean up.
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub enum Behavior {
     Status(u16),
+    /// Answers this status after a while.
+    Slow(Duration, u16),
     Hang(Duration),
     Drop,
 }
@@ -150,6 +152,13 @@ fn serve(
                 ""
             };
             let _ = write!(stream, "HTTP/1.1 {code} Scripted\r\n{location}Content-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+        Behavior::Slow(duration, code) => {
+            std::thread::sleep(duration);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {code} Scripted\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+            );
         }
         Behavior::Hang(duration) => std::thread::sleep(duration),
         Behavior::Drop => {}
