@@ -137,6 +137,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             lease_owner,
             claiming: false,
             client: None,
+            unrecorded: Vec::new(),
+            recording: false,
         })
     };
     let intake = {

@@ -67,6 +67,9 @@ pub struct WebhookDeliverer {
     pub lease_owner: String,
     pub claiming: bool,
     pub client: Option<awc::Client>,
+    /// Finished attempts waiting to be recorded, and whether a recording commit is in flight.
+    pub unrecorded: Vec<AttemptRecord>,
+    pub recording: bool,
 }
 
 impl Actor for WebhookDeliverer {
@@ -75,6 +78,7 @@ impl Actor for WebhookDeliverer {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
         self.claiming = false;
+        self.recording = false;
         self.client = Some(
             awc::Client::builder()
                 .disable_redirects()
@@ -198,12 +202,7 @@ impl WebhookDeliverer {
             return;
         };
         self.gate.in_flight.fetch_add(1, Ordering::SeqCst);
-        let settings = self.settings.clone();
-        let (db, owner, metrics) = (
-            self.db.clone(),
-            self.lease_owner.clone(),
-            self.metrics.clone(),
-        );
+        let (settings, owner) = (self.settings.clone(), self.lease_owner.clone());
         let attempt = delivery.attempts + 1;
         let work = async move {
             let started = Instant::now();
@@ -215,9 +214,8 @@ impl WebhookDeliverer {
                 &settings,
             )
             .await;
-            let duration_ms = started.elapsed().as_millis() as i64;
             let verdict = verdict(&result, attempt as u32);
-            let record = AttemptRecord {
+            AttemptRecord {
                 delivery_id: delivery.id,
                 lease_owner: owner,
                 attempt,
@@ -225,49 +223,79 @@ impl WebhookDeliverer {
                     AttemptResult::Status(code) => Some(i32::from(code)),
                     _ => None,
                 },
-                duration_ms,
+                duration_ms: started.elapsed().as_millis() as i64,
                 error: (verdict != Verdict::Delivered).then(|| describe(&result)),
-                verdict: verdict.clone(),
+                verdict,
                 dead_letter_ttl: settings.dead_letter_ttl,
-            };
-            metrics.delivery_attempts.inc();
-            let recorded = db
-                .run(move |c| deliveries::record_attempt(c, &record))
-                .await;
-            if let Ok(Recorded::DeadLettered) = recorded {
-                log::warn!(
-                    "webhook.dead_lettered delivery_id={} make_send_public_id={} attempts={} error={}",
-                    delivery.id,
-                    delivery.make_send_public_id,
-                    attempt,
-                    describe(&result)
-                );
             }
-            (recorded, verdict)
         };
-        ctx.spawn(work.into_actor(self).map(|(recorded, verdict), act, ctx| {
-            act.gate.in_flight.fetch_sub(1, Ordering::SeqCst);
-            let outcome = match (&recorded, &verdict) {
-                (Ok(Recorded::Delivered), _) => "delivered",
-                (Ok(Recorded::Retrying), _) => "retrying",
-                (Ok(Recorded::DeadLettered), _) => "dead",
-                (Ok(Recorded::NotOurs), _) => "lease_lost",
-                (Err(_), _) => "unrecorded",
-            };
-            act.metrics
-                .deliveries
-                .get_or_create(&label("outcome", outcome))
-                .inc();
-            match recorded {
-                Ok(_) => act.stats.record_processed(1),
-                Err(e) => act.stats.record_error(&e.to_string()),
+        ctx.spawn(work.into_actor(self).map(|record, act, ctx| {
+            act.metrics.delivery_attempts.inc();
+            act.unrecorded.push(record);
+            act.flush(ctx);
+        }));
+    }
+
+    /// Attempts that finished while a commit was in flight are recorded together by the next.
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.recording || self.unrecorded.is_empty() {
+            return;
+        }
+        self.recording = true;
+        let records = std::mem::take(&mut self.unrecorded);
+        let (db, batch) = (self.db.clone(), records.clone());
+        let work = async move {
+            let count = batch.len();
+            db.run(move |c| Ok(deliveries::record_attempts(c, &batch)))
+                .await
+                .unwrap_or_else(|e| vec![Err(e.to_string()); count])
+        };
+        ctx.spawn(work.into_actor(self).map(move |outcomes, act, ctx| {
+            act.recording = false;
+            for (record, outcome) in records.iter().zip(outcomes) {
+                act.gate.in_flight.fetch_sub(1, Ordering::SeqCst);
+                act.after_recording(record, outcome, ctx);
             }
-            // Be back on time for the retry rather than on the next poll.
-            if let Verdict::Retry(delay) = verdict {
-                ctx.run_later(delay, |act, ctx| act.pump(ctx));
-            }
+            act.flush(ctx);
             act.pump(ctx);
         }));
+    }
+
+    fn after_recording(
+        &mut self,
+        record: &AttemptRecord,
+        outcome: Result<Recorded, String>,
+        ctx: &mut Context<Self>,
+    ) {
+        let label_value = match &outcome {
+            Ok(Recorded::Delivered) => "delivered",
+            Ok(Recorded::Retrying) => "retrying",
+            Ok(Recorded::DeadLettered) => "dead",
+            Ok(Recorded::NotOurs) => "lease_lost",
+            Err(_) => "unrecorded",
+        };
+        self.metrics
+            .deliveries
+            .get_or_create(&label("outcome", label_value))
+            .inc();
+        match outcome {
+            Ok(Recorded::DeadLettered) => {
+                self.stats.record_processed(1);
+                log::warn!(
+                    "webhook.dead_lettered delivery_id={} attempts={} error={}",
+                    record.delivery_id,
+                    record.attempt,
+                    record.error.as_deref().unwrap_or_default()
+                );
+            }
+            Ok(_) => self.stats.record_processed(1),
+            // Unrecorded: the lease runs out and the row is sent again (same webhook-id).
+            Err(e) => self.stats.record_error(&e),
+        }
+        // Be back on time for the retry rather than on the next poll.
+        if let Verdict::Retry(delay) = record.verdict {
+            ctx.run_later(delay, |act, ctx| act.pump(ctx));
+        }
     }
 
     fn purge(&mut self, ctx: &mut Context<Self>) {

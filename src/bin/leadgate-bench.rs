@@ -87,7 +87,9 @@ fn main() {
             .map(|n| n.get())
             .unwrap_or(1)
     );
-    backlog_run(&options, &bodies);
+    let receiver = BenchReceiver::start();
+    backlog_run(&options, &bodies, &receiver);
+    delivery_runs(&options, &receiver);
     for &connections in &options.connections {
         let dir = tempfile::tempdir().expect("temp dir");
         let bare = Server::bare(&dir.path().join("bare.db"));
@@ -98,7 +100,11 @@ fn main() {
         );
         drop(bare);
 
-        let leadgate = Server::leadgate(&options.leadgate_bin, &dir.path().join("leadgate.db"));
+        let leadgate = Server::leadgate_to(
+            &options.leadgate_bin,
+            &dir.path().join("leadgate.db"),
+            &receiver.url,
+        );
         let started = Instant::now();
         let result = load(&leadgate.base, connections, &bodies);
         println!(
@@ -120,8 +126,188 @@ fn main() {
     }
 }
 
+/// End to end to a receiver started here: how fast new leads reach it, and the latency from the
+/// client's ack to the receiver at a steady 1,000 leads/s.
+fn delivery_runs(options: &Options, receiver: &BenchReceiver) {
+    let count = options.requests.min(20_000);
+    let already = receiver.arrivals().len();
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let leadgate = Server::leadgate_to(
+        &options.leadgate_bin,
+        &dir.path().join("throughput.db"),
+        &receiver.url,
+    );
+    let bodies = Arc::new(new_people(count, "fast"));
+    let started = Instant::now();
+    let acks = load(&leadgate.base, 64, &bodies);
+    receiver.wait_for(already + count);
+    let elapsed = started.elapsed();
+    println!(
+        "delivery       c=64  {count} new leads acked in {:.2}s ({:.0} acks/s), all received by the webhook in {:.2}s: {:.0} leads delivered/s end to end",
+        acks.elapsed.as_secs_f64(),
+        acks.accepted as f64 / acks.elapsed.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        count as f64 / elapsed.as_secs_f64()
+    );
+    drop(leadgate);
+
+    let rate = 1_000.0;
+    let paced_count = (rate as usize) * 10;
+    let leadgate = Server::leadgate_to(
+        &options.leadgate_bin,
+        &dir.path().join("latency.db"),
+        &receiver.url,
+    );
+    let bodies = Arc::new(new_people(paced_count, "paced"));
+    let acked = paced_load(&leadgate.base, 8, rate, &bodies);
+    receiver.wait_for(already + count + paced_count);
+    let arrivals = receiver.arrivals();
+    let mut latencies_us: Vec<u64> = acked
+        .iter()
+        .filter_map(|(email, ack)| {
+            arrivals
+                .get(email)
+                .map(|at| at.saturating_duration_since(*ack).as_micros() as u64)
+        })
+        .collect();
+    latencies_us.sort_unstable();
+    let result = LoadResult {
+        accepted: latencies_us.len(),
+        failed: paced_count - latencies_us.len(),
+        elapsed: Duration::from_secs(10),
+        latencies_us,
+    };
+    println!(
+        "delivery at {rate:.0} leads/s for 10 s: ack to webhook p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} of {paced_count} matched)",
+        result.percentile(0.50),
+        result.percentile(0.99),
+        result.latencies_us.last().copied().unwrap_or(0) as f64 / 1000.0,
+        result.accepted
+    );
+}
+
+fn new_people(count: usize, tag: &str) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            serde_json::json!({"name": format!("New {i}"), "email": format!("{tag}{i}@example.com"), "project": PROJECTS[i % PROJECTS.len()]})
+                .to_string()
+        })
+        .collect()
+}
+
+fn email_of(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["email"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// `connections` tasks sending at `rate` requests/s in total; returns each email's ack time.
+fn paced_load(
+    base: &str,
+    connections: usize,
+    rate: f64,
+    bodies: &Arc<Vec<String>>,
+) -> Vec<(String, Instant)> {
+    let url = format!("{base}/v1/leads");
+    let bodies = bodies.clone();
+    actix_web::rt::System::new().block_on(async move {
+        let client = awc::Client::builder()
+            .connector(awc::Connector::new().limit(connections))
+            .timeout(Duration::from_secs(30))
+            .finish();
+        let start = Instant::now();
+        let tasks = (0..connections).map(|task| {
+            let (client, bodies, url) = (client.clone(), bodies.clone(), url.clone());
+            async move {
+                let mut acked = Vec::new();
+                for i in (task..bodies.len()).step_by(connections) {
+                    let due = start + Duration::from_secs_f64(i as f64 / rate);
+                    actix_web::rt::time::sleep_until(due.into()).await;
+                    let response = client
+                        .post(&url)
+                        .insert_header(("Content-Type", "application/json"))
+                        .insert_header(("Accept", "application/json"))
+                        .send_body(bodies[i].clone())
+                        .await;
+                    if let Ok(mut r) = response {
+                        let _ = r.body().await;
+                        if r.status().is_success() {
+                            acked.push((email_of(&bodies[i]), Instant::now()));
+                        }
+                    }
+                }
+                acked
+            }
+        });
+        futures_util::future::join_all(tasks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    })
+}
+
+/// The webhook receiver: records when each lead (by email) arrived, answers 200.
+struct BenchReceiver {
+    url: String,
+    arrivals: Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>>,
+}
+
+impl BenchReceiver {
+    fn start() -> BenchReceiver {
+        let arrivals: Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>> =
+            Arc::default();
+        let (tx, rx) = mpsc::channel();
+        let sink = arrivals.clone();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = HttpServer::new(move || {
+                    let sink = sink.clone();
+                    App::new().route(
+                        "/hook",
+                        web::post().to(move |body: web::Bytes| {
+                            let sink = sink.clone();
+                            async move {
+                                let email = email_of(&String::from_utf8_lossy(&body));
+                                sink.lock()
+                                    .unwrap()
+                                    .entry(email)
+                                    .or_insert_with(Instant::now);
+                                HttpResponse::Ok().finish()
+                            }
+                        }),
+                    )
+                })
+                .workers(1)
+                .bind("127.0.0.1:0")
+                .expect("bind receiver");
+                let _ = tx.send(server.addrs()[0]);
+                server.run().await.expect("receiver");
+            });
+        });
+        let addr = rx.recv().expect("receiver address");
+        BenchReceiver {
+            url: format!("http://{addr}/hook"),
+            arrivals,
+        }
+    }
+
+    fn arrivals(&self) -> std::collections::HashMap<String, Instant> {
+        self.arrivals.lock().unwrap().clone()
+    }
+
+    fn wait_for(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while self.arrivals.lock().unwrap().len() < count && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 /// The pipeline alone: the inbox is filled before leadgate starts, then drained.
-fn backlog_run(options: &Options, bodies: &[String]) {
+fn backlog_run(options: &Options, bodies: &[String], receiver: &BenchReceiver) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("leadgate.db");
     let target = leadgate::config::DatabaseTarget::Sqlite(path.clone());
@@ -151,7 +337,7 @@ fn backlog_run(options: &Options, bodies: &[String]) {
     }
     drop(conn);
     let started = Instant::now();
-    let leadgate = Server::leadgate(&options.leadgate_bin, &path);
+    let leadgate = Server::leadgate_to(&options.leadgate_bin, &path, &receiver.url);
     leadgate.wait_drained();
     let elapsed = started.elapsed();
     println!(
@@ -355,7 +541,7 @@ impl Server {
         Server::spawn(command, "bare.listening addr=")
     }
 
-    fn leadgate(bin: &str, db: &std::path::Path) -> Server {
+    fn leadgate_to(bin: &str, db: &std::path::Path, webhook: &str) -> Server {
         let mut command = Command::new(bin);
         command
             .arg("serve")
@@ -363,7 +549,7 @@ impl Server {
             .env("DATABASE_URL", format!("sqlite://{}", db.display()))
             .env("ADMIN_TOKEN", "bench")
             .env("ENVIRONMENT", "production")
-            .env("MAKE_WEBHOOK_URL", "http://127.0.0.1:9/bench-hook")
+            .env("MAKE_WEBHOOK_URL", webhook)
             .env("RUST_LOG", "info");
         Server::spawn(command, "server.listening addr=")
     }

@@ -83,88 +83,112 @@ pub enum Recorded {
 }
 
 /// Records an attempt and moves the delivery on, in one transaction.
+/// Records attempts that finished together in one transaction (one fsync); if that fails, each
+/// in its own, so one bad record cannot hold back the others.
+pub fn record_attempts(
+    conn: &mut AnyConnection,
+    records: &[AttemptRecord],
+) -> Vec<Result<Recorded, String>> {
+    let batch = write_transaction(conn, |conn| {
+        records
+            .iter()
+            .map(|rec| record_attempt_in(conn, rec))
+            .collect::<Result<Vec<_>, DbError>>()
+    });
+    match batch {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        Err(_) => records
+            .iter()
+            .map(|rec| record_attempt(conn, rec).map_err(|e| e.to_string()))
+            .collect(),
+    }
+}
+
 pub fn record_attempt(conn: &mut AnyConnection, rec: &AttemptRecord) -> Result<Recorded, DbError> {
-    write_transaction(conn, |conn| {
-        let delivery: Option<Delivery> = outbox::table
-            .find(rec.delivery_id)
-            .get_result(conn)
-            .optional()?;
-        let Some(delivery) = delivery.filter(|d| {
-            d.status == "pending" && d.lease_owner.as_deref() == Some(&rec.lease_owner)
-        }) else {
-            return Ok(Recorded::NotOurs);
-        };
-        let t = now();
-        diesel::insert_into(delivery_attempts::table)
-            .values((
-                delivery_attempts::delivery_id.eq(rec.delivery_id),
-                delivery_attempts::attempt.eq(rec.attempt),
-                delivery_attempts::status_code.eq(rec.status_code),
-                delivery_attempts::duration_ms.eq(rec.duration_ms),
-                delivery_attempts::error.eq(&rec.error),
-                delivery_attempts::attempted_at.eq(t),
-            ))
-            .execute(conn)?;
-        let (status, next_attempt_at, recorded) = match &rec.verdict {
-            Verdict::Delivered => ("delivered", t, Recorded::Delivered),
-            Verdict::Retry(delay) => {
-                let delay = Duration::from_std(*delay).unwrap_or_else(|_| Duration::seconds(1));
-                ("pending", t + delay, Recorded::Retrying)
-            }
-            Verdict::Dead => ("dead", t, Recorded::DeadLettered),
-        };
-        diesel::update(outbox::table.find(rec.delivery_id))
-            .set((
-                outbox::status.eq(status),
-                outbox::attempts.eq(rec.attempt),
-                outbox::last_status.eq(rec.status_code),
-                outbox::last_error.eq(&rec.error),
-                outbox::next_attempt_at.eq(next_attempt_at),
-                outbox::lease_owner.eq(None::<String>),
-                outbox::lease_until.eq(None::<NaiveDateTime>),
-                outbox::updated_at.eq(t),
-            ))
-            .execute(conn)?;
-        match recorded {
-            // A replayed dead letter that got through leaves the list.
-            Recorded::Delivered => {
-                diesel::delete(
-                    dead_letters::table.filter(dead_letters::delivery_id.eq(rec.delivery_id)),
-                )
-                .execute(conn)?;
-            }
-            Recorded::DeadLettered => {
-                let error = rec.error.clone().unwrap_or_else(|| "failed".into());
-                let expires_at = t + rec.dead_letter_ttl;
-                let updated = diesel::update(
-                    dead_letters::table.filter(dead_letters::delivery_id.eq(rec.delivery_id)),
-                )
-                .set((
-                    dead_letters::error.eq(&error),
-                    dead_letters::attempts.eq(rec.attempt),
-                    dead_letters::failed_at.eq(t),
-                    dead_letters::expires_at.eq(expires_at),
-                ))
-                .execute(conn)?;
-                if updated == 0 {
-                    diesel::insert_into(dead_letters::table)
-                        .values((
-                            dead_letters::delivery_id.eq(rec.delivery_id),
-                            dead_letters::make_send_public_id.eq(&delivery.make_send_public_id),
-                            dead_letters::url.eq(&delivery.url),
-                            dead_letters::payload_json.eq(&delivery.payload_json),
-                            dead_letters::error.eq(&error),
-                            dead_letters::attempts.eq(rec.attempt),
-                            dead_letters::failed_at.eq(t),
-                            dead_letters::expires_at.eq(expires_at),
-                        ))
-                        .execute(conn)?;
-                }
-            }
-            _ => {}
+    write_transaction(conn, |conn| record_attempt_in(conn, rec))
+}
+
+/// Records one attempt inside the caller's transaction.
+fn record_attempt_in(conn: &mut AnyConnection, rec: &AttemptRecord) -> Result<Recorded, DbError> {
+    let delivery: Option<Delivery> = outbox::table
+        .find(rec.delivery_id)
+        .get_result(conn)
+        .optional()?;
+    let Some(delivery) = delivery
+        .filter(|d| d.status == "pending" && d.lease_owner.as_deref() == Some(&rec.lease_owner))
+    else {
+        return Ok(Recorded::NotOurs);
+    };
+    let t = now();
+    diesel::insert_into(delivery_attempts::table)
+        .values((
+            delivery_attempts::delivery_id.eq(rec.delivery_id),
+            delivery_attempts::attempt.eq(rec.attempt),
+            delivery_attempts::status_code.eq(rec.status_code),
+            delivery_attempts::duration_ms.eq(rec.duration_ms),
+            delivery_attempts::error.eq(&rec.error),
+            delivery_attempts::attempted_at.eq(t),
+        ))
+        .execute(conn)?;
+    let (status, next_attempt_at, recorded) = match &rec.verdict {
+        Verdict::Delivered => ("delivered", t, Recorded::Delivered),
+        Verdict::Retry(delay) => {
+            let delay = Duration::from_std(*delay).unwrap_or_else(|_| Duration::seconds(1));
+            ("pending", t + delay, Recorded::Retrying)
         }
-        Ok(recorded)
-    })
+        Verdict::Dead => ("dead", t, Recorded::DeadLettered),
+    };
+    diesel::update(outbox::table.find(rec.delivery_id))
+        .set((
+            outbox::status.eq(status),
+            outbox::attempts.eq(rec.attempt),
+            outbox::last_status.eq(rec.status_code),
+            outbox::last_error.eq(&rec.error),
+            outbox::next_attempt_at.eq(next_attempt_at),
+            outbox::lease_owner.eq(None::<String>),
+            outbox::lease_until.eq(None::<NaiveDateTime>),
+            outbox::updated_at.eq(t),
+        ))
+        .execute(conn)?;
+    match recorded {
+        // A replayed dead letter that got through leaves the list.
+        Recorded::Delivered => {
+            diesel::delete(
+                dead_letters::table.filter(dead_letters::delivery_id.eq(rec.delivery_id)),
+            )
+            .execute(conn)?;
+        }
+        Recorded::DeadLettered => {
+            let error = rec.error.clone().unwrap_or_else(|| "failed".into());
+            let expires_at = t + rec.dead_letter_ttl;
+            let updated = diesel::update(
+                dead_letters::table.filter(dead_letters::delivery_id.eq(rec.delivery_id)),
+            )
+            .set((
+                dead_letters::error.eq(&error),
+                dead_letters::attempts.eq(rec.attempt),
+                dead_letters::failed_at.eq(t),
+                dead_letters::expires_at.eq(expires_at),
+            ))
+            .execute(conn)?;
+            if updated == 0 {
+                diesel::insert_into(dead_letters::table)
+                    .values((
+                        dead_letters::delivery_id.eq(rec.delivery_id),
+                        dead_letters::make_send_public_id.eq(&delivery.make_send_public_id),
+                        dead_letters::url.eq(&delivery.url),
+                        dead_letters::payload_json.eq(&delivery.payload_json),
+                        dead_letters::error.eq(&error),
+                        dead_letters::attempts.eq(rec.attempt),
+                        dead_letters::failed_at.eq(t),
+                        dead_letters::expires_at.eq(expires_at),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(recorded)
 }
 
 #[derive(Debug, Clone, Queryable)]
