@@ -141,6 +141,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             recording: false,
         })
     };
+    let (scorer_alive, resolver_alive) = (scorer.clone(), resolver.clone());
     let intake = {
         let (db, directory) = (db.clone(), directory.clone());
         let deliverer = deliverer.clone().recipient();
@@ -158,6 +159,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         })
     };
     spawn_directory_refresh(db.clone(), directory.clone());
+    spawn_watchdog(
+        registry.clone(),
+        vec![
+            ("Scorer", alive(&scorer_alive)),
+            ("IdentityResolver", alive(&resolver_alive)),
+            ("Intake", alive(&intake)),
+            ("WebhookDeliverer", alive(&deliverer)),
+        ],
+    );
     spawn_spool_drain(db.clone(), spool.clone(), gate.clone(), intake.clone());
 
     let ack = AckWriter::start(db.clone(), 8192);
@@ -242,6 +252,43 @@ fn spawn_spool_drain(
                     Err(e) => log::error!("spool.truncate_failed error={e}"),
                 },
                 Err(e) => log::debug!("spool.waiting_for_database error={e}"),
+            }
+        }
+    });
+}
+
+/// `Supervisor` restarts an actor that stops, not one whose task died (a panic that escaped the
+/// guards). The watchdog checks every second that each supervised actor still has a mailbox; a
+/// dead one is shown as `stopped` (so `/readyz` fails) and, if it stays dead, the process exits
+/// for systemd to restart it: the work lives in tables, so a restart loses nothing.
+type Liveness = Box<dyn Fn() -> bool>;
+
+fn alive<A: actix::Actor>(addr: &actix::Addr<A>) -> Liveness {
+    let addr = addr.clone();
+    Box::new(move || addr.connected())
+}
+
+fn spawn_watchdog(registry: Arc<Registry>, actors: Vec<(&'static str, Liveness)>) {
+    actix_rt::spawn(async move {
+        let mut tick = actix_rt::time::interval(Duration::from_secs(1));
+        let mut dead_for = 0u32;
+        loop {
+            tick.tick().await;
+            let dead: Vec<&str> = actors
+                .iter()
+                .filter(|(_, is_alive)| !is_alive())
+                .map(|(name, _)| *name)
+                .collect();
+            for name in &dead {
+                if let Some(stats) = registry.get(name) {
+                    stats.set_stopped();
+                }
+                log::error!("actor.dead actor={name}");
+            }
+            dead_for = if dead.is_empty() { 0 } else { dead_for + 1 };
+            if dead_for >= 5 {
+                log::error!("watchdog.exit actors={dead:?}: exiting so that the service manager restarts leadgate");
+                std::process::exit(1);
             }
         }
     });
