@@ -230,61 +230,42 @@ pub fn persist_submission(
         ))
         .execute(conn)?;
 
-    let delivery_id = match (send, make_send_public_id) {
-        (Some((event, url)), Some(make_send_public_id)) => {
-            let row = NewDelivery {
-                make_send_public_id: make_send_public_id.clone(),
-                lead_id,
-                lead_submission_id: submission_id,
-                lead_public_id: lead_public_id.clone(),
-                event: event.to_string(),
-                url,
-                payload_json: snapshot_json,
-                status: "pending".into(),
-                attempts: 0,
-                next_attempt_at: t,
-                created_at: t,
-                updated_at: t,
-            };
-            Some(
-                diesel::insert_into(outbox::table)
-                    .values(&row)
-                    .returning(outbox::id)
-                    .get_result::<i64>(conn)?,
-            )
-        }
+    let delivery = match (send, make_send_public_id, &sub.pre_forwarded) {
+        (Some((event, url)), Some(make_send_public_id), _) => Some(NewDelivery {
+            make_send_public_id,
+            event: event.to_string(),
+            url,
+            payload_json: snapshot_json,
+            status: "pending".into(),
+            attempts: 0,
+            ..new_delivery(lead_id, submission_id, &lead_public_id, t)
+        }),
+        // Forwarded from the spool: recorded as it went; if it had not got through, the
+        // WebhookDeliverer sends it again with the same webhook-id.
+        (_, _, Some(pre)) => Some(NewDelivery {
+            make_send_public_id: pre.make_send_public_id.clone(),
+            event: "lead.created".into(),
+            url: pre.url.clone(),
+            payload_json: pre.payload_json.clone(),
+            status: if pre.delivered {
+                "delivered"
+            } else {
+                "pending"
+            }
+            .into(),
+            attempts: i32::from(pre.delivered),
+            ..new_delivery(lead_id, submission_id, &lead_public_id, t)
+        }),
         _ => None,
     };
-    let delivery_id = match (&sub.pre_forwarded, delivery_id) {
-        (Some(pre), None) => {
-            let row = NewDelivery {
-                make_send_public_id: pre.make_send_public_id.clone(),
-                lead_id,
-                lead_submission_id: submission_id,
-                lead_public_id: lead_public_id.clone(),
-                event: "lead.created".into(),
-                url: pre.url.clone(),
-                payload_json: pre.payload_json.clone(),
-                // Not yet through: the WebhookDeliverer sends it again, same webhook-id.
-                status: if pre.delivered {
-                    "delivered"
-                } else {
-                    "pending"
-                }
-                .into(),
-                attempts: i32::from(pre.delivered),
-                next_attempt_at: t,
-                created_at: t,
-                updated_at: t,
-            };
-            Some(
-                diesel::insert_into(outbox::table)
-                    .values(&row)
-                    .returning(outbox::id)
-                    .get_result::<i64>(conn)?,
-            )
-        }
-        (_, id) => id,
+    let delivery_id = match delivery {
+        Some(row) => Some(
+            diesel::insert_into(outbox::table)
+                .values(&row)
+                .returning(outbox::id)
+                .get_result::<i64>(conn)?,
+        ),
+        None => None,
     };
 
     diesel::update(inbox::table.find(item.inbox_id))
@@ -303,6 +284,29 @@ pub fn persist_submission(
         decision: Some(decision),
         delivery_id,
     })
+}
+
+/// The parts of an outbox row that come from the lead; the send fills in the rest.
+fn new_delivery(
+    lead_id: i64,
+    lead_submission_id: i64,
+    lead_public_id: &str,
+    t: chrono::NaiveDateTime,
+) -> NewDelivery {
+    NewDelivery {
+        make_send_public_id: String::new(),
+        lead_id,
+        lead_submission_id,
+        lead_public_id: lead_public_id.to_string(),
+        event: String::new(),
+        url: String::new(),
+        payload_json: String::new(),
+        status: "pending".into(),
+        attempts: 0,
+        next_attempt_at: t,
+        created_at: t,
+        updated_at: t,
+    }
 }
 
 /// Earlier submissions of the account that share a visitor id, email or phone with this one,

@@ -268,37 +268,23 @@ pub const PAYLOAD_KEYS: &[&str] = &[
 mod tests {
     use super::*;
     use crate::intake::submission::{website_submission, RequestMeta};
-    use crate::scoring::{engagement, suspicion, SubmissionSignals};
+    use crate::scoring::SubmissionSignals;
     use serde_json::json;
 
-    #[test]
-    fn every_key_is_present() {
-        let fields = json!({"name": "Priya", "phone": "9999999999", "country_code": "+91"});
-        let sub = website_submission(
+    fn website(fields: Value) -> Submission {
+        website_submission(
             "s1",
             "a1",
             fields.as_object().unwrap(),
             &RequestMeta::default(),
-        );
-        let eng = engagement(0, 0, 0);
-        let sus = suspicion(&SubmissionSignals::default(), 1);
-        let ctx = LeadContext {
-            lead_public_id: "l1",
-            lead_id: Some(1),
-            lead_submission_id: Some(2),
-            previous: None,
-            engagement: &eng,
-            suspicion: &sus,
-            form_submit_count: 1,
-            related_projects: vec![],
-            is_duplicate: false,
-            is_bot_lead: false,
-            dev_environment: true,
-            campaign_id: None,
-            event: Some("lead.created"),
-            make_send_public_id: Some("m1".into()),
-        };
-        let value = serde_json::to_value(forwarded_lead(&sub, &ctx)).unwrap();
+        )
+    }
+
+    #[test]
+    fn every_key_is_present() {
+        let sub = website(json!({"name": "Priya", "phone": "9999999999", "country_code": "+91"}));
+        let lead = offline_payload(&sub, &SubmissionSignals::default(), "l1", "m1", None, true);
+        let value = serde_json::to_value(lead).unwrap();
         let map = value.as_object().unwrap();
         for key in PAYLOAD_KEYS {
             assert!(map.contains_key(*key), "{key} missing");
@@ -307,36 +293,15 @@ mod tests {
         assert_eq!(map["phone_mobile"], "+91-9999999999");
         assert_eq!(map["email"], Value::Null);
         assert_eq!(map["first_name"], "Priya");
+        assert_eq!(map["event"], "lead.created");
+        assert_eq!(map["lead_id"], Value::Null);
+        assert_eq!(map["make_send_public_id"], "m1");
     }
 
     #[test]
     fn an_unreadable_phone_is_forwarded_as_given() {
-        let fields = json!({"name": "X", "phone": "98765 43210"});
-        let sub = website_submission(
-            "s",
-            "a",
-            fields.as_object().unwrap(),
-            &RequestMeta::default(),
-        );
-        let eng = engagement(0, 0, 0);
-        let sus = suspicion(&SubmissionSignals::default(), 1);
-        let ctx = LeadContext {
-            lead_public_id: "l",
-            lead_id: None,
-            lead_submission_id: None,
-            previous: None,
-            engagement: &eng,
-            suspicion: &sus,
-            form_submit_count: 1,
-            related_projects: vec![],
-            is_duplicate: false,
-            is_bot_lead: false,
-            dev_environment: true,
-            campaign_id: None,
-            event: None,
-            make_send_public_id: None,
-        };
-        let lead = forwarded_lead(&sub, &ctx);
+        let sub = website(json!({"name": "X", "phone": "98765 43210"}));
+        let lead = offline_payload(&sub, &SubmissionSignals::default(), "l", "m", None, true);
         assert_eq!(lead.phone_mobile.as_deref(), Some("98765 43210"));
         assert_eq!(lead.phone_e164, None);
     }
