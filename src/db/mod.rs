@@ -98,7 +98,9 @@ pub fn build_pool(target: &DatabaseTarget, size: u32) -> Result<Pool, DbError> {
     r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(1))
-        .test_on_check_out(false)
+        // A PostgreSQL server can restart under us: check a connection before handing it out.
+        // An SQLite connection cannot go stale, and the check would cost every query a statement.
+        .test_on_check_out(matches!(target, DatabaseTarget::Postgres(_)))
         .connection_timeout(std::time::Duration::from_secs(2))
         .build(ConnectionManager {
             target: target.clone(),

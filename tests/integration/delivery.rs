@@ -421,8 +421,13 @@ fn outage_then_recovery(d: &Daemon, receiver: &Receiver, restore: impl FnOnce())
     sent_leads.sort();
     assert!(d.logs().contains("lead.persistence_failed"));
     restore();
+    // Right after the database is back a request may still meet a dead connection: ask again.
     d.wait_until("the spool to drain into leads", || {
-        d.leads("").len() == 3 && d.health()["spool"]["pending"] == 0
+        let leads = d.admin("GET", "/admin/leads?limit=500", None);
+        let health = d.admin("GET", "/admin/health", None);
+        leads.status == 200
+            && leads.json()["leads"].as_array().map_or(0, Vec::len) == 3
+            && health.json()["spool"]["pending"] == 0
     });
     let mut stored: Vec<(String, String)> = d
         .leads("")
