@@ -29,6 +29,17 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     }
 }
 
+/// The body, parsed only once the caller is known: a stranger learns nothing from a `400`.
+fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        )),
+        Err(e) => Err(ApiError::BadRequest(format!("invalid JSON body: {e}"))),
+    }
+}
+
 fn text_field(body: &Map<String, Value>, key: &str) -> Option<String> {
     match body.get(key)? {
         Value::String(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
@@ -47,9 +58,10 @@ fn not_found(what: &'static str) -> impl Fn(DbError) -> ApiError {
 pub async fn crm_callback(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<Map<String, Value>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state)?;
+    let body = json_object(&body)?;
     let lead = match (text_field(&body, "lead_public_id"), body.get("lead_id")) {
         (Some(public_id), _) => LeadRef::PublicId(public_id),
         (None, Some(Value::Number(n))) => LeadRef::Id(
@@ -80,9 +92,10 @@ pub async fn crm_callback(
 pub async fn make_callback(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<Map<String, Value>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state)?;
+    let body = json_object(&body)?;
     let send_id = text_field(&body, "make_send_public_id")
         .ok_or_else(|| ApiError::BadRequest("make_send_public_id is required".into()))?;
     let execution_url = text_field(&body, "execution_url")

@@ -294,6 +294,24 @@ fn crm_and_automation_callbacks_are_stored() {
     };
     let crm = json!({"lead_public_id": lead_public_id, "crm_lead_id": "CRM-42", "crm_url": "https://crm.example/leads/42"});
     assert_eq!(post("/v1/crm/callback", "wrong", crm.clone()).status, 401);
+    let garbage = d.request(
+        "POST",
+        "/v1/crm/callback",
+        &[("Authorization", "Bearer wrong")],
+        Some(b"{not json"),
+    );
+    assert_eq!(
+        garbage.status, 401,
+        "the token is checked before the body is read"
+    );
+    let garbage = d.request(
+        "POST",
+        "/v1/crm/callback",
+        &[("Authorization", "Bearer cb-token")],
+        Some(b"{not json"),
+    );
+    assert_eq!(garbage.status, 400);
+    assert!(garbage.json()["error"].is_string());
     assert_eq!(post("/v1/crm/callback", "cb-token", crm).status, 200);
     let lead = d.lead_detail(&lead_public_id)["lead"].clone();
     assert_eq!(
