@@ -103,11 +103,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         default_webhook_url: config.make_webhook_url.clone(),
         dev_environment: !config.is_production(),
     });
-    let scorer = Supervisor::start(move |_| Scorer {
+    // The pipeline gets a thread of its own beside the HTTP workers; the deliverer stays on the
+    // main arbiter, which runs until the shutdown drain is over.
+    let pipeline_arbiter = actix::Arbiter::new().handle();
+    let scorer = Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| Scorer {
         stats: scorer_stats,
     });
     let resolver_db = db.clone();
-    let resolver = Supervisor::start(move |_| IdentityResolver {
+    let resolver = Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| IdentityResolver {
         db: resolver_db,
         settings,
         stats: resolver_stats,
@@ -146,7 +149,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let (db, directory) = (db.clone(), directory.clone());
         let deliverer = deliverer.clone().recipient();
         let lease_owner = queries::new_public_id();
-        Supervisor::start(move |_| Intake {
+        Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| Intake {
             db,
             scorer,
             resolver,
