@@ -1,7 +1,7 @@
 //! `/admin/*`: accounts, campaigns, block list, leads, the inbox and deliveries, actor faults.
 //! Every route needs `Authorization: Bearer <ADMIN_TOKEN>`.
 
-use super::error::ApiError;
+use super::error::{not_found, ApiError};
 use super::AppState;
 use crate::config::{parse_ip_or_cidr, Environment};
 use crate::db::deliveries;
@@ -470,10 +470,7 @@ async fn lead_detail(state: web::Data<AppState>, id: web::Path<String>) -> Reply
             Ok((lead, submissions, deliveries))
         })
         .await
-        .map_err(|e| match e {
-            crate::db::DbError::NotFound => ApiError::NotFound("no such lead".into()),
-            other => other.into(),
-        })?;
+        .map_err(not_found("lead"))?;
     let mut timeline: Vec<Value> = submissions
         .iter()
         .map(|s| {
@@ -566,10 +563,7 @@ async fn replay_dead_letter(state: web::Data<AppState>, id: web::Path<String>) -
         .db
         .run(move |c| deliveries::replay_dead_letter(c, id))
         .await
-        .map_err(|e| match e {
-            crate::db::DbError::NotFound => ApiError::NotFound("no such dead letter".into()),
-            other => other.into(),
-        })?;
+        .map_err(not_found("dead letter"))?;
     state
         .deliverer
         .do_send(crate::actors::webhook_deliverer::DeliveriesQueued);

@@ -2,10 +2,9 @@
 //! `Authorization: Bearer <CRM_CALLBACK_TOKEN>`; unknown ids are `404`.
 
 use super::admin::constant_time_eq;
-use super::error::ApiError;
+use super::error::{not_found, ApiError};
 use super::AppState;
 use crate::db::deliveries::{self, LeadRef};
-use crate::db::DbError;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
@@ -45,13 +44,6 @@ fn text_field(body: &Map<String, Value>, key: &str) -> Option<String> {
         Value::String(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
-    }
-}
-
-fn not_found(what: &'static str) -> impl Fn(DbError) -> ApiError {
-    move |e| match e {
-        DbError::NotFound => ApiError::NotFound(format!("no such {what}")),
-        other => other.into(),
     }
 }
 

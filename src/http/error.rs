@@ -80,3 +80,11 @@ impl From<crate::intake::body::BodyError> for ApiError {
         }
     }
 }
+
+/// A missing row as a `404` that names what was looked for; other errors as usual.
+pub fn not_found(what: &'static str) -> impl Fn(DbError) -> ApiError {
+    move |e| match e {
+        DbError::NotFound => ApiError::NotFound(format!("no such {what}")),
+        other => other.into(),
+    }
+}

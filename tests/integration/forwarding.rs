@@ -7,6 +7,8 @@ use serde_json::{json, Value};
 /// A webhook address where nothing listens: these tests look at what is queued, not sent.
 const HOOK: &str = "http://127.0.0.1:9/make-hook";
 
+/// The contract's list (spec section 3), written out here on purpose: a test that read the
+/// daemon's own list could not catch a key missing from it.
 const PAYLOAD_KEYS: &[&str] = &[
     "first_name",
     "phone_mobile",
