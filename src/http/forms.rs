@@ -130,7 +130,7 @@ async fn accept(
         public_id: new_public_id(),
         kind: "website".into(),
         account_id,
-        body: json_text(&Value::Object(fields.clone())),
+        body: json_text(&Value::Object(fields)),
         meta_json: serde_json::to_string(&meta).unwrap_or_else(|_| "{}".into()),
         status: "pending".into(),
         attempts: 0,
@@ -138,7 +138,7 @@ async fn accept(
         received_at,
     };
     if let Err(e) = store(state, AckWrite::Inbox(row.clone())).await {
-        spool_submission(state, &row, &fields, &meta, campaign).map_err(|_| e)?;
+        spool_submission(state, &row, &meta, campaign).map_err(|_| e)?;
     }
     state
         .metrics
@@ -164,11 +164,12 @@ async fn store(state: &AppState, write: AckWrite) -> Result<(), ApiError> {
 fn spool_submission(
     state: &AppState,
     row: &NewInboxRow,
-    fields: &Map<String, Value>,
     meta: &RequestMeta,
     campaign: Option<&crate::db::models::Campaign>,
 ) -> std::io::Result<()> {
-    let submission = website_submission(&row.public_id, &row.account_id, fields, meta);
+    // The rare path parses the stored body again, so the common one need not keep a copy.
+    let fields: Map<String, Value> = serde_json::from_str(&row.body).unwrap_or_default();
+    let submission = website_submission(&row.public_id, &row.account_id, &fields, meta);
     let signals = scoring::signals(
         submission.time_to_submit,
         submission.email_key.as_deref(),
