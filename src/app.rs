@@ -109,17 +109,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let scorer = Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| Scorer {
         stats: scorer_stats,
     });
+    let metrics = Arc::new(Metrics::default());
     let resolver_db = db.clone();
+    let resolver_metrics = metrics.clone();
     let resolver = Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| IdentityResolver {
         db: resolver_db,
         settings,
         stats: resolver_stats,
+        metrics: resolver_metrics,
     });
     let spool =
         Arc::new(Spool::open(&config.spool_path).map_err(|e| {
             anyhow::anyhow!("spool.unavailable {}: {e}", config.spool_path.display())
         })?);
-    let metrics = Arc::new(Metrics::default());
     let gate = Arc::new(DeliveryGate::default());
     let deliverer = {
         let settings = Arc::new(DeliverySettings {

@@ -21,6 +21,9 @@ pub struct Metrics {
     pub outbox_dead: Gauge,
     pub actor_restarts: Family<Labels, Gauge>,
     pub deliveries: Family<Labels, Counter>,
+    pub leads_created: Counter,
+    pub submissions_joined: Counter,
+    pub forward_decisions: Family<Labels, Counter>,
     pub delivery_attempts: Counter,
     pub dead_letters: Gauge,
 }
@@ -40,6 +43,9 @@ impl Default for Metrics {
             outbox_dead: Gauge::default(),
             actor_restarts: Family::default(),
             deliveries: Family::default(),
+            leads_created: Counter::default(),
+            submissions_joined: Counter::default(),
+            forward_decisions: Family::default(),
             delivery_attempts: Counter::default(),
             dead_letters: Gauge::default(),
             registry: Registry::default(),
@@ -105,6 +111,21 @@ impl Default for Metrics {
             m.delivery_attempts.clone(),
         );
         registry.register("dead_letters", "Dead letters kept", m.dead_letters.clone());
+        registry.register(
+            "leads_created",
+            "New canonical leads",
+            m.leads_created.clone(),
+        );
+        registry.register(
+            "submissions_joined",
+            "Submissions that joined an existing lead",
+            m.submissions_joined.clone(),
+        );
+        registry.register(
+            "forward_decisions",
+            "Forwarding decisions by outcome",
+            m.forward_decisions.clone(),
+        );
         Metrics { registry, ..m }
     }
 }

@@ -12,6 +12,7 @@ use super::health::{run_guarded, ActorStats};
 use crate::db::pipeline::{persist_submission, PersistOutcome, PipelineItem, PipelineSettings};
 use crate::db::queries::fail_inbox_attempt;
 use crate::db::{write_transaction, AnyConnection, DbError};
+use crate::metrics::{label, Metrics};
 use actix::prelude::*;
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ pub struct IdentityResolver {
     pub db: Db,
     pub settings: Arc<PipelineSettings>,
     pub stats: Arc<ActorStats>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Actor for IdentityResolver {
@@ -46,9 +48,14 @@ impl Handler<ResolveBatch> for IdentityResolver {
 
     fn handle(&mut self, msg: ResolveBatch, ctx: &mut Self::Context) -> Self::Result {
         let guarded = run_guarded(&self.stats, || {
-            (self.db.clone(), self.settings.clone(), self.stats.clone())
+            (
+                self.db.clone(),
+                self.settings.clone(),
+                self.stats.clone(),
+                self.metrics.clone(),
+            )
         });
-        let (db, settings, stats) = match guarded {
+        let (db, settings, stats, metrics) = match guarded {
             Ok(parts) => parts,
             Err(crash) => {
                 ctx.stop();
@@ -62,11 +69,30 @@ impl Handler<ResolveBatch> for IdentityResolver {
                 .await
                 .map_err(|e| e.to_string());
             match &result {
-                Ok(_) => stats.record_processed(count),
+                Ok(outcomes) => {
+                    stats.record_processed(count);
+                    count_outcomes(&metrics, outcomes);
+                }
                 Err(e) => stats.record_error(e),
             }
             result
         })
+    }
+}
+
+fn count_outcomes(metrics: &Metrics, outcomes: &[PersistOutcome]) {
+    for outcome in outcomes.iter().filter(|o| o.lead_public_id.is_some()) {
+        if outcome.new_lead {
+            metrics.leads_created.inc();
+        } else {
+            metrics.submissions_joined.inc();
+        }
+        if let Some(decision) = outcome.decision {
+            metrics
+                .forward_decisions
+                .get_or_create(&label("decision", decision.name()))
+                .inc();
+        }
     }
 }
 

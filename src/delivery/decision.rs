@@ -22,6 +22,18 @@ pub enum ForwardDecision {
 }
 
 impl ForwardDecision {
+    /// The decision's name in metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            ForwardDecision::Created => "created",
+            ForwardDecision::Reengaged => "reengaged",
+            ForwardDecision::SkipNotProduction => "not_production",
+            ForwardDecision::SkipBot => "bot",
+            ForwardDecision::SkipDuplicateWindow => "duplicate_window",
+            ForwardDecision::SkipReengageWindow => "reengage_window",
+        }
+    }
+
     pub fn event(self) -> Option<&'static str> {
         match self {
             ForwardDecision::Created => Some("lead.created"),

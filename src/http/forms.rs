@@ -306,6 +306,3 @@ pub async fn read_body(
     }
     Ok(body.freeze())
 }
-
-/// Form fields as stored: the parsed body object.
-pub type FormFields = Map<String, Value>;

@@ -171,6 +171,20 @@ fn repeats_inside_the_windows_are_not_sent_and_reengagement_is() {
     );
     assert_eq!(sent[0]["lead_public_id"], sent[1]["lead_public_id"]);
     assert_eq!(d.leads("").len(), 1);
+    let metrics = d.request("GET", "/metrics", &[], None).body;
+    for line in [
+        "leadgate_leads_created_total 1",
+        "leadgate_submissions_joined_total 3",
+        "leadgate_forward_decisions_total{decision=\"created\"} 1",
+        "leadgate_forward_decisions_total{decision=\"duplicate_window\"} 1",
+        "leadgate_forward_decisions_total{decision=\"reengage_window\"} 1",
+        "leadgate_forward_decisions_total{decision=\"reengaged\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing from\n{metrics}"
+        );
+    }
 }
 
 #[test]
