@@ -229,7 +229,7 @@ fn spawn_spool_drain(
         let mut tick = actix_rt::time::interval(Duration::from_millis(500));
         loop {
             tick.tick().await;
-            let records = match spool.records() {
+            let mut records = match spool.records() {
                 Ok(records) if !records.is_empty() => records,
                 Ok(_) => continue,
                 Err(e) => {
@@ -237,6 +237,18 @@ fn spawn_spool_drain(
                     continue;
                 }
             };
+            // A send still being attempted decides how its row is stored: drain up to it.
+            let sending = |r: &crate::spool::SpoolRecord| {
+                r.pre_forwarded
+                    .as_ref()
+                    .is_some_and(|p| gate.sending_offline(&p.make_send_public_id))
+            };
+            if let Some(first_sending) = records.iter().position(sending) {
+                records.truncate(first_sending);
+            }
+            if records.is_empty() {
+                continue;
+            }
             let count = records.len();
             let rows: Vec<_> = records
                 .iter()
@@ -251,6 +263,9 @@ fn spawn_spool_drain(
             match db.run(move |c| queries::insert_spooled(c, &rows)).await {
                 Ok(written) => match spool.remove_first(count) {
                     Ok(()) => {
+                        for pre in records.iter().filter_map(|r| r.pre_forwarded.as_ref()) {
+                            gate.forget_offline(&pre.make_send_public_id);
+                        }
                         log::info!("spool.drained records={count} written={written}");
                         intake.do_send(crate::actors::intake::Nudge);
                     }

@@ -384,7 +384,7 @@ impl Config {
             make_webhook_url,
             webhook_signing_secret,
             webhook_timeout_seconds,
-            dead_letter_ttl_days: s.number("dead_letter_ttl_days", "DEAD_LETTER_TTL_DAYS", 7.0)?,
+            dead_letter_ttl_days: dead_letter_ttl_days(&s)?,
             crm_callback_token: s.string("crm_callback_token", "CRM_CALLBACK_TOKEN")?,
             facebook_verify_token: s.string("facebook_verify_token", "FACEBOOK_VERIFY_TOKEN")?,
             facebook_app_secret: s.string("facebook_app_secret", "FACEBOOK_APP_SECRET")?,
@@ -416,6 +416,17 @@ impl Config {
         }
         off
     }
+}
+
+fn dead_letter_ttl_days(s: &Sources<'_>) -> Result<f64, ConfigError> {
+    let days = s.number("dead_letter_ttl_days", "DEAD_LETTER_TTL_DAYS", 7.0)?;
+    if days > 36_500.0 {
+        return Err(err(
+            "DEAD_LETTER_TTL_DAYS",
+            "at most 36500 (a hundred years)",
+        ));
+    }
+    Ok(days)
 }
 
 fn validate_bind(bind: &str) -> Result<(), ConfigError> {
@@ -532,6 +543,7 @@ mod tests {
             ("TRUSTED_PROXIES", "10.0.0.0/8,banana"),
             ("BOT_LEAD_DETECTION", "maybe"),
             ("WEBHOOK_SIGNING_SECRET", "plain"),
+            ("DEAD_LETTER_TTL_DAYS", "1e9"),
         ];
         for (key, value) in cases {
             let e = Config::from_sources(&toml::Table::new(), &env(&[(key, value)])).unwrap_err();

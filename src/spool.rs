@@ -85,8 +85,15 @@ impl Spool {
         let mut line = serde_json::to_string(record).map_err(std::io::Error::other)?;
         line.push('\n');
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        file.write_all(line.as_bytes())?;
-        file.sync_data()
+        let before = file.metadata()?.len();
+        let written = file
+            .write_all(line.as_bytes())
+            .and_then(|()| file.sync_data());
+        if written.is_err() {
+            // A partial line must not glue itself to the next record.
+            let _ = file.set_len(before).and_then(|()| file.sync_data());
+        }
+        written
     }
 
     /// Every complete record. A torn last line (a crash mid-write, never acknowledged) is skipped.
@@ -106,17 +113,20 @@ impl Spool {
         let remaining: Vec<SpoolRecord> =
             read_records(&self.path)?.into_iter().skip(count).collect();
         let tmp = self.path.with_extension("spool.tmp");
-        {
-            let mut out = File::create(&tmp)?;
-            for record in &remaining {
-                let line = serde_json::to_string(record).map_err(std::io::Error::other)?;
-                out.write_all(line.as_bytes())?;
-                out.write_all(b"\n")?;
-            }
-            out.sync_all()?;
+        let mut out = File::create(&tmp)?;
+        for record in &remaining {
+            let line = serde_json::to_string(record).map_err(std::io::Error::other)?;
+            out.write_all(line.as_bytes())?;
+            out.write_all(b"\n")?;
         }
+        out.sync_all()?;
+        // The handle to append to is opened before the rename, so it is the file that stays.
+        let replacement = OpenOptions::new().append(true).open(&tmp)?;
         std::fs::rename(&tmp, &self.path)?;
-        *file = OpenOptions::new().append(true).open(&self.path)?;
+        if let Some(dir) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+        *file = replacement;
         Ok(())
     }
 }

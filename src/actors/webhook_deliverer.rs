@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 const MAX_IN_FLIGHT: usize = 32;
+/// Lease beyond the attempt's own timeout: time to record its outcome.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// The most of a receiver's answer that is read (and thrown away).
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
@@ -40,9 +42,56 @@ pub struct DeliveryGate {
     pub in_flight: AtomicUsize,
     pub draining: AtomicBool,
     delivered_offline: std::sync::Mutex<std::collections::HashSet<String>>,
+    sending_offline: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// One attempt on the wire or waiting to be recorded. Counted while it lives, so a task dropped
+/// with a restarted actor releases its count too.
+pub struct InFlight(Arc<DeliveryGate>);
+
+impl InFlight {
+    fn new(gate: &Arc<DeliveryGate>) -> InFlight {
+        gate.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(gate.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl DeliveryGate {
+    /// Whether a send made while the database was down is still being attempted; the spool
+    /// drain waits for it, so that the stored row knows whether it got through.
+    pub fn sending_offline(&self, make_send_public_id: &str) -> bool {
+        self.sending_offline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(make_send_public_id)
+    }
+
+    fn set_sending_offline(&self, make_send_public_id: &str, sending: bool) {
+        let mut set = self
+            .sending_offline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if sending {
+            set.insert(make_send_public_id.to_string());
+        } else {
+            set.remove(make_send_public_id);
+        }
+    }
+
+    /// Called once a drained record has been stored: its outcome is now in the database.
+    pub fn forget_offline(&self, make_send_public_id: &str) {
+        self.delivered_offline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(make_send_public_id);
+    }
+
     pub fn mark_delivered_offline(&self, make_send_public_id: &str) {
         self.delivered_offline
             .lock()
@@ -68,7 +117,7 @@ pub struct WebhookDeliverer {
     pub claiming: bool,
     pub client: Option<awc::Client>,
     /// Finished attempts waiting to be recorded, and whether a recording commit is in flight.
-    pub unrecorded: Vec<AttemptRecord>,
+    pub unrecorded: Vec<(AttemptRecord, InFlight)>,
     pub recording: bool,
 }
 
@@ -79,6 +128,8 @@ impl Actor for WebhookDeliverer {
         ctx.set_mailbox_capacity(1024);
         self.claiming = false;
         self.recording = false;
+        // Attempts that finished before a restart are still waiting to be recorded.
+        self.flush(ctx);
         self.client = Some(
             awc::Client::builder()
                 .disable_redirects()
@@ -134,8 +185,11 @@ impl Handler<DeliverNow> for WebhookDeliverer {
             self.metrics.clone(),
         );
         let pre = msg.0;
+        self.gate
+            .set_sending_offline(&pre.make_send_public_id, true);
         ctx.spawn(
             async move {
+                let _sending = OfflineSend(delivered.clone(), pre.make_send_public_id.clone());
                 for attempt in 1u32.. {
                     let result = post(&client, &pre.url, &pre.make_send_public_id, &pre.payload_json, &settings).await;
                     metrics.delivery_attempts.inc();
@@ -162,6 +216,15 @@ impl Handler<DeliverNow> for WebhookDeliverer {
     }
 }
 
+/// Clears the "still sending" mark however the offline send ends (also if its task is dropped).
+struct OfflineSend(Arc<DeliveryGate>, String);
+
+impl Drop for OfflineSend {
+    fn drop(&mut self) {
+        self.0.set_sending_offline(&self.1, false);
+    }
+}
+
 impl WebhookDeliverer {
     fn pump(&mut self, ctx: &mut Context<Self>) {
         if run_guarded(&self.stats, || ()).is_err() {
@@ -174,9 +237,12 @@ impl WebhookDeliverer {
             return;
         }
         self.claiming = true;
-        let owner = self.lease_owner.clone();
-        let lease = chrono::Duration::from_std(self.settings.timeout + Duration::from_secs(10))
-            .unwrap_or_else(|_| chrono::Duration::seconds(30));
+        // Each claim has its own token: an attempt whose lease ran out (and whose row another
+        // claim took) cannot record over the newer one.
+        let owner = format!("{}/{}", self.lease_owner, uuid::Uuid::new_v4().simple());
+        // An attempt is bounded by the timeout (see `post`); the rest is time to record it.
+        let lease = chrono::Duration::from_std(self.settings.timeout + LEASE_MARGIN)
+            .unwrap_or_else(|_| chrono::Duration::seconds(60));
         let limit = (MAX_IN_FLIGHT - in_flight) as i64;
         let claim = self.db.clone();
         let work = async move {
@@ -201,8 +267,9 @@ impl WebhookDeliverer {
         let Some(client) = self.client.clone() else {
             return;
         };
-        self.gate.in_flight.fetch_add(1, Ordering::SeqCst);
-        let (settings, owner) = (self.settings.clone(), self.lease_owner.clone());
+        let in_flight = InFlight::new(&self.gate);
+        let settings = self.settings.clone();
+        let owner = delivery.lease_owner.clone().unwrap_or_default();
         let attempt = delivery.attempts + 1;
         let work = async move {
             let started = Instant::now();
@@ -215,7 +282,7 @@ impl WebhookDeliverer {
             )
             .await;
             let verdict = verdict(&result, attempt as u32);
-            AttemptRecord {
+            let record = AttemptRecord {
                 delivery_id: delivery.id,
                 lease_owner: owner,
                 attempt,
@@ -227,11 +294,12 @@ impl WebhookDeliverer {
                 error: (verdict != Verdict::Delivered).then(|| describe(&result)),
                 verdict,
                 dead_letter_ttl: settings.dead_letter_ttl,
-            }
+            };
+            (record, in_flight)
         };
-        ctx.spawn(work.into_actor(self).map(|record, act, ctx| {
+        ctx.spawn(work.into_actor(self).map(|finished, act, ctx| {
             act.metrics.delivery_attempts.inc();
-            act.unrecorded.push(record);
+            act.unrecorded.push(finished);
             act.flush(ctx);
         }));
     }
@@ -242,23 +310,29 @@ impl WebhookDeliverer {
             return;
         }
         self.recording = true;
-        let records = std::mem::take(&mut self.unrecorded);
+        let (records, guards): (Vec<AttemptRecord>, Vec<InFlight>) =
+            std::mem::take(&mut self.unrecorded).into_iter().unzip();
         let (db, batch) = (self.db.clone(), records.clone());
         let work = async move {
             let count = batch.len();
-            db.run(move |c| Ok(deliveries::record_attempts(c, &batch)))
+            let outcomes = db
+                .run(move |c| Ok(deliveries::record_attempts(c, &batch)))
                 .await
-                .unwrap_or_else(|e| vec![Err(e.to_string()); count])
+                .unwrap_or_else(|e| vec![Err(e.to_string()); count]);
+            (outcomes, guards)
         };
-        ctx.spawn(work.into_actor(self).map(move |outcomes, act, ctx| {
-            act.recording = false;
-            for (record, outcome) in records.iter().zip(outcomes) {
-                act.gate.in_flight.fetch_sub(1, Ordering::SeqCst);
-                act.after_recording(record, outcome, ctx);
-            }
-            act.flush(ctx);
-            act.pump(ctx);
-        }));
+        ctx.spawn(
+            work.into_actor(self)
+                .map(move |(outcomes, guards), act, ctx| {
+                    act.recording = false;
+                    drop(guards);
+                    for (record, outcome) in records.iter().zip(outcomes) {
+                        act.after_recording(record, outcome, ctx);
+                    }
+                    act.flush(ctx);
+                    act.pump(ctx);
+                }),
+        );
     }
 
     fn after_recording(
@@ -314,7 +388,24 @@ impl WebhookDeliverer {
 }
 
 /// One attempt: the stored payload, byte for byte, with the Standard Webhooks headers.
+/// One attempt, bounded as a whole (connect, send, answer and its body) by the timeout, so it
+/// always ends well inside its lease.
 async fn post(
+    client: &awc::Client,
+    url: &str,
+    webhook_id: &str,
+    body: &str,
+    settings: &DeliverySettings,
+) -> AttemptResult {
+    actix_rt::time::timeout(
+        settings.timeout,
+        post_once(client, url, webhook_id, body, settings),
+    )
+    .await
+    .unwrap_or(AttemptResult::Timeout)
+}
+
+async fn post_once(
     client: &awc::Client,
     url: &str,
     webhook_id: &str,

@@ -160,7 +160,9 @@ fn record_attempt_in(conn: &mut AnyConnection, rec: &AttemptRecord) -> Result<Re
         }
         Recorded::DeadLettered => {
             let error = rec.error.clone().unwrap_or_else(|| "failed".into());
-            let expires_at = t + rec.dead_letter_ttl;
+            let expires_at = t
+                .checked_add_signed(rec.dead_letter_ttl)
+                .unwrap_or(NaiveDateTime::MAX);
             let updated = diesel::update(
                 dead_letters::table.filter(dead_letters::delivery_id.eq(rec.delivery_id)),
             )

@@ -42,9 +42,12 @@ pub fn verdict(result: &AttemptResult, attempts: u32) -> Verdict {
     if !is_retryable(result) {
         return Verdict::Dead;
     }
-    match RETRY_DELAYS.get(attempts as usize - 1) {
-        Some(delay) if attempts >= 1 => Verdict::Retry(*delay),
-        _ => Verdict::Dead,
+    match attempts
+        .checked_sub(1)
+        .and_then(|i| RETRY_DELAYS.get(i as usize))
+    {
+        Some(delay) => Verdict::Retry(*delay),
+        None => Verdict::Dead,
     }
 }
 
@@ -67,6 +70,11 @@ mod tests {
         assert_eq!(verdict(&err, 2), Verdict::Retry(Duration::from_secs(2)));
         assert_eq!(verdict(&err, 3), Verdict::Retry(Duration::from_secs(4)));
         assert_eq!(verdict(&err, 4), Verdict::Dead);
+        assert_eq!(
+            verdict(&err, 0),
+            Verdict::Dead,
+            "no attempt number underflows"
+        );
     }
 
     #[test]
