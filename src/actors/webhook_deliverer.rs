@@ -387,9 +387,9 @@ impl WebhookDeliverer {
     }
 }
 
-/// One attempt: the stored payload, byte for byte, with the Standard Webhooks headers.
-/// One attempt, bounded as a whole (connect, send, answer and its body) by the timeout, so it
-/// always ends well inside its lease.
+/// One attempt: the stored payload, byte for byte, with the Standard Webhooks headers. The whole
+/// attempt (connect, send, answer, reading its body) ends by one deadline, well inside its lease;
+/// once the status is in, it counts, even if the body is slow.
 async fn post(
     client: &awc::Client,
     url: &str,
@@ -397,23 +397,8 @@ async fn post(
     body: &str,
     settings: &DeliverySettings,
 ) -> AttemptResult {
-    actix_rt::time::timeout(
-        settings.timeout,
-        post_once(client, url, webhook_id, body, settings),
-    )
-    .await
-    .unwrap_or(AttemptResult::Timeout)
-}
-
-async fn post_once(
-    client: &awc::Client,
-    url: &str,
-    webhook_id: &str,
-    body: &str,
-    settings: &DeliverySettings,
-) -> AttemptResult {
+    let deadline = tokio::time::Instant::now() + settings.timeout;
     let timestamp = chrono::Utc::now().timestamp();
-    let body = body.to_string();
     let mut request = client
         .post(url)
         .insert_header(("Content-Type", "application/json"))
@@ -423,18 +408,15 @@ async fn post_once(
         let signature = sign(key, webhook_id, timestamp, body.as_bytes());
         request = request.insert_header(("webhook-signature", signature));
     }
-    match request.send_body(body).await {
-        Ok(mut response) => {
+    match tokio::time::timeout_at(deadline, request.send_body(body.to_string())).await {
+        Err(_) | Ok(Err(awc::error::SendRequestError::Timeout)) => AttemptResult::Timeout,
+        Ok(Err(e)) => AttemptResult::Network(e.to_string()),
+        Ok(Ok(mut response)) => {
             let status = response.status().as_u16();
             // Read (a bounded part of) the answer so the connection can be reused.
-            let _ = actix_rt::time::timeout(
-                settings.timeout,
-                response.body().limit(MAX_RESPONSE_BYTES),
-            )
-            .await;
+            let _ =
+                tokio::time::timeout_at(deadline, response.body().limit(MAX_RESPONSE_BYTES)).await;
             AttemptResult::Status(status)
         }
-        Err(awc::error::SendRequestError::Timeout) => AttemptResult::Timeout,
-        Err(e) => AttemptResult::Network(e.to_string()),
     }
 }

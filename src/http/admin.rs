@@ -92,12 +92,17 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 type Reply = Result<HttpResponse, ApiError>;
 
+/// `{"<key>": [row, ...]}`: the shape of every listing.
+fn listing<T>(key: &str, rows: &[T], to_json: impl Fn(&T) -> Value) -> HttpResponse {
+    let items: Vec<Value> = rows.iter().map(to_json).collect();
+    HttpResponse::Ok().json(json!({ key: items }))
+}
+
 // ---- accounts ----
 
 async fn list_accounts(state: web::Data<AppState>) -> Reply {
     let accounts = state.db.run(queries::list_accounts).await?;
-    let items: Vec<Value> = accounts.iter().map(|a| a.to_json()).collect();
-    Ok(HttpResponse::Ok().json(json!({ "accounts": items })))
+    Ok(listing("accounts", &accounts, |a| a.to_json()))
 }
 
 #[derive(Deserialize)]
@@ -278,8 +283,7 @@ async fn list_campaigns(state: web::Data<AppState>, id: web::Path<String>) -> Re
             queries::list_campaigns(c, &id)
         })
         .await?;
-    let items: Vec<Value> = campaigns.iter().map(Campaign::to_json).collect();
-    Ok(HttpResponse::Ok().json(json!({ "campaigns": items })))
+    Ok(listing("campaigns", &campaigns, Campaign::to_json))
 }
 
 async fn create_campaign(
@@ -347,8 +351,7 @@ async fn update_campaign(
 
 async fn list_blocked_ips(state: web::Data<AppState>) -> Reply {
     let rows = state.db.run(queries::list_blocked_ips).await?;
-    let items: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();
-    Ok(HttpResponse::Ok().json(json!({ "blocked_ips": items })))
+    Ok(listing("blocked_ips", &rows, |r| r.to_json()))
 }
 
 #[derive(Deserialize)]
@@ -392,8 +395,7 @@ async fn list_blocked_ip_leads(state: web::Data<AppState>) -> Reply {
         .db
         .run(|c| queries::list_blocked_ip_leads(c, 500))
         .await?;
-    let items: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();
-    Ok(HttpResponse::Ok().json(json!({ "blocked_ip_leads": items })))
+    Ok(listing("blocked_ip_leads", &rows, |r| r.to_json()))
 }
 
 // ---- leads ----
@@ -541,8 +543,7 @@ async fn list_deliveries(state: web::Data<AppState>, query: web::Query<StatusQue
         .db
         .run(move |c| queries::list_deliveries(c, status.as_deref(), limit))
         .await?;
-    let items: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();
-    Ok(HttpResponse::Ok().json(json!({ "deliveries": items })))
+    Ok(listing("deliveries", &rows, |r| r.to_json()))
 }
 
 async fn list_dead_letters(state: web::Data<AppState>) -> Reply {
@@ -550,8 +551,7 @@ async fn list_dead_letters(state: web::Data<AppState>) -> Reply {
         .db
         .run(|c| deliveries::list_dead_letters(c, MAX_PAGE))
         .await?;
-    let items: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();
-    Ok(HttpResponse::Ok().json(json!({ "dead_letters": items })))
+    Ok(listing("dead_letters", &rows, |r| r.to_json()))
 }
 
 /// Sends a dead letter again with the same `webhook-id`; it leaves the list once delivered.
@@ -577,8 +577,7 @@ async fn list_inbox(state: web::Data<AppState>, query: web::Query<StatusQuery>) 
         .db
         .run(move |c| queries::list_inbox(c, status.as_deref(), limit))
         .await?;
-    let items: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(listing("items", &rows, |r| r.to_json()))
 }
 
 async fn retry_inbox(state: web::Data<AppState>, id: web::Path<String>) -> Reply {
