@@ -250,9 +250,8 @@ mod tests {
 
     #[test]
     fn fixture_fields() {
-        let raw = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/website/form.json"))
-            .unwrap_or_else(|_| r#"{"name": "Priya Sharma", "email": "priya@example.com", "phone": "9999999999", "country_code": "+91", "project": "Skyline Towers", "refered_by": "google", "__pg_hp": ""}"#.into());
-        let f = extract_website_fields(&obj(serde_json::from_str(&raw).unwrap()));
+        let raw = include_str!("../../tests/fixtures/website/form.json");
+        let f = extract_website_fields(&obj(serde_json::from_str(raw).unwrap()));
         assert_eq!(f.name.as_deref(), Some("Priya Sharma"));
         assert_eq!(f.email.as_deref(), Some("priya@example.com"));
         assert_eq!(f.phone.as_deref(), Some("9999999999"));

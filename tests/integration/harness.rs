@@ -388,8 +388,8 @@ impl Drop for Daemon {
     }
 }
 
-/// The shared fixtures beside the repository.
+/// A request body from `tests/fixtures/` (real platform payloads, copied byte for byte).
 pub fn fixture(path: &str) -> Vec<u8> {
-    let full = format!("{}/../shared/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    let full = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
