@@ -130,6 +130,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             dead_letter_ttl: chrono::Duration::milliseconds(
                 (config.dead_letter_ttl_days * 86_400_000.0) as i64,
             ),
+            tls: crate::outbound::tls_config(),
         });
         let (db, metrics, gate) = (db.clone(), metrics.clone(), gate.clone());
         let lease_owner = queries::new_public_id();

@@ -108,6 +108,10 @@ pub fn config_path(cli_path: Option<&str>, env: &BTreeMap<String, String>) -> (P
 pub fn load(cli_path: Option<&str>, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
     let (path, explicit) = config_path(cli_path, env);
     let file = read_file(&path, explicit)?;
+    if let Some(cert_file) = env.get("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
+        crate::outbound::check_cert_file(Path::new(cert_file))
+            .map_err(|problem| err("SSL_CERT_FILE", problem))?;
+    }
     Config::from_sources(&file, env)
 }
 

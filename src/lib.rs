@@ -10,5 +10,6 @@ pub mod http;
 pub mod identity;
 pub mod intake;
 pub mod metrics;
+pub mod outbound;
 pub mod scoring;
 pub mod spool;

@@ -15,6 +15,7 @@ use crate::delivery::retry::{describe, verdict, AttemptResult, Verdict};
 use crate::delivery::signing::sign;
 use crate::intake::submission::PreForwarded;
 use crate::metrics::{label, Metrics};
+use crate::outbound;
 use actix::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub struct DeliverySettings {
     pub timeout: Duration,
     pub signing_key: Option<Vec<u8>>,
     pub dead_letter_ttl: chrono::Duration,
+    pub tls: outbound::TlsConfig,
 }
 
 /// Shared with the shutdown path and the spool drain: how many attempts are on the wire,
@@ -130,16 +132,7 @@ impl Actor for WebhookDeliverer {
         self.recording = false;
         // Attempts that finished before a restart are still waiting to be recorded.
         self.flush(ctx);
-        self.client = Some(
-            awc::Client::builder()
-                .disable_redirects()
-                .timeout(self.settings.timeout)
-                .add_default_header((
-                    "User-Agent",
-                    format!("leadgate/{}", env!("CARGO_PKG_VERSION")),
-                ))
-                .finish(),
-        );
+        self.client = Some(outbound::client(&self.settings.tls, self.settings.timeout));
         self.stats.set_running();
         ctx.run_interval(POLL_INTERVAL, |act, ctx| act.pump(ctx));
         ctx.run_interval(PURGE_INTERVAL, |act, ctx| act.purge(ctx));

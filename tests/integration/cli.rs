@@ -113,3 +113,17 @@ fn migrate_creates_the_sqlite_file_and_its_folder() {
         stderr(&again)
     );
 }
+
+#[test]
+fn an_unusable_ssl_cert_file_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    for path in ["/nonexistent/ca.pem", empty.to_str().unwrap()] {
+        let out = leadgate(dir.path(), &["check-config"], &[("SSL_CERT_FILE", path)]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{path}: {err}");
+        assert!(err.contains("SSL_CERT_FILE") && err.contains(path), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}

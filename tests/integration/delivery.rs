@@ -547,3 +547,43 @@ fn expired_dead_letters_leave_the_list() {
     std::thread::sleep(Duration::from_millis(1200));
     assert!(dead_letters(&d).is_empty());
 }
+
+#[test]
+fn https_deliveries_verify_the_receiver_certificate() {
+    let ca = crate::receiver::TestCa::new();
+    let receiver = Receiver::start_tls(Behavior::Status(200), &ca);
+    assert!(receiver.url.starts_with("https://"));
+
+    // The CA is in SSL_CERT_FILE: delivered, byte for byte.
+    let trusted_db = TestDb::new();
+    let cert_file = ca.pem_path.display().to_string();
+    let trusted = production(&trusted_db, &receiver, &[("SSL_CERT_FILE", &cert_file)]);
+    submit(&trusted, "tls@example.com");
+    let got = receiver.wait_for(1, Duration::from_secs(10));
+    assert_eq!(got[0].json()["email"], "tls@example.com");
+    trusted.wait_until("the delivery to be recorded", || {
+        deliveries(&trusted, "delivered").len() == 1
+    });
+    assert!(trusted
+        .logs()
+        .contains("tls.roots loaded=1 source=SSL_CERT_FILE"));
+
+    // The system's roots do not know the test CA: the attempt fails on the certificate and
+    // nothing reaches the receiver.
+    let untrusted_db = TestDb::new();
+    let untrusted = production(&untrusted_db, &receiver, &[]);
+    submit(&untrusted, "mitm@example.com");
+    untrusted.wait_until("a failed attempt", || {
+        deliveries(&untrusted, "pending")
+            .first()
+            .is_some_and(|d| d["attempts"].as_i64() >= Some(1))
+    });
+    let delivery = &deliveries(&untrusted, "pending")[0];
+    let error = delivery["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("certificate"), "{delivery}");
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "only the trusted daemon got through"
+    );
+}

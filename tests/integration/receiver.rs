@@ -1,9 +1,10 @@
-//! A local HTTP receiver standing in for the CRM webhook: it records every request and answers
-//! with a scripted behaviour (a status, a hang, a dropped connection).
+//! A local HTTP(S) receiver standing in for the CRM webhook: it records every request and answers
+//! with a scripted behaviour (a status, a hang, a dropped connection). The HTTPS variant presents
+//! a certificate from a CA made for the test, which the daemon trusts only through `SSL_CERT_FILE`.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -45,10 +46,71 @@ pub struct Receiver {
     default: Arc<Mutex<Behavior>>,
 }
 
+/// A certificate authority made for one test, and the PEM file of its certificate.
+pub struct TestCa {
+    pub pem_path: std::path::PathBuf,
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+    _dir: tempfile::TempDir,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "leadgate test CA");
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let pem_path = dir.path().join("ca.pem");
+        std::fs::write(&pem_path, cert.pem()).unwrap();
+        TestCa {
+            pem_path,
+            cert,
+            key,
+            _dir: dir,
+        }
+    }
+
+    /// A server certificate for 127.0.0.1, signed by this CA.
+    fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&key, &self.cert, &self.key)
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        Arc::new(config)
+    }
+}
+
 impl Receiver {
     pub fn start(default: Behavior) -> Receiver {
+        Receiver::listen(default, None)
+    }
+
+    /// An HTTPS receiver whose certificate only `ca` vouches for.
+    pub fn start_tls(default: Behavior, ca: &TestCa) -> Receiver {
+        Receiver::listen(default, Some(ca.server_config()))
+    }
+
+    fn listen(default: Behavior, tls: Option<Arc<rustls::ServerConfig>>) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}/hook", listener.local_addr().unwrap());
         let receiver = Receiver {
             url,
             received: Arc::default(),
@@ -62,9 +124,26 @@ impl Receiver {
         );
         std::thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
-                let (received, script, default) =
-                    (received.clone(), script.clone(), default.clone());
-                std::thread::spawn(move || serve(stream, &received, &script, &default));
+                let (received, script, default, tls) = (
+                    received.clone(),
+                    script.clone(),
+                    default.clone(),
+                    tls.clone(),
+                );
+                std::thread::spawn(move || match tls {
+                    None => {
+                        serve(&stream, &received, &script, &default);
+                        let _ = stream.shutdown(std::net::Shutdown::Both);
+                    }
+                    Some(config) => {
+                        let connection = rustls::ServerConnection::new(config).unwrap();
+                        let mut tls = rustls::StreamOwned::new(connection, stream);
+                        serve(&mut tls, &received, &script, &default);
+                        tls.conn.send_close_notify();
+                        let _ = tls.flush();
+                        let _ = tls.sock.shutdown(std::net::Shutdown::Both);
+                    }
+                });
             }
         });
         receiver
@@ -99,13 +178,14 @@ impl Receiver {
     }
 }
 
-fn serve(
-    stream: TcpStream,
+/// Reads one request (a failed TLS handshake ends here: nothing is recorded) and answers it.
+fn serve<S: Read + Write>(
+    stream: S,
     received: &Mutex<Vec<Received>>,
     script: &Mutex<VecDeque<Behavior>>,
     default: &Mutex<Behavior>,
 ) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut reader = BufReader::new(stream);
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
         return;
@@ -143,7 +223,7 @@ fn serve(
         .unwrap()
         .pop_front()
         .unwrap_or_else(|| default.lock().unwrap().clone());
-    let mut stream = stream;
+    let stream = reader.get_mut();
     match behavior {
         Behavior::Status(code) => {
             let location = if (300..400).contains(&code) {
@@ -163,5 +243,5 @@ fn serve(
         Behavior::Hang(duration) => std::thread::sleep(duration),
         Behavior::Drop => {}
     }
-    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = stream.flush();
 }
