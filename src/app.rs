@@ -9,13 +9,14 @@ use crate::actors::scorer::Scorer;
 use crate::actors::webhook_deliverer::{DeliveryGate, DeliverySettings, WebhookDeliverer};
 use crate::config::{Config, DatabaseTarget};
 use crate::db::pipeline::PipelineSettings;
+use crate::db::queries::SpoolInsert;
 use crate::db::{self, queries};
 use crate::delivery::decision::ForwardPolicy;
 use crate::delivery::signing::signing_key;
 use crate::directory::Directory;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
-use crate::spool::Spool;
+use crate::spool::{Spool, SpoolEntry, SpoolRecord};
 use actix::Supervisor;
 use actix_web::{web, App, HttpServer};
 use std::sync::atomic::Ordering;
@@ -118,20 +119,29 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         stats: resolver_stats,
         metrics: resolver_metrics,
     });
-    let spool =
-        Arc::new(Spool::open(&config.spool_path).map_err(|e| {
+    let spool = Arc::new(
+        Spool::open(&config.spool_path, config.spool_max_bytes).map_err(|e| {
             anyhow::anyhow!("spool.unavailable {}: {e}", config.spool_path.display())
-        })?);
+        })?,
+    );
+    if spool.pending() > 0 {
+        log::warn!(
+            "spool.pending records={}: submissions from a database outage wait to be written",
+            spool.pending()
+        );
+    }
     let gate = Arc::new(DeliveryGate::default());
+    let delivery_settings = Arc::new(DeliverySettings {
+        timeout: Duration::from_secs_f64(config.webhook_timeout_seconds),
+        signing_key: config.webhook_signing_secret.as_deref().map(signing_key),
+        dead_letter_ttl: chrono::Duration::milliseconds(
+            (config.dead_letter_ttl_days * 86_400_000.0) as i64,
+        ),
+        tls: crate::outbound::tls_config(),
+    });
+    let offline_send_bound = delivery_settings.offline_send_bound();
     let deliverer = {
-        let settings = Arc::new(DeliverySettings {
-            timeout: Duration::from_secs_f64(config.webhook_timeout_seconds),
-            signing_key: config.webhook_signing_secret.as_deref().map(signing_key),
-            dead_letter_ttl: chrono::Duration::milliseconds(
-                (config.dead_letter_ttl_days * 86_400_000.0) as i64,
-            ),
-            tls: crate::outbound::tls_config(),
-        });
+        let settings = delivery_settings;
         let (db, metrics, gate) = (db.clone(), metrics.clone(), gate.clone());
         let lease_owner = queries::new_public_id();
         Supervisor::start(move |_| WebhookDeliverer {
@@ -174,7 +184,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             ("WebhookDeliverer", alive(&deliverer)),
         ],
     );
-    spawn_spool_drain(db.clone(), spool.clone(), gate.clone(), intake.clone());
+    spawn_spool_drain(
+        db.clone(),
+        spool.clone(),
+        gate.clone(),
+        intake.clone(),
+        config.spool_drain_interval,
+    );
 
     let ack = AckWriter::start(db.clone(), 8192);
     let state = web::Data::new(AppState {
@@ -186,7 +202,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         metrics,
         intake,
         deliverer,
+        spool_writer: crate::spool::SpoolWriter::start(spool.clone()),
         spool,
+        gate: gate.clone(),
+        offline_send_bound,
     });
     let server =
         HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
@@ -219,63 +238,123 @@ async fn drain_deliveries(gate: &DeliveryGate) {
 }
 
 /// Writes spooled submissions into the inbox once the database answers again (each exactly
-/// once: a public id already in the inbox is skipped), then removes them from the spool.
+/// once: a public id already in the inbox is skipped), a bounded batch at a time, then moves the
+/// spool's cursor past them. Reads and writes of the file run on blocking threads.
 fn spawn_spool_drain(
     db: Db,
     spool: Arc<Spool>,
     gate: Arc<DeliveryGate>,
     intake: actix::Addr<Intake>,
+    interval: Duration,
 ) {
     actix_rt::spawn(async move {
-        let mut tick = actix_rt::time::interval(Duration::from_millis(500));
+        let mut tick = actix_rt::time::interval(interval);
         loop {
             tick.tick().await;
-            let mut records = match spool.records() {
-                Ok(records) if !records.is_empty() => records,
-                Ok(_) => continue,
-                Err(e) => {
-                    log::error!("spool.unreadable error={e}");
-                    continue;
-                }
-            };
-            // A send still being attempted decides how its row is stored: drain up to it.
-            let sending = |r: &crate::spool::SpoolRecord| {
-                r.pre_forwarded
-                    .as_ref()
-                    .is_some_and(|p| gate.sending_offline(&p.make_send_public_id))
-            };
-            if let Some(first_sending) = records.iter().position(sending) {
-                records.truncate(first_sending);
-            }
-            if records.is_empty() {
-                continue;
-            }
-            let count = records.len();
-            let rows: Vec<_> = records
-                .iter()
-                .map(|r| {
-                    let delivered = r
-                        .pre_forwarded
-                        .as_ref()
-                        .is_some_and(|p| gate.delivered_offline(&p.make_send_public_id));
-                    r.inbox_row(delivered)
-                })
-                .collect();
-            match db.run(move |c| queries::insert_spooled(c, &rows)).await {
-                Ok(written) => match spool.remove_first(count) {
-                    Ok(()) => {
-                        for pre in records.iter().filter_map(|r| r.pre_forwarded.as_ref()) {
-                            gate.forget_offline(&pre.make_send_public_id);
-                        }
-                        log::info!("spool.drained records={count} written={written}");
+            while spool.pending() > 0 {
+                match drain_spool_batch(&db, &spool, &gate).await {
+                    Ok(0) => break,
+                    Ok(records) => {
                         intake.do_send(crate::actors::intake::Nudge);
+                        if records < SPOOL_BATCH_RECORDS {
+                            break;
+                        }
                     }
-                    Err(e) => log::error!("spool.truncate_failed error={e}"),
-                },
-                Err(e) => log::debug!("spool.waiting_for_database error={e}"),
+                    Err(e) => {
+                        log::debug!("spool.waiting_for_database error={e}");
+                        break;
+                    }
+                }
             }
         }
     });
+}
+
+const SPOOL_BATCH_RECORDS: usize = 256;
+const SPOOL_BATCH_BYTES: u64 = 8 << 20;
+
+/// One batch from the spool into the inbox; returns how many lines it moved past.
+async fn drain_spool_batch(
+    db: &Db,
+    spool: &Arc<Spool>,
+    gate: &DeliveryGate,
+) -> Result<usize, String> {
+    let reader = spool.clone();
+    let mut entries = actix_rt::task::spawn_blocking(move || {
+        reader.read_batch(SPOOL_BATCH_RECORDS, SPOOL_BATCH_BYTES)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("spool.unreadable: {e}"))?;
+    // A send still being attempted decides how its row is stored: drain up to it.
+    let sending = |e: &SpoolEntry| {
+        e.record.as_ref().is_ok_and(|r| {
+            r.pre_forwarded
+                .as_ref()
+                .is_some_and(|p| gate.sending_offline(&p.make_send_public_id))
+        })
+    };
+    if let Some(first_sending) = entries.iter().position(sending) {
+        entries.truncate(first_sending);
+    }
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    let records: Vec<SpoolRecord> = entries
+        .iter()
+        .filter_map(|e| e.record.as_ref().ok().cloned())
+        .collect();
+    let rows: Vec<_> = records
+        .iter()
+        .map(|r| {
+            let delivered = r
+                .pre_forwarded
+                .as_ref()
+                .is_some_and(|p| gate.delivered_offline(&p.make_send_public_id));
+            r.inbox_row(delivered)
+        })
+        .collect();
+    let outcomes = match rows.is_empty() {
+        true => Vec::new(),
+        false => db
+            .run(move |c| queries::insert_spooled(c, &rows))
+            .await
+            .map_err(|e| e.to_string())?,
+    };
+    let written = outcomes
+        .iter()
+        .filter(|o| **o == SpoolInsert::Written)
+        .count();
+    // Rows the database refuses are set aside like unreadable lines, with the reason.
+    let refused: std::collections::HashMap<&str, &str> = outcomes
+        .iter()
+        .zip(&records)
+        .filter_map(|(o, r)| match o {
+            SpoolInsert::Refused(why) => Some((r.public_id.as_str(), why.as_str())),
+            _ => None,
+        })
+        .collect();
+    for entry in entries.iter_mut() {
+        let Ok(record) = &entry.record else { continue };
+        if let Some(why) = refused.get(record.public_id.as_str()) {
+            log::error!(
+                "spool.row_refused public_id={} error={why}",
+                record.public_id
+            );
+            entry.record = Err(serde_json::to_string(record).unwrap_or_default());
+        }
+    }
+    let count = entries.len();
+    let consumer = spool.clone();
+    actix_rt::task::spawn_blocking(move || consumer.consume(&entries))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("spool.cursor_failed: {e}"))?;
+    for pre in records.iter().filter_map(|r| r.pre_forwarded.as_ref()) {
+        gate.forget_offline(&pre.make_send_public_id);
+    }
+    log::info!("spool.drained records={count} written={written}");
+    Ok(count)
 }
 
 /// `Supervisor` restarts an actor that stops, not one whose task died (a panic that escaped the

@@ -47,6 +47,9 @@ pub struct Config {
     pub database: DatabaseTarget,
     pub database_pool_size: u32,
     pub spool_path: PathBuf,
+    /// The spool's size cap in bytes (`SPOOL_MAX_MB`).
+    pub spool_max_bytes: u64,
+    pub spool_drain_interval: std::time::Duration,
     pub admin_token: Option<String>,
     pub environment: Environment,
     pub bot_lead_detection: bool,
@@ -237,6 +240,8 @@ const KNOWN_FILE_KEYS: &[&str] = &[
     "database_url",
     "database_pool_size",
     "spool_path",
+    "spool_max_mb",
+    "spool_drain_interval_ms",
     "admin_token",
     "environment",
     "bot_lead_detection",
@@ -376,6 +381,21 @@ impl Config {
             database,
             database_pool_size: database_pool_size as u32,
             spool_path,
+            spool_max_bytes: whole_number(
+                &s,
+                "spool_max_mb",
+                "SPOOL_MAX_MB",
+                1024.0,
+                1.0..=1_048_576.0,
+            )? * 1024
+                * 1024,
+            spool_drain_interval: std::time::Duration::from_millis(whole_number(
+                &s,
+                "spool_drain_interval_ms",
+                "SPOOL_DRAIN_INTERVAL_MS",
+                500.0,
+                1.0..=60_000.0,
+            )?),
             admin_token,
             environment,
             bot_lead_detection: s.boolean("bot_lead_detection", "BOT_LEAD_DETECTION", true)?,
@@ -431,6 +451,28 @@ fn dead_letter_ttl_days(s: &Sources<'_>) -> Result<f64, ConfigError> {
         ));
     }
     Ok(days)
+}
+
+/// A whole number within `range`, or the default.
+fn whole_number(
+    s: &Sources<'_>,
+    file_key: &str,
+    env_key: &str,
+    default: f64,
+    range: std::ops::RangeInclusive<f64>,
+) -> Result<u64, ConfigError> {
+    let value = s.number(file_key, env_key, default)?;
+    if !range.contains(&value) || value.fract() != 0.0 {
+        return Err(err(
+            env_key,
+            format!(
+                "expected a whole number from {} to {}, got {value}",
+                range.start(),
+                range.end()
+            ),
+        ));
+    }
+    Ok(value as u64)
 }
 
 fn validate_bind(bind: &str) -> Result<(), ConfigError> {

@@ -1,13 +1,21 @@
 //! The spool: where a submission goes when the database cannot take it, so that the client still
 //! gets its answer and nothing is lost. One JSON record per line, fsynced before the answer;
 //! drained into the inbox (with its original public id, exactly once) when the database is back.
+//!
+//! Failure policy: nothing in the spool is ever deleted unread. Every record starts on a fresh
+//! line, so a torn or damaged line cannot swallow the next one; a line that cannot be read is
+//! moved to `<spool>.quarantine` (logged, counted in `/admin/health`) and draining goes on. The
+//! drain reads bounded batches from a cursor (`<spool>.cursor`) instead of the whole file, and the
+//! file is emptied once everything in it has been written to the database. A cursor that falls
+//! behind after a crash only re-offers records the inbox already has, which are skipped.
 
 use crate::db::models::NewInboxRow;
 use crate::intake::submission::PreForwarded;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// One spooled submission: the inbox row it will become, and the send made meanwhile.
@@ -53,13 +61,41 @@ impl SpoolRecord {
     }
 }
 
+/// One line of a batch read from the spool: a record, or the text of a line that is not one.
+#[derive(Debug)]
+pub struct SpoolEntry {
+    pub record: Result<SpoolRecord, String>,
+    /// The file offset just after this line: where the cursor goes once it is drained.
+    pub end: u64,
+}
+
+struct SpoolFile {
+    file: File,
+    len: u64,
+    cursor: u64,
+}
+
 pub struct Spool {
     path: PathBuf,
-    file: Mutex<File>,
+    cursor_path: PathBuf,
+    quarantine_path: PathBuf,
+    max_bytes: u64,
+    inner: Mutex<SpoolFile>,
+    pending: AtomicU64,
+    quarantined: AtomicU64,
+    full: AtomicBool,
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 impl Spool {
-    pub fn open(path: &Path) -> std::io::Result<Spool> {
+    /// Opens (or creates) the spool. `max_bytes` caps the file: past it a submission is refused
+    /// (the client is told to retry) rather than filling the disk.
+    pub fn open(path: &Path, max_bytes: u64) -> std::io::Result<Spool> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
@@ -68,87 +104,295 @@ impl Spool {
             .append(true)
             .read(true)
             .open(path)?;
-        // A torn last line (a crash mid-write) must not swallow the next record.
-        let bytes = std::fs::read(path)?;
-        if bytes.last().is_some_and(|b| *b != b'\n') {
+        let mut len = file.metadata()?.len();
+        // A torn last line (a crash mid-write, never acknowledged) is closed, to be quarantined.
+        if len > 0 && last_byte(&mut file, len)? != b'\n' {
             file.write_all(b"\n")?;
             file.sync_data()?;
+            len += 1;
         }
-        Ok(Spool {
+        let cursor_path = with_suffix(path, ".cursor");
+        let cursor = read_cursor(&cursor_path)?
+            .filter(|c| *c <= len)
+            .unwrap_or(0);
+        let quarantine_path = with_suffix(path, ".quarantine");
+        let spool = Spool {
+            pending: AtomicU64::new(count_lines(path, cursor)?),
+            quarantined: AtomicU64::new(count_lines(&quarantine_path, 0)?),
             path: path.to_path_buf(),
-            file: Mutex::new(file),
-        })
+            cursor_path,
+            quarantine_path,
+            max_bytes,
+            inner: Mutex::new(SpoolFile { file, len, cursor }),
+            full: AtomicBool::new(false),
+        };
+        Ok(spool)
     }
 
-    /// Appends and fsyncs one record; the caller answers the client only after this.
-    pub fn append(&self, record: &SpoolRecord) -> std::io::Result<()> {
-        let mut line = serde_json::to_string(record).map_err(std::io::Error::other)?;
-        line.push('\n');
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        let before = file.metadata()?.len();
-        let written = file
-            .write_all(line.as_bytes())
-            .and_then(|()| file.sync_data());
-        if written.is_err() {
-            // A partial line must not glue itself to the next record.
-            let _ = file.set_len(before).and_then(|()| file.sync_data());
+    /// Records waiting to be drained (unreadable lines included until they are quarantined).
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::SeqCst)
+    }
+
+    pub fn quarantined(&self) -> u64 {
+        self.quarantined.load(Ordering::SeqCst)
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.lock().len
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SpoolFile> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends the records and fsyncs once; the callers answer their clients only after this.
+    /// Blocking: call it off the async threads (see `SpoolWriter`).
+    pub fn append(&self, records: &[SpoolRecord]) -> std::io::Result<()> {
+        let mut text = String::new();
+        for record in records {
+            text.push_str(&serde_json::to_string(record).map_err(std::io::Error::other)?);
+            text.push('\n');
         }
-        written
-    }
-
-    /// Every complete record. A torn last line (a crash mid-write, never acknowledged) is skipped.
-    pub fn records(&self) -> std::io::Result<Vec<SpoolRecord>> {
-        let _guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        read_records(&self.path)
-    }
-
-    pub fn pending(&self) -> usize {
-        self.records().map(|r| r.len()).unwrap_or(0)
-    }
-
-    /// Removes the first `count` records (those just written to the database), keeping any
-    /// appended since; the rewrite is atomic (temporary file, fsync, rename).
-    pub fn remove_first(&self, count: usize) -> std::io::Result<()> {
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        let remaining: Vec<SpoolRecord> =
-            read_records(&self.path)?.into_iter().skip(count).collect();
-        let tmp = self.path.with_extension("spool.tmp");
-        let mut out = File::create(&tmp)?;
-        for record in &remaining {
-            let line = serde_json::to_string(record).map_err(std::io::Error::other)?;
-            out.write_all(line.as_bytes())?;
-            out.write_all(b"\n")?;
+        let mut spool = self.lock();
+        // The file's own length, in case something else wrote to it.
+        spool.len = spool.file.metadata()?.len();
+        if spool.len + text.len() as u64 > self.max_bytes {
+            if !self.full.swap(true, Ordering::SeqCst) {
+                log::error!(
+                    "spool.full path={} bytes={} max_bytes={}: submissions the database cannot take are refused (503) until it drains",
+                    self.path.display(),
+                    spool.len,
+                    self.max_bytes
+                );
+            }
+            return Err(std::io::Error::other(format!(
+                "the spool is full ({} bytes)",
+                spool.len
+            )));
         }
-        out.sync_all()?;
-        // The handle to append to is opened before the rename, so it is the file that stays.
-        let replacement = OpenOptions::new().append(true).open(&tmp)?;
-        std::fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
+        let before = spool.len;
+        // Every record starts on a fresh line, whatever the file ends with.
+        if before > 0 && last_byte(&mut spool.file, before)? != b'\n' {
+            text.insert(0, '\n');
         }
-        *file = replacement;
+        let written = spool
+            .file
+            .write_all(text.as_bytes())
+            .and_then(|()| spool.file.sync_data());
+        match written {
+            Ok(()) => {
+                spool.len += text.len() as u64;
+                self.pending
+                    .fetch_add(records.len() as u64, Ordering::SeqCst);
+                Ok(())
+            }
+            Err(e) => {
+                // A partial line is cut back; if even that fails, the next record starts a line.
+                let _ = spool
+                    .file
+                    .set_len(before)
+                    .and_then(|()| spool.file.sync_data());
+                spool.len = spool.file.metadata().map(|m| m.len()).unwrap_or(before);
+                Err(e)
+            }
+        }
+    }
+
+    /// Up to `max_records` lines (and about `max_bytes`) from the cursor on. Blocking.
+    pub fn read_batch(
+        &self,
+        max_records: usize,
+        max_bytes: u64,
+    ) -> std::io::Result<Vec<SpoolEntry>> {
+        let (cursor, len) = {
+            let spool = self.lock();
+            (spool.cursor, spool.len)
+        };
+        let mut reader = BufReader::new(File::open(&self.path)?);
+        reader.seek(SeekFrom::Start(cursor))?;
+        let mut entries = Vec::new();
+        let (mut offset, mut read) = (cursor, 0u64);
+        let mut line = Vec::new();
+        while offset < len && entries.len() < max_records && read < max_bytes {
+            line.clear();
+            let n = (&mut reader)
+                .take(len - offset)
+                .read_until(b'\n', &mut line)? as u64;
+            if n == 0 || line.last() != Some(&b'\n') {
+                break; // only complete lines: an append may be under way beyond `len`
+            }
+            offset += n;
+            read += n;
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim();
+            if text.is_empty() {
+                continue;
+            }
+            let record = serde_json::from_str::<SpoolRecord>(text).map_err(|e| {
+                log::warn!("spool.unreadable_line offset={} error={e}", offset - n);
+                text.to_string()
+            });
+            entries.push(SpoolEntry {
+                record,
+                end: offset,
+            });
+        }
+        // Blank lines at the end of the file are consumed with the batch, so the file can empty.
+        if offset == len {
+            if let Some(last) = entries.last_mut() {
+                last.end = len;
+            }
+        }
+        Ok(entries)
+    }
+
+    /// These entries (the start of the last batch) are in the database, or unreadable: quarantines
+    /// the unreadable ones, moves the cursor past them all, and empties the file once everything
+    /// in it is drained.
+    pub fn consume(&self, entries: &[SpoolEntry]) -> std::io::Result<()> {
+        let Some(last) = entries.last() else {
+            return Ok(());
+        };
+        let unreadable: Vec<&String> = entries
+            .iter()
+            .filter_map(|e| e.record.as_ref().err())
+            .collect();
+        if !unreadable.is_empty() {
+            self.quarantine(&unreadable)?;
+        }
+        let mut spool = self.lock();
+        spool.cursor = last.end.min(spool.len);
+        if spool.cursor == spool.len {
+            spool.file.set_len(0)?;
+            spool.file.sync_data()?;
+            spool.len = 0;
+            spool.cursor = 0;
+            self.full.store(false, Ordering::SeqCst);
+        }
+        write_cursor(&self.cursor_path, spool.cursor)?;
+        let _ = self
+            .pending
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                Some(n.saturating_sub(entries.len() as u64))
+            });
+        Ok(())
+    }
+
+    fn quarantine(&self, lines: &[&String]) -> std::io::Result<()> {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.quarantine_path)?;
+        for line in lines {
+            // One line each, whatever they held.
+            file.write_all(line.replace('\n', " ").as_bytes())?;
+            file.write_all(b"\n")?;
+        }
+        file.sync_data()?;
+        self.quarantined
+            .fetch_add(lines.len() as u64, Ordering::SeqCst);
+        log::error!(
+            "spool.quarantined lines={} path={}: unreadable spool lines were set aside for an operator",
+            lines.len(),
+            self.quarantine_path.display()
+        );
         Ok(())
     }
 }
 
-fn read_records(path: &Path) -> std::io::Result<Vec<SpoolRecord>> {
+fn last_byte(file: &mut File, len: u64) -> std::io::Result<u8> {
+    let mut byte = [0u8; 1];
+    let mut reader = &*file;
+    reader.seek(SeekFrom::Start(len - 1))?;
+    reader.read_exact(&mut byte)?;
+    Ok(byte[0])
+}
+
+/// Complete, non-blank lines from `offset` on; a missing file has none.
+fn count_lines(path: &Path, offset: u64) -> std::io::Result<u64> {
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),
     };
-    let mut records = Vec::new();
-    for line in BufReader::new(file).lines() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
+    let mut reader = BufReader::new(file);
+    reader.seek(SeekFrom::Start(offset))?;
+    let mut count = 0;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(count);
         }
-        match serde_json::from_str(&line) {
-            Ok(record) => records.push(record),
-            Err(e) => log::warn!("spool.unreadable_line error={e}"),
+        if line.iter().any(|b| !b.is_ascii_whitespace()) {
+            count += 1;
         }
     }
-    Ok(records)
+}
+
+fn read_cursor(path: &Path) -> std::io::Result<Option<u64>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text.trim().parse().ok()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Written aside and renamed over, so a crash leaves the old cursor or the new one.
+fn write_cursor(path: &Path, cursor: u64) -> std::io::Result<()> {
+    let tmp = with_suffix(path, ".tmp");
+    let mut out = File::create(&tmp)?;
+    out.write_all(cursor.to_string().as_bytes())?;
+    out.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Appends from the async threads: a thread of its own takes every record waiting and writes
+/// them with one fsync, so an outage under load costs one fsync per group, not per request.
+#[derive(Clone)]
+pub struct SpoolWriter {
+    tx: std::sync::mpsc::Sender<(
+        SpoolRecord,
+        tokio::sync::oneshot::Sender<std::io::Result<()>>,
+    )>,
+}
+
+impl SpoolWriter {
+    pub fn start(spool: std::sync::Arc<Spool>) -> SpoolWriter {
+        let (tx, rx) = std::sync::mpsc::channel::<(
+            SpoolRecord,
+            tokio::sync::oneshot::Sender<std::io::Result<()>>,
+        )>();
+        std::thread::Builder::new()
+            .name("spool-writer".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut group = vec![first];
+                    group.extend(rx.try_iter().take(511));
+                    let (records, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+                    let result = spool.append(&records);
+                    for reply in replies {
+                        let _ = reply.send(match &result {
+                            Ok(()) => Ok(()),
+                            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+                        });
+                    }
+                }
+            })
+            .expect("a thread for the spool writer");
+        SpoolWriter { tx }
+    }
+
+    /// Resolves once the record is fsynced (or could not be).
+    pub async fn append(&self, record: SpoolRecord) -> std::io::Result<()> {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        self.tx
+            .send((record, reply))
+            .map_err(|_| std::io::Error::other("the spool writer has stopped"))?;
+        done.await
+            .map_err(|_| std::io::Error::other("the spool writer dropped the record"))?
+    }
 }
 
 #[cfg(test)]
@@ -167,38 +411,101 @@ mod tests {
         }
     }
 
-    #[test]
-    fn append_read_and_remove_keep_later_records() {
-        let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::open(&dir.path().join("x.spool")).unwrap();
-        spool.append(&record("1")).unwrap();
-        spool.append(&record("2")).unwrap();
-        let drained = spool.records().unwrap();
-        spool.append(&record("3")).unwrap();
-        spool.remove_first(drained.len()).unwrap();
-        let left: Vec<String> = spool
-            .records()
-            .unwrap()
-            .into_iter()
-            .map(|r| r.public_id)
-            .collect();
-        assert_eq!(left, vec!["3"]);
-        spool.append(&record("4")).unwrap();
-        assert_eq!(spool.pending(), 2);
+    fn ids(entries: &[SpoolEntry]) -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| match &e.record {
+                Ok(r) => r.public_id.clone(),
+                Err(line) => format!("unreadable:{line}"),
+            })
+            .collect()
     }
 
     #[test]
-    fn a_torn_last_line_is_skipped() {
+    fn drained_records_leave_and_later_ones_stay() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.spool");
-        let spool = Spool::open(&path).unwrap();
-        spool.append(&record("1")).unwrap();
-        std::fs::OpenOptions::new()
+        let spool = Spool::open(&path, 1 << 20).unwrap();
+        spool.append(&[record("1"), record("2")]).unwrap();
+        let batch = spool.read_batch(100, 1 << 20).unwrap();
+        spool.append(&[record("3")]).unwrap();
+        assert_eq!(ids(&batch), ["1", "2"]);
+        spool.consume(&batch).unwrap();
+        assert_eq!(spool.pending(), 1);
+        assert_eq!(ids(&spool.read_batch(100, 1 << 20).unwrap()), ["3"]);
+        // The cursor survives a restart: only "3" is offered again.
+        drop(spool);
+        let spool = Spool::open(&path, 1 << 20).unwrap();
+        assert_eq!(spool.pending(), 1);
+        let batch = spool.read_batch(100, 1 << 20).unwrap();
+        assert_eq!(ids(&batch), ["3"]);
+        spool.consume(&batch).unwrap();
+        assert_eq!(
+            (spool.pending(), spool.bytes()),
+            (0, 0),
+            "emptied once drained"
+        );
+    }
+
+    #[test]
+    fn batches_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(&dir.path().join("x.spool"), 1 << 20).unwrap();
+        let records: Vec<_> = (0..10).map(|i| record(&i.to_string())).collect();
+        spool.append(&records).unwrap();
+        let first = spool.read_batch(4, 1 << 20).unwrap();
+        assert_eq!(ids(&first), ["0", "1", "2", "3"]);
+        spool.consume(&first).unwrap();
+        let by_bytes = spool.read_batch(100, 1).unwrap();
+        assert_eq!(ids(&by_bytes), ["4"], "at least one record per batch");
+        assert_eq!(spool.pending(), 6);
+    }
+
+    #[test]
+    fn a_damaged_line_is_quarantined_and_never_swallows_the_next_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.spool");
+        let spool = Spool::open(&path, 1 << 20).unwrap();
+        spool.append(&[record("1")]).unwrap();
+        // Something wrote half a record without a newline (a torn write, a full disk).
+        OpenOptions::new()
             .append(true)
             .open(&path)
             .unwrap()
-            .write_all(b"{\"public_id\": \"2\", \"ki")
+            .write_all(b"{\"public_id\": \"torn\", \"ki")
             .unwrap();
-        assert_eq!(spool.records().unwrap().len(), 1);
+        let spool = Spool::open(&path, 1 << 20).unwrap();
+        spool.append(&[record("2")]).unwrap();
+        let batch = spool.read_batch(100, 1 << 20).unwrap();
+        assert_eq!(
+            ids(&batch),
+            ["1", "unreadable:{\"public_id\": \"torn\", \"ki", "2"]
+        );
+        spool.consume(&batch).unwrap();
+        assert_eq!(spool.quarantined(), 1);
+        let quarantine = std::fs::read_to_string(dir.path().join("x.spool.quarantine")).unwrap();
+        assert_eq!(quarantine, "{\"public_id\": \"torn\", \"ki\n");
+    }
+
+    #[test]
+    fn appends_start_on_a_fresh_line_even_after_damage_while_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.spool");
+        let spool = Spool::open(&path, 1 << 20).unwrap();
+        spool.append(&[record("1")]).unwrap();
+        let mut other = OpenOptions::new().append(true).open(&path).unwrap();
+        other.write_all(b"garbage").unwrap();
+        spool.append(&[record("2")]).unwrap();
+        let batch = spool.read_batch(100, 1 << 20).unwrap();
+        assert_eq!(ids(&batch), ["1", "unreadable:garbage", "2"]);
+    }
+
+    #[test]
+    fn a_full_spool_refuses_instead_of_filling_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(&dir.path().join("x.spool"), 300).unwrap();
+        spool.append(&[record("1")]).unwrap();
+        assert!(spool.append(&[record("2"), record("3")]).is_err());
+        assert_eq!(spool.pending(), 1);
     }
 }

@@ -1,14 +1,43 @@
 //! Group commit for the ack path: writes that arrive while a commit is in flight are committed
 //! together by the next one, so one fsync acknowledges many requests.
+//!
+//! Failure policy: an answer never waits longer than its deadline (spec: 2 seconds) for the
+//! database. Each write is claimed by the committer or abandoned by its request, never both: a
+//! request whose deadline passes before its write is claimed takes it back (and spools it), and
+//! the committer skips it; a claimed write's transaction waits for locks only until the earliest
+//! deadline of its group. A group that fails because the database is unavailable fails at once,
+//! whole, so every request in it goes to the spool together.
 
 use super::db_executor::Db;
 use crate::db::queries::{append_ack_writes, AckWrite};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most writes in one commit; beyond this the next commit takes the rest.
 const MAX_GROUP: usize = 512;
+/// A claimed write still gets this long for its locks, however late it was claimed.
+const MIN_LOCK_WAIT: Duration = Duration::from_millis(100);
 
-type Pending = (AckWrite, oneshot::Sender<Result<(), String>>);
+const WAITING: u8 = 0;
+const CLAIMED: u8 = 1;
+const ABANDONED: u8 = 2;
+
+/// What happened to a write the answer waited for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckOutcome {
+    Stored,
+    /// Not stored, and never will be by this write: the caller spools it or answers 503.
+    NotStored(String),
+}
+
+struct Pending {
+    write: AckWrite,
+    deadline: Instant,
+    claim: Arc<AtomicU8>,
+    reply: oneshot::Sender<AckOutcome>,
+}
 
 #[derive(Clone)]
 pub struct AckWriter {
@@ -28,43 +57,122 @@ impl AckWriter {
                         Err(_) => break,
                     }
                 }
-                let (writes, replies): (Vec<AckWrite>, Vec<_>) = group.into_iter().unzip();
-                let results = commit_group(&db, writes).await;
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result);
-                }
+                commit_group(&db, group).await;
             }
         });
         AckWriter { tx }
     }
 
-    /// Resolves once the write is committed (or has failed).
-    pub async fn write(&self, write: AckWrite) -> Result<(), String> {
-        let (reply, done) = oneshot::channel();
-        self.tx
-            .send((write, reply))
-            .await
-            .map_err(|_| "the ack writer has stopped".to_string())?;
-        done.await
-            .map_err(|_| "the ack writer dropped the write".to_string())?
+    /// Resolves once the write is committed, or by `deadline` with `NotStored` if it was not
+    /// taken up by then (a write already in a commit is waited for: its locks are bounded too).
+    pub async fn write(&self, write: AckWrite, deadline: Instant) -> AckOutcome {
+        let claim = Arc::new(AtomicU8::new(WAITING));
+        let (reply, mut done) = oneshot::channel();
+        let pending = Pending {
+            write,
+            deadline,
+            claim: claim.clone(),
+            reply,
+        };
+        let queued = tokio::time::timeout_at(deadline.into(), self.tx.send(pending)).await;
+        if !matches!(queued, Ok(Ok(()))) {
+            return AckOutcome::NotStored("the ack writer did not take the write in time".into());
+        }
+        tokio::select! {
+            outcome = &mut done => outcome.unwrap_or_else(|_| dropped()),
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                match claim.compare_exchange(WAITING, ABANDONED, Ordering::SeqCst, Ordering::SeqCst) {
+                    Ok(_) => AckOutcome::NotStored(format!(
+                        "the database did not take the write within {} ms",
+                        deadline.saturating_duration_since(Instant::now()).as_millis().max(1)
+                    )),
+                    // Already in a commit: its lock wait ends by the deadline, the fsync soon after.
+                    Err(_) => done.await.unwrap_or_else(|_| dropped()),
+                }
+            }
+        }
     }
 }
 
-/// One commit for the group. If the DbExecutor worker itself failed (it is being replaced),
-/// the group is tried once more before its requests are told to retry.
-async fn commit_group(db: &Db, writes: Vec<AckWrite>) -> Vec<Result<(), String>> {
-    let count = writes.len();
-    let retry = writes.clone();
-    match db
-        .run(move |conn| Ok(append_ack_writes(conn, &writes)))
-        .await
-    {
-        Ok(results) => results,
-        Err(first) => {
-            log::warn!("ack.group_retry writes={count} error={first}");
-            db.run(move |conn| Ok(append_ack_writes(conn, &retry)))
-                .await
-                .unwrap_or_else(|e| vec![Err(e.to_string()); count])
+fn dropped() -> AckOutcome {
+    AckOutcome::NotStored("the ack writer dropped the write".into())
+}
+
+/// One commit for the writes of the group that are still wanted. If the DbExecutor worker itself
+/// failed before claiming them (it is being replaced), the group is offered once more.
+async fn commit_group(db: &Db, group: Vec<Pending>) {
+    let mut group = group;
+    for attempt in 0..2 {
+        let writes: Vec<(AckWrite, Arc<AtomicU8>, Instant)> = group
+            .iter()
+            .map(|p| (p.write.clone(), p.claim.clone(), p.deadline))
+            .collect();
+        match db.run(move |conn| Ok(commit_claimed(conn, &writes))).await {
+            Ok(outcomes) => {
+                for (pending, outcome) in group.into_iter().zip(outcomes) {
+                    let _ = pending.reply.send(outcome);
+                }
+                return;
+            }
+            Err(e) if attempt == 0 => {
+                log::warn!("ack.group_retry writes={} error={e}", group.len());
+                group.retain(|p| !p.reply.is_closed());
+            }
+            Err(e) => {
+                for pending in group {
+                    let _ = pending.reply.send(AckOutcome::NotStored(e.to_string()));
+                }
+                return;
+            }
         }
     }
+}
+
+/// Runs on the database thread: claims the writes whose requests still wait, commits them with a
+/// lock wait bounded by the earliest deadline, and reports an outcome per write of the group.
+fn commit_claimed(
+    conn: &mut crate::db::AnyConnection,
+    writes: &[(AckWrite, Arc<AtomicU8>, Instant)],
+) -> Vec<AckOutcome> {
+    let claimed: Vec<bool> = writes
+        .iter()
+        .map(|(_, claim, _)| {
+            claim
+                .compare_exchange(WAITING, CLAIMED, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        })
+        .collect();
+    let to_write: Vec<AckWrite> = writes
+        .iter()
+        .zip(&claimed)
+        .filter(|(_, claimed)| **claimed)
+        .map(|((write, _, _), _)| write.clone())
+        .collect();
+    let earliest = writes
+        .iter()
+        .zip(&claimed)
+        .filter(|(_, claimed)| **claimed)
+        .map(|((_, _, deadline), _)| *deadline)
+        .min();
+    let results = match earliest {
+        None => Vec::new(),
+        Some(deadline) => {
+            let lock_wait = deadline
+                .saturating_duration_since(Instant::now())
+                .max(MIN_LOCK_WAIT);
+            append_ack_writes(conn, &to_write, lock_wait)
+        }
+    };
+    let mut results = results.into_iter();
+    claimed
+        .iter()
+        .map(|claimed| match claimed {
+            true => match results.next() {
+                Some(Ok(())) => AckOutcome::Stored,
+                Some(Err(e)) => AckOutcome::NotStored(e),
+                None => dropped(),
+            },
+            false => AckOutcome::NotStored("abandoned before it was written".into()),
+        })
+        .collect()
 }

@@ -3,8 +3,9 @@
 //! Decisions are serialised: batches arrive one at a time from the Intake, each submission runs
 //! in the database transaction that writes it, and on PostgreSQL an advisory lock per
 //! (account, project) serialises instances that share the database.
-//! Failure policy: a batch that fails is retried one submission per transaction, so a bad row
-//! fails alone; a panic stops the actor (the supervisor restarts it) and the Intake puts the
+//! Failure policy: a batch that fails because of one row's data is retried one submission per
+//! transaction, so a bad row fails alone (one that fails because the database is unavailable is
+//! left to its lease); a panic stops the actor (the supervisor restarts it) and the Intake puts the
 //! batch back in the inbox.
 
 use super::db_executor::Db;
@@ -130,6 +131,16 @@ fn persist_batch(
     );
     match batch {
         Ok(outcomes) => outcomes,
+        // Unavailable: nothing is counted against the rows; their leases run out and they are
+        // claimed again.
+        Err(batch_error) if batch_error.is_unavailable() => {
+            log::warn!(
+                "pipeline.batch_unavailable items={} error={}",
+                items.len(),
+                batch_error
+            );
+            Vec::new()
+        }
         Err(batch_error) => {
             log::warn!(
                 "pipeline.batch_failed items={} error={}",

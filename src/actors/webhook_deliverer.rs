@@ -37,14 +37,23 @@ pub struct DeliverySettings {
     pub tls: outbound::TlsConfig,
 }
 
-/// Shared with the shutdown path and the spool drain: how many attempts are on the wire,
-/// whether to start more, and which sends made while the database was down got through.
+impl DeliverySettings {
+    /// The longest an offline send can take: every attempt timing out, plus the 1-2-4 s waits.
+    pub fn offline_send_bound(&self) -> Duration {
+        self.timeout * 4 + Duration::from_secs(7 + 10)
+    }
+}
+
+/// Shared with the shutdown path, the ack path and the spool drain: how many attempts are on the
+/// wire, whether to start more, and the sends made while the database was down (which are still
+/// being attempted, which got through).
 #[derive(Debug, Default)]
 pub struct DeliveryGate {
     pub in_flight: AtomicUsize,
     pub draining: AtomicBool,
     delivered_offline: std::sync::Mutex<std::collections::HashSet<String>>,
-    sending_offline: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// make_send_public_id → when the mark lapses, should the send never have started.
+    sending_offline: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
 }
 
 /// One attempt on the wire or waiting to be recorded. Counted while it lives, so a task dropped
@@ -71,19 +80,27 @@ impl DeliveryGate {
         self.sending_offline
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(make_send_public_id)
+            .get(make_send_public_id)
+            .is_some_and(|lapses| Instant::now() < *lapses)
     }
 
-    fn set_sending_offline(&self, make_send_public_id: &str, sending: bool) {
-        let mut set = self
-            .sending_offline
+    /// Marks a send as under way before its record reaches the spool, so that no drain can store
+    /// the record as unsent meanwhile. The mark lapses by itself after `for_at_most`.
+    pub fn begin_offline_send(&self, make_send_public_id: &str, for_at_most: Duration) {
+        self.sending_offline
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if sending {
-            set.insert(make_send_public_id.to_string());
-        } else {
-            set.remove(make_send_public_id);
-        }
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                make_send_public_id.to_string(),
+                Instant::now() + for_at_most,
+            );
+    }
+
+    pub fn end_offline_send(&self, make_send_public_id: &str) {
+        self.sending_offline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(make_send_public_id);
     }
 
     /// Called once a drained record has been stored: its outcome is now in the database.
@@ -170,6 +187,7 @@ impl Handler<DeliverNow> for WebhookDeliverer {
 
     fn handle(&mut self, msg: DeliverNow, ctx: &mut Self::Context) {
         let Some(client) = self.client.clone() else {
+            self.gate.end_offline_send(&msg.0.make_send_public_id);
             return;
         };
         let (settings, delivered, metrics) = (
@@ -178,8 +196,6 @@ impl Handler<DeliverNow> for WebhookDeliverer {
             self.metrics.clone(),
         );
         let pre = msg.0;
-        self.gate
-            .set_sending_offline(&pre.make_send_public_id, true);
         ctx.spawn(
             async move {
                 let _sending = OfflineSend(delivered.clone(), pre.make_send_public_id.clone());
@@ -214,7 +230,7 @@ struct OfflineSend(Arc<DeliveryGate>, String);
 
 impl Drop for OfflineSend {
     fn drop(&mut self) {
-        self.0.set_sending_offline(&self.1, false);
+        self.0.end_offline_send(&self.1);
     }
 }
 

@@ -332,7 +332,8 @@ fn backlog_run(options: &Options, bodies: &[String], receiver: &BenchReceiver) {
             })
         })
         .collect();
-    for result in leadgate::db::queries::append_ack_writes(&mut conn, &writes) {
+    let no_one_else = Duration::from_secs(5);
+    for result in leadgate::db::queries::append_ack_writes(&mut conn, &writes, no_one_else) {
         result.expect("fill inbox");
     }
     drop(conn);

@@ -82,7 +82,6 @@ pub enum Recorded {
     NotOurs,
 }
 
-/// Records an attempt and moves the delivery on, in one transaction.
 /// Records attempts that finished together in one transaction (one fsync); if that fails, each
 /// in its own, so one bad record cannot hold back the others.
 pub fn record_attempts(
@@ -97,6 +96,9 @@ pub fn record_attempts(
     });
     match batch {
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        // Unavailable: each would wait for the same lock. Unrecorded, the leases run out and the
+        // rows are sent again with the same webhook-id.
+        Err(e) if e.is_unavailable() => records.iter().map(|_| Err(e.to_string())).collect(),
         Err(_) => records
             .iter()
             .map(|rec| record_attempt(conn, rec).map_err(|e| e.to_string()))

@@ -33,6 +33,76 @@ pub enum DbError {
     NotFound,
 }
 
+impl DbError {
+    /// An error of one row's data (a constraint, a value the column refuses), as opposed to the
+    /// database being unavailable (locked, unreachable, read-only, out of space, timed out). A
+    /// batch that fails for a row error is worth retrying row by row; one that fails because the
+    /// database is unavailable is not: every row would wait for the same lock again.
+    pub fn is_row_error(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind as Kind, Error};
+        match self {
+            DbError::Query(Error::DatabaseError(kind, info)) => match kind {
+                Kind::UniqueViolation
+                | Kind::ForeignKeyViolation
+                | Kind::NotNullViolation
+                | Kind::CheckViolation
+                | Kind::RestrictViolation
+                | Kind::ExclusionViolation => true,
+                Kind::Unknown => {
+                    let message = info.message();
+                    [
+                        "invalid byte sequence",
+                        "invalid input syntax",
+                        "out of range",
+                        "too long",
+                    ]
+                    .iter()
+                    .any(|m| message.contains(m))
+                }
+                _ => false,
+            },
+            DbError::Query(Error::SerializationError(_) | Error::DeserializationError(_)) => true,
+            DbError::Invalid(_) | DbError::NotFound => true,
+            _ => false,
+        }
+    }
+}
+
+impl DbError {
+    /// The database cannot take writes now (locked, unreachable, read-only, full, timed out):
+    /// retrying row by row would only wait for the same lock again.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind as Kind, Error};
+        const SIGNS: &[&str] = &[
+            "database is locked",
+            "database table is locked",
+            "lock timeout",
+            "statement timeout",
+            "canceling statement",
+            "disk I/O error",
+            "readonly database",
+            "read-only",
+            "database or disk is full",
+            "unable to open database",
+            "terminating connection",
+            "server closed the connection",
+            "could not connect",
+            "connection",
+        ];
+        match self {
+            DbError::Connection(_) => true,
+            DbError::Query(Error::BrokenTransactionManager) => true,
+            DbError::Query(Error::DatabaseError(kind, info)) => {
+                matches!(
+                    kind,
+                    Kind::ClosedConnection | Kind::UnableToSendCommand | Kind::ReadOnlyTransaction
+                ) || SIGNS.iter().any(|sign| info.message().contains(sign))
+            }
+            _ => false,
+        }
+    }
+}
+
 impl From<r2d2::Error> for DbError {
     fn from(e: r2d2::Error) -> Self {
         DbError::Connection(e.to_string())
@@ -40,6 +110,9 @@ impl From<r2d2::Error> for DbError {
 }
 
 pub type Pool = r2d2::Pool<ConnectionManager>;
+
+/// How long SQLite waits for a lock another process holds (a backup, an operator's shell).
+const SQLITE_BUSY_TIMEOUT_MS: u64 = 2000;
 
 /// Opens connections of the configured backend, with SQLite's durability pragmas on each.
 #[derive(Debug, Clone)]
@@ -85,10 +158,10 @@ pub fn establish(target: &DatabaseTarget) -> Result<AnyConnection, DbError> {
             let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())
                 .map_err(|e| DbError::Connection(e.to_string()))?;
             // Durability is the product: FULL sync on every commit of the inbox.
-            conn.batch_execute(
-                "PRAGMA busy_timeout = 2000; PRAGMA journal_mode = WAL; \
-                 PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-            )?;
+            conn.batch_execute(&format!(
+                "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+                 PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+            ))?;
             Ok(AnyConnection::Sqlite(conn))
         }
     }
@@ -154,6 +227,51 @@ where
             let _ = conn.batch_execute("ROLLBACK");
             resume_unwind(panic)
         }
+    }
+}
+
+/// A write transaction that waits at most `lock_wait` for locks held by others (SQLite's busy
+/// handler; PostgreSQL's lock and statement timeouts), so that the ack path answers in bounded time
+/// whatever another process holds.
+pub fn bounded_write_transaction<T, E>(
+    conn: &mut AnyConnection,
+    lock_wait: std::time::Duration,
+    body: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    let ms = lock_wait.as_millis().clamp(1, 60_000);
+    match conn {
+        AnyConnection::Sqlite(_) => {
+            conn.batch_execute(&format!("PRAGMA busy_timeout = {ms}"))?;
+            let result = write_transaction(conn, body);
+            let _ = conn.batch_execute(&format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"));
+            result
+        }
+        AnyConnection::Postgresql(_) => write_transaction(conn, |conn| {
+            conn.batch_execute(&format!(
+                "SET LOCAL lock_timeout = {ms}; SET LOCAL statement_timeout = {ms}"
+            ))?;
+            body(conn)
+        }),
+    }
+}
+
+/// A read that gives up after `limit` on PostgreSQL (a table locked by someone else must not
+/// hang the health page); SQLite's WAL readers are never blocked by a writer.
+pub fn bounded_read<T>(
+    conn: &mut AnyConnection,
+    limit: std::time::Duration,
+    body: impl FnOnce(&mut AnyConnection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    match conn {
+        AnyConnection::Sqlite(_) => body(conn),
+        AnyConnection::Postgresql(_) => write_transaction(conn, |conn| {
+            let ms = limit.as_millis().clamp(1, 60_000);
+            conn.batch_execute(&format!("SET LOCAL statement_timeout = {ms}"))?;
+            body(conn)
+        }),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::models::*;
 use super::schema::*;
-use super::{now, write_transaction, AnyConnection, DbError};
+use super::{bounded_write_transaction, now, write_transaction, AnyConnection, DbError};
 use chrono::Duration;
 use diesel::prelude::*;
 use serde_json::Value;
@@ -159,10 +159,16 @@ fn append_ack_write(conn: &mut AnyConnection, write: &AckWrite) -> QueryResult<u
     }
 }
 
-/// Commits writes that arrived together in one transaction (one fsync for all of them). If the
-/// batch fails, each write is tried alone, so one bad write cannot fail its neighbours.
-pub fn append_ack_writes(conn: &mut AnyConnection, writes: &[AckWrite]) -> Vec<Result<(), String>> {
-    let batch = write_transaction(conn, |conn| {
+/// Commits writes that arrived together in one transaction (one fsync for all of them), waiting
+/// at most `lock_wait` for locks. If the batch fails because of one write's data, each write is
+/// tried alone, so a bad write cannot fail its neighbours; if it fails because the database is
+/// unavailable, every write fails at once (each would only wait for the same lock again).
+pub fn append_ack_writes(
+    conn: &mut AnyConnection,
+    writes: &[AckWrite],
+    lock_wait: std::time::Duration,
+) -> Vec<Result<(), String>> {
+    let batch = bounded_write_transaction(conn, lock_wait, |conn| {
         for write in writes {
             append_ack_write(conn, write)?;
         }
@@ -170,60 +176,97 @@ pub fn append_ack_writes(conn: &mut AnyConnection, writes: &[AckWrite]) -> Vec<R
     });
     match batch {
         Ok(()) => writes.iter().map(|_| Ok(())).collect(),
+        Err(e) if !e.is_row_error() => {
+            // A COMMIT that reported an error may have committed: ask before calling it lost.
+            if already_stored(conn, writes) {
+                return writes.iter().map(|_| Ok(())).collect();
+            }
+            writes.iter().map(|_| Err(e.to_string())).collect()
+        }
         Err(_) => writes
             .iter()
             .map(|write| {
-                write_transaction(conn, |conn| {
+                bounded_write_transaction(conn, lock_wait, |conn| {
                     append_ack_write(conn, write).map_err(DbError::from)
                 })
                 .map(|_| ())
-                .or_else(|e| {
-                    if already_stored(conn, write) {
-                        Ok(())
-                    } else {
-                        Err(e.to_string())
-                    }
-                })
+                .map_err(|e| e.to_string())
             })
             .collect(),
     }
 }
 
-/// A COMMIT that reported an error may still have committed: a write that is there is stored.
-fn already_stored(conn: &mut AnyConnection, write: &AckWrite) -> bool {
-    match write {
-        AckWrite::Inbox(row) => inbox::table
-            .filter(inbox::public_id.eq(&row.public_id))
+/// Whether the group's first inbox row is there after all (a COMMIT whose answer was lost). The
+/// check itself must not wait on a lock: it gives up quickly and says no.
+fn already_stored(conn: &mut AnyConnection, writes: &[AckWrite]) -> bool {
+    let Some(public_id) = writes.iter().find_map(|w| match w {
+        AckWrite::Inbox(row) => Some(row.public_id.clone()),
+        AckWrite::BlockedLead(_) => None,
+    }) else {
+        return false;
+    };
+    super::bounded_read(conn, std::time::Duration::from_millis(250), |conn| {
+        Ok(inbox::table
+            .filter(inbox::public_id.eq(&public_id))
             .count()
-            .get_result::<i64>(conn)
-            .is_ok_and(|n| n > 0),
-        AckWrite::BlockedLead(_) => false,
+            .get_result::<i64>(conn)?)
+    })
+    .is_ok_and(|n| n > 0)
+}
+
+/// What became of one spooled submission offered to the inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpoolInsert {
+    Written,
+    /// Its public id is in the inbox already (written before, or by its own ack after all).
+    AlreadyThere,
+    /// The database refuses this row's data: it is set aside, the others go on.
+    Refused(String),
+}
+
+/// Spooled submissions into the inbox, each once: a public id already there is skipped. All in
+/// one transaction; if a row's data fails it, row by row, so one bad row cannot hold the rest.
+pub fn insert_spooled(
+    conn: &mut AnyConnection,
+    rows: &[NewInboxRow],
+) -> Result<Vec<SpoolInsert>, DbError> {
+    let batch = write_transaction(conn, |conn| {
+        rows.iter()
+            .map(|row| insert_spooled_row(conn, row))
+            .collect::<Result<Vec<_>, DbError>>()
+    });
+    match batch {
+        Err(e) if e.is_row_error() => rows
+            .iter()
+            .map(
+                |row| match write_transaction(conn, |conn| insert_spooled_row(conn, row)) {
+                    Err(e) if e.is_row_error() => Ok(SpoolInsert::Refused(e.to_string())),
+                    other => other,
+                },
+            )
+            .collect(),
+        other => other,
     }
 }
 
-/// Spooled submissions into the inbox, each once: a public id already there is skipped.
-pub fn insert_spooled(conn: &mut AnyConnection, rows: &[NewInboxRow]) -> Result<usize, DbError> {
-    write_transaction(conn, |conn| {
-        let mut written = 0;
-        for row in rows {
-            let exists: i64 = inbox::table
-                .filter(inbox::public_id.eq(&row.public_id))
-                .count()
-                .get_result(conn)?;
-            if exists == 0 {
-                diesel::insert_into(inbox::table)
-                    .values(row)
-                    .execute(conn)?;
-                written += 1;
-            }
-        }
-        Ok(written)
-    })
+fn insert_spooled_row(conn: &mut AnyConnection, row: &NewInboxRow) -> Result<SpoolInsert, DbError> {
+    let exists: i64 = inbox::table
+        .filter(inbox::public_id.eq(&row.public_id))
+        .count()
+        .get_result(conn)?;
+    if exists > 0 {
+        return Ok(SpoolInsert::AlreadyThere);
+    }
+    diesel::insert_into(inbox::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(SpoolInsert::Written)
 }
 
 // ---- inbox ----
 
-/// Claims up to `limit` inbox rows that are due (or whose lease ran out) for `owner`.
+/// Claims up to `limit` inbox rows that are due (or whose lease ran out) for `owner`. A claim is
+/// not an attempt: a process that dies holding it (a crash loop) spends none of the row's retries.
 pub fn claim_inbox(
     conn: &mut AnyConnection,
     owner: &str,
@@ -268,7 +311,6 @@ pub fn claim_inbox(
                 inbox::status.eq("processing"),
                 inbox::lease_owner.eq(owner),
                 inbox::lease_until.eq(t + lease),
-                inbox::attempts.eq(inbox::attempts + 1),
             ))
             .execute(conn)?;
         Ok(inbox::table
@@ -297,7 +339,8 @@ pub fn inbox_backoff(attempts: i32) -> Duration {
     Duration::seconds(1i64 << (attempts.clamp(1, 10) - 1))
 }
 
-/// A processing attempt failed: retry later, or keep the row as failed for an operator.
+/// A processing attempt failed: it is counted now; retry later, or keep the row as failed for an
+/// operator after `INBOX_MAX_ATTEMPTS`.
 pub fn fail_inbox_attempt(
     conn: &mut AnyConnection,
     id: i64,
@@ -309,7 +352,7 @@ pub fn fail_inbox_attempt(
         .select(inbox::attempts)
         .get_result(conn)
         .optional()?;
-    let Some(attempts) = attempts else {
+    let Some(attempts) = attempts.map(|a| a + 1) else {
         return Ok(());
     };
     let status = if attempts >= INBOX_MAX_ATTEMPTS {
@@ -326,6 +369,7 @@ pub fn fail_inbox_attempt(
     )
     .set((
         inbox::status.eq(status),
+        inbox::attempts.eq(attempts),
         inbox::lease_owner.eq(None::<String>),
         inbox::lease_until.eq(None::<chrono::NaiveDateTime>),
         inbox::last_error.eq(truncate(error, 2000)),
@@ -618,6 +662,69 @@ pub fn json_text(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sqlite() -> (tempfile::TempDir, AnyConnection) {
+        let dir = tempfile::tempdir().unwrap();
+        let target = crate::config::DatabaseTarget::Sqlite(dir.path().join("t.db"));
+        let mut conn = super::super::establish(&target).unwrap();
+        super::super::run_migrations(&mut conn).unwrap();
+        (dir, conn)
+    }
+
+    fn inbox_row(public_id: &str) -> NewInboxRow {
+        NewInboxRow {
+            public_id: public_id.into(),
+            kind: "website".into(),
+            account_id: "a".into(),
+            body: "{}".into(),
+            meta_json: "{}".into(),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: now(),
+            received_at: now(),
+        }
+    }
+
+    fn attempts_of(conn: &mut AnyConnection, id: i64) -> (String, i32) {
+        inbox::table
+            .find(id)
+            .select((inbox::status, inbox::attempts))
+            .get_result(conn)
+            .unwrap()
+    }
+
+    #[test]
+    fn claims_spend_no_attempts_failures_do() {
+        let (_dir, mut conn) = sqlite();
+        let wait = std::time::Duration::from_secs(1);
+        let written = append_ack_writes(&mut conn, &[AckWrite::Inbox(inbox_row("p1"))], wait);
+        assert_eq!(written, vec![Ok(())]);
+        // A crash loop: claimed, process dies, leases released at the next start, again and again.
+        for _ in 0..5 {
+            let claimed = claim_inbox(&mut conn, "dies", 10, Duration::seconds(10)).unwrap();
+            assert_eq!(claimed.len(), 1);
+            release_all_inbox_leases(&mut conn).unwrap();
+        }
+        let id = inbox::table
+            .select(inbox::id)
+            .first::<i64>(&mut conn)
+            .unwrap();
+        assert_eq!(attempts_of(&mut conn, id), ("pending".into(), 0));
+        for expected in 1..=INBOX_MAX_ATTEMPTS {
+            diesel::update(inbox::table.find(id))
+                .set(inbox::next_attempt_at.eq(now()))
+                .execute(&mut conn)
+                .unwrap();
+            claim_inbox(&mut conn, "fails", 10, Duration::seconds(10)).unwrap();
+            fail_inbox_attempt(&mut conn, id, "fails", "boom").unwrap();
+            let status = if expected == INBOX_MAX_ATTEMPTS {
+                "failed"
+            } else {
+                "pending"
+            };
+            assert_eq!(attempts_of(&mut conn, id), (status.into(), expected));
+        }
+    }
 
     #[test]
     fn search_patterns() {

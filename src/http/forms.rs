@@ -4,13 +4,14 @@
 use super::error::ApiError;
 use super::redirect::{request_origin, thank_you_location};
 use super::AppState;
+use crate::actors::ack_writer::AckOutcome;
 use crate::actors::intake::Nudge;
 use crate::actors::webhook_deliverer::DeliverNow;
 use crate::db::models::{NewBlockedIpLead, NewInboxRow};
 use crate::db::now;
 use crate::db::queries::{json_text, new_public_id, AckWrite};
 use crate::delivery::payload::offline_payload;
-use crate::intake::body::{body_kind, parse_form_body, MAX_BODY_BYTES};
+use crate::intake::body::{body_kind, parse_form_body, without_nul_characters, MAX_BODY_BYTES};
 use crate::intake::client_ip::{client_ip, is_trusted, ProxyHeaders};
 use crate::intake::fields::{extract_website_fields, missing_contact};
 use crate::intake::submission::{website_submission, Geo, PreForwarded, RequestMeta};
@@ -54,7 +55,7 @@ async fn accept(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(req, payload, MAX_BODY_BYTES).await?;
     let kind = body_kind(header_str(req.headers(), header::CONTENT_TYPE))?;
-    let fields = parse_form_body(&kind, &body).await?;
+    let fields = without_nul_characters(parse_form_body(&kind, &body).await?);
     let website = extract_website_fields(&fields);
     if let Some(missing) = missing_contact(&website) {
         return Err(ApiError::Unprocessable {
@@ -97,8 +98,8 @@ async fn accept(
             created_at: now(),
         });
         // A refused submission is not a lead: if its audit row cannot be written, say so and go on.
-        if store(state, write).await.is_err() {
-            log::warn!("blocked_ip.audit_failed ip={ip}");
+        if let AckOutcome::NotStored(e) = state.ack.write(write, ack_deadline()).await {
+            log::warn!("blocked_ip.audit_failed ip={ip} error={e}");
         }
         state.metrics.blocked_ip_submissions.inc();
         log::info!("lead.blocked_ip ip={ip}");
@@ -137,8 +138,21 @@ async fn accept(
         next_attempt_at: received_at,
         received_at,
     };
-    if let Err(e) = store(state, AckWrite::Inbox(row.clone())).await {
-        spool_submission(state, &row, &meta, campaign).map_err(|_| e)?;
+    if let AckOutcome::NotStored(e) = state
+        .ack
+        .write(AckWrite::Inbox(row.clone()), ack_deadline())
+        .await
+    {
+        state.metrics.ack_failures.inc();
+        log::error!(
+            "lead.persistence_failed public_id={} error={e}",
+            row.public_id
+        );
+        spool_submission(state, &row, &meta, campaign)
+            .await
+            .map_err(|_| {
+                ApiError::Unavailable("the lead could not be stored; retry shortly".into())
+            })?;
     }
     state
         .metrics
@@ -149,24 +163,51 @@ async fn accept(
     Ok(answer)
 }
 
-/// The durable write the answer waits for.
-async fn store(state: &AppState, write: AckWrite) -> Result<(), ApiError> {
-    state.ack.write(write).await.map_err(|e| {
-        state.metrics.ack_failures.inc();
-        log::error!("lead.persistence_failed error={e}");
-        ApiError::Unavailable("the lead could not be stored; retry shortly".into())
-    })
+/// How long an answer waits for the database before the submission goes to the spool.
+const ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn ack_deadline() -> std::time::Instant {
+    std::time::Instant::now() + ACK_WAIT
 }
 
 /// The database could not take the submission: it goes to the spool (fsynced) and, when it
 /// would be forwarded, is forwarded now with ids generated here and kept for later. Only if
 /// the spool fails too is the client told to retry.
-fn spool_submission(
+async fn spool_submission(
     state: &AppState,
     row: &NewInboxRow,
     meta: &RequestMeta,
     campaign: Option<&crate::db::models::Campaign>,
 ) -> std::io::Result<()> {
+    let record = spool_record(state, row, meta, campaign);
+    let pre_forwarded = record.pre_forwarded.clone();
+    // Marked before the record is in the spool: a drain must not store it as unsent meanwhile.
+    if let Some(pre) = &pre_forwarded {
+        state
+            .gate
+            .begin_offline_send(&pre.make_send_public_id, state.offline_send_bound);
+    }
+    if let Err(e) = state.spool_writer.append(record).await {
+        if let Some(pre) = &pre_forwarded {
+            state.gate.end_offline_send(&pre.make_send_public_id);
+        }
+        log::error!("spool.append_failed public_id={} error={e}", row.public_id);
+        return Err(e);
+    }
+    log::warn!("lead.spooled public_id={}", row.public_id);
+    if let Some(pre) = pre_forwarded {
+        state.deliverer.do_send(DeliverNow(pre));
+    }
+    Ok(())
+}
+
+/// The spool record of a submission, with the send to make now if it is to be forwarded.
+fn spool_record(
+    state: &AppState,
+    row: &NewInboxRow,
+    meta: &RequestMeta,
+    campaign: Option<&crate::db::models::Campaign>,
+) -> SpoolRecord {
     // The rare path parses the stored body again, so the common one need not keep a copy.
     let fields: Map<String, Value> = serde_json::from_str(&row.body).unwrap_or_default();
     let submission = website_submission(&row.public_id, &row.account_id, &fields, meta);
@@ -198,24 +239,15 @@ fn spool_submission(
             delivered: false,
         }
     });
-    let record = SpoolRecord {
+    SpoolRecord {
         public_id: row.public_id.clone(),
         kind: row.kind.clone(),
         account_id: row.account_id.clone(),
         body: row.body.clone(),
         meta_json: row.meta_json.clone(),
         received_at_ms: meta.received_at_ms,
-        pre_forwarded: pre_forwarded.clone(),
-    };
-    if let Err(e) = state.spool.append(&record) {
-        log::error!("spool.append_failed error={e}");
-        return Err(e);
+        pre_forwarded,
     }
-    log::warn!("lead.spooled public_id={}", row.public_id);
-    if let Some(pre) = pre_forwarded {
-        state.deliverer.do_send(DeliverNow(pre));
-    }
-    Ok(())
 }
 
 fn requested_account(req: &HttpRequest) -> Option<String> {

@@ -4,13 +4,38 @@ use super::AppState;
 use crate::db::queries;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
+use std::time::Duration;
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
+/// How long the health pages wait for the database: a locked or hung database is reported, not
+/// waited for.
+const HEALTH_WAIT: Duration = Duration::from_millis(1500);
+
+/// A health read, or why the database did not answer it in time.
+async fn read_bounded<T: Send + 'static>(
+    state: &AppState,
+    read: fn(&mut crate::db::AnyConnection) -> Result<T, crate::db::DbError>,
+) -> Result<T, String> {
+    let query = state
+        .db
+        .run(move |c| crate::db::bounded_read(c, HEALTH_WAIT, read));
+    let wait = HEALTH_WAIT + Duration::from_millis(500);
+    match tokio::time::timeout(wait, query).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {} ms", wait.as_millis())),
+    }
+}
+
+async fn backlog(state: &AppState) -> Result<queries::Backlog, String> {
+    read_bounded(state, queries::backlog).await
+}
+
+/// Ready when the database answers (and can be read where the work is) and every actor runs.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let database_ok = state.db.run(queries::ping).await.is_ok();
+    let database_ok = backlog(&state).await.is_ok();
     let actors_ok = state.registry.all_running();
     let body = json!({"database": database_ok, "actors": actors_ok});
     if database_ok && actors_ok {
@@ -21,11 +46,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 pub async fn admin_health(state: web::Data<AppState>) -> HttpResponse {
-    let backlog = state.db.run(queries::backlog).await;
+    let backlog = backlog(&state).await;
     let database = match &backlog {
         Ok(_) => json!({"backend": backend_name(&state), "status": "ok"}),
         Err(e) => {
-            json!({"backend": backend_name(&state), "status": "unavailable", "error": e.to_string()})
+            json!({"backend": backend_name(&state), "status": "unavailable", "error": e})
         }
     };
     let healthy = backlog.is_ok() && state.registry.all_running();
@@ -36,7 +61,7 @@ pub async fn admin_health(state: web::Data<AppState>) -> HttpResponse {
         "database": database,
         "inbox": {"pending": backlog.inbox_pending, "failed": backlog.inbox_failed},
         "outbox": {"pending": backlog.outbox_pending, "dead": backlog.outbox_dead},
-        "spool": {"pending": state.spool.pending()},
+        "spool": {"pending": state.spool.pending(), "quarantined": state.spool.quarantined(), "bytes": state.spool.bytes()},
     }))
 }
 
@@ -49,17 +74,13 @@ fn backend_name(state: &AppState) -> &'static str {
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    if let Ok(backlog) = state.db.run(queries::backlog).await {
+    if let Ok(backlog) = backlog(&state).await {
         state.metrics.inbox_pending.set(backlog.inbox_pending);
         state.metrics.inbox_failed.set(backlog.inbox_failed);
         state.metrics.outbox_pending.set(backlog.outbox_pending);
         state.metrics.outbox_dead.set(backlog.outbox_dead);
     }
-    if let Ok(dead) = state
-        .db
-        .run(crate::db::deliveries::count_dead_letters)
-        .await
-    {
+    if let Ok(dead) = read_bounded(&state, crate::db::deliveries::count_dead_letters).await {
         state.metrics.dead_letters.set(dead);
     }
     if let Some(actors) = state.registry.to_json().as_object() {

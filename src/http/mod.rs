@@ -29,6 +29,10 @@ pub struct AppState {
     pub intake: Addr<Intake>,
     pub deliverer: Addr<WebhookDeliverer>,
     pub spool: Arc<crate::spool::Spool>,
+    pub spool_writer: crate::spool::SpoolWriter,
+    pub gate: Arc<crate::actors::webhook_deliverer::DeliveryGate>,
+    /// How long a send made while the database is down may take (see `DeliveryGate`).
+    pub offline_send_bound: std::time::Duration,
 }
 
 /// The route table, apart from the server so it can be read (and tested) on its own.

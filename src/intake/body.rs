@@ -134,6 +134,32 @@ async fn parse_multipart(boundary: &str, body: &[u8]) -> Result<Map<String, Valu
     Ok(fields)
 }
 
+/// U+0000 removed from every key and text value: PostgreSQL cannot store it in text, and no form
+/// field means it. Whatever is answered 200 must be storable on both backends.
+pub fn without_nul_characters(fields: Map<String, Value>) -> Map<String, Value> {
+    fields
+        .into_iter()
+        .map(|(key, value)| (strip_nul(key), value_without_nul(value)))
+        .collect()
+}
+
+fn value_without_nul(value: Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(strip_nul(s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(value_without_nul).collect()),
+        Value::Object(map) => Value::Object(without_nul_characters(map)),
+        other => other,
+    }
+}
+
+fn strip_nul(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "")
+    } else {
+        text
+    }
+}
+
 fn insert_field(fields: &mut Map<String, Value>, key: String, value: String) {
     match fields.get_mut(&key) {
         None => {
@@ -182,6 +208,17 @@ mod tests {
         assert_eq!(m["email"], "a@b.co");
         let m = parse_plain_body(&BodyKind::Text, b"email=a%40b.co").unwrap();
         assert_eq!(m["email"], "a@b.co");
+    }
+
+    #[test]
+    fn nul_characters_are_removed_everywhere() {
+        let m = parse_plain_body(
+            &BodyKind::Json,
+            br#"{"na\u0000me": "a\u0000b", "list": ["x\u0000"], "nested": {"k": "\u0000"}}"#,
+        )
+        .unwrap();
+        let clean = serde_json::to_string(&without_nul_characters(m)).unwrap();
+        assert_eq!(clean, r#"{"list":["x"],"name":"ab","nested":{"k":""}}"#);
     }
 
     #[test]

@@ -334,7 +334,10 @@ fn health_lists_every_actor_and_the_backlog() {
     }
     assert_eq!(health["inbox"], json!({"pending": 0, "failed": 0}));
     assert_eq!(health["outbox"], json!({"pending": 0, "dead": 0}));
-    assert_eq!(health["spool"], json!({"pending": 0}));
+    assert_eq!(
+        health["spool"],
+        json!({"pending": 0, "quarantined": 0, "bytes": 0})
+    );
     assert_eq!(health["database"]["status"], "ok");
     let backend: Value = if db.is_postgres() {
         json!("postgres")

@@ -393,3 +393,38 @@ pub fn fixture(path: &str) -> Vec<u8> {
     let full = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
+
+/// Another process holding the database: an exclusive transaction on the SQLite file, or the
+/// inbox table locked on PostgreSQL. Released when dropped.
+pub enum DbLock {
+    Sqlite(diesel::SqliteConnection),
+    Postgres(diesel::PgConnection),
+}
+
+impl DbLock {
+    pub fn hold(db: &TestDb) -> DbLock {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        let url = db.url();
+        if db.is_postgres() {
+            let mut conn = diesel::PgConnection::establish(&url).unwrap();
+            conn.batch_execute("BEGIN; LOCK TABLE inbox IN ACCESS EXCLUSIVE MODE")
+                .unwrap();
+            DbLock::Postgres(conn)
+        } else {
+            let path = url.trim_start_matches("sqlite://");
+            let mut conn = diesel::SqliteConnection::establish(path).unwrap();
+            conn.batch_execute("PRAGMA busy_timeout = 5000; BEGIN EXCLUSIVE")
+                .unwrap();
+            DbLock::Sqlite(conn)
+        }
+    }
+
+    pub fn release(self) {
+        use diesel::connection::SimpleConnection;
+        match self {
+            DbLock::Sqlite(mut c) => c.batch_execute("ROLLBACK").unwrap(),
+            DbLock::Postgres(mut c) => c.batch_execute("ROLLBACK").unwrap(),
+        }
+    }
+}

@@ -10,4 +10,5 @@ mod delivery;
 mod faults;
 mod forwarding;
 mod identity;
+mod outage;
 mod website;

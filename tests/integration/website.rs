@@ -339,7 +339,10 @@ fn hostile_content_is_stored_verbatim_and_harmless() {
     assert_eq!(bobby["message"], "<script>alert('x')</script>");
     assert_eq!(bobby["project_name"], "' OR 1=1 --");
     let detail = d.lead_detail(bobby["lead_public_id"].as_str().unwrap());
-    assert_eq!(detail["submissions"][0]["payload_json"], hostile);
+    // Verbatim but for U+0000, which no database column can hold and no field means.
+    let mut stored = hostile.clone();
+    stored["unicode"] = json!("名前 🚀  end");
+    assert_eq!(detail["submissions"][0]["payload_json"], stored);
     let wide = leads
         .iter()
         .find(|l| l["email"] == "many@example.com")
@@ -558,4 +561,33 @@ fn trusted_proxy_headers_give_client_ip_and_geo() {
         lead["phone_e164"], "+919999999999",
         "the country header gives the region of a national number"
     );
+}
+
+#[test]
+fn a_nul_character_never_makes_an_accepted_lead_unstorable() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    let r = d.post_raw(
+        "/v1/leads",
+        "application/json",
+        br#"{"name": "a\u0000b", "email": "nul@example.com", "message": "x\u0000"}"#,
+        &[("Accept", "application/json")],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let form = d.post_raw(
+        "/v1/leads",
+        "application/x-www-form-urlencoded",
+        b"name=c%00d&email=nul2%40example.com",
+        &[("Accept", "application/json")],
+    );
+    assert_eq!(form.status, 200, "{}", form.body);
+    d.wait_processed();
+    assert_eq!(d.health()["inbox"]["failed"], 0);
+    let mut names: Vec<String> = d
+        .leads("")
+        .iter()
+        .map(|l| l["first_name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["ab", "cd"]);
 }
