@@ -315,8 +315,11 @@ impl Config {
             return Err(err("ADMIN_TOKEN", "required when ENVIRONMENT=production"));
         }
         let make_webhook_url = s.string("make_webhook_url", "MAKE_WEBHOOK_URL")?;
-        if let Some(url) = &make_webhook_url {
-            validate_http_url("MAKE_WEBHOOK_URL", url)?;
+        if let Some(why) = make_webhook_url
+            .as_deref()
+            .and_then(crate::outbound::forbidden_destination)
+        {
+            return Err(err("MAKE_WEBHOOK_URL", why));
         }
         let webhook_signing_secret =
             s.string("webhook_signing_secret", "WEBHOOK_SIGNING_SECRET")?;
@@ -530,13 +533,27 @@ fn default_spool_path(database: &DatabaseTarget) -> PathBuf {
     }
 }
 
-/// An exact address becomes a host network (/32 or /128).
+/// An exact address becomes a host network (/32 or /128). IPv4-mapped IPv6 (`::ffff:a.b.c.d`) is
+/// read as the IPv4 address it is, since client addresses are compared in that form.
 pub fn parse_ip_or_cidr(text: &str) -> Option<IpNet> {
     let text = text.trim();
-    if let Ok(net) = text.parse::<IpNet>() {
-        return Some(net.trunc());
+    let net = match text.parse::<IpNet>() {
+        Ok(net) => net.trunc(),
+        Err(_) => IpNet::from(text.parse::<std::net::IpAddr>().ok()?),
+    };
+    Some(canonical_net(net))
+}
+
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .map(|n| IpNet::V4(n.trunc()))
+                .unwrap_or(net),
+            None => net,
+        },
+        other => other,
     }
-    text.parse::<std::net::IpAddr>().ok().map(IpNet::from)
 }
 
 /// The process environment as a map, so that configuration loading stays a pure function.
@@ -602,6 +619,24 @@ mod tests {
         let e = Config::from_sources(&toml::Table::new(), &env(&[("ENVIRONMENT", "production")]))
             .unwrap_err();
         assert_eq!(e.key, "ADMIN_TOKEN");
+    }
+
+    #[test]
+    fn mapped_addresses_are_read_as_ipv4() {
+        assert_eq!(
+            parse_ip_or_cidr("::ffff:203.0.113.10"),
+            parse_ip_or_cidr("203.0.113.10")
+        );
+        assert_eq!(
+            parse_ip_or_cidr("::ffff:203.0.113.0/120")
+                .unwrap()
+                .to_string(),
+            "203.0.113.0/24"
+        );
+        assert_eq!(
+            parse_ip_or_cidr("2001:DB8::1").unwrap().to_string(),
+            "2001:db8::1/128"
+        );
     }
 
     #[test]

@@ -40,6 +40,7 @@ impl Snapshot {
     }
 
     pub fn is_blocked(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
         self.blocked.iter().any(|net| net.contains(&ip))
     }
 }

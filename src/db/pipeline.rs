@@ -74,9 +74,12 @@ pub fn persist_submission(
     }
 
     let history = PersonHistory::load(conn, sub)?;
-    let lead_id = match history.lead_in_project(sub) {
-        Some(id) => Some(id),
-        None => lead_from_client_ip(conn, sub)?,
+    let (lead_id, joined_by_ip_only) = match history.lead_in_project(sub) {
+        Some(id) => (Some(id), false),
+        None => {
+            let by_ip = lead_from_client_ip(conn, sub)?;
+            (by_ip, by_ip.is_some())
+        }
     };
     let existing = match lead_id {
         Some(lead_id) => Some(leads::table.find(lead_id).get_result::<Lead>(conn)?),
@@ -153,6 +156,7 @@ pub fn persist_submission(
             lead_id: Some(lead_id),
             lead_submission_id: None,
             previous: previous_snapshot.as_ref(),
+            joined_by_ip_only,
             engagement: &engagement,
             suspicion: &suspicion,
             form_submit_count,

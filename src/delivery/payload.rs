@@ -76,6 +76,9 @@ pub struct LeadContext<'a> {
     pub lead_submission_id: Option<i64>,
     /// The lead's snapshot before this submission: fills contact gaps of a partial repeat.
     pub previous: Option<&'a ForwardedLead>,
+    /// The submission joined only by client IP: it is the lead's, but it does not speak for the
+    /// person, so the contact fields (name, email, phone, location, message) stay the lead's.
+    pub joined_by_ip_only: bool,
     pub engagement: &'a Engagement,
     pub suspicion: &'a Suspicion,
     pub form_submit_count: i64,
@@ -101,6 +104,24 @@ pub fn has_test_placeholders(payload: &Value) -> bool {
 }
 
 pub fn forwarded_lead(sub: &Submission, ctx: &LeadContext<'_>) -> ForwardedLead {
+    let lead = submission_as_lead(sub, ctx);
+    match ctx.previous.filter(|_| ctx.joined_by_ip_only) {
+        Some(person) => ForwardedLead {
+            first_name: person.first_name.clone(),
+            phone_mobile: person.phone_mobile.clone(),
+            phone_e164: person.phone_e164.clone(),
+            email: person.email.clone(),
+            email1: person.email1.clone(),
+            country_code: person.country_code.clone(),
+            user_location: person.user_location.clone(),
+            message: person.message.clone(),
+            ..lead
+        },
+        None => lead,
+    }
+}
+
+fn submission_as_lead(sub: &Submission, ctx: &LeadContext<'_>) -> ForwardedLead {
     let prev = ctx.previous;
     let from_prev = |pick: fn(&ForwardedLead) -> Option<String>| prev.and_then(pick);
     let email = sub.email.clone().or_else(|| from_prev(|p| p.email.clone()));
@@ -198,6 +219,7 @@ pub fn offline_payload(
             lead_id: None,
             lead_submission_id: None,
             previous: None,
+            joined_by_ip_only: false,
             engagement: &engagement,
             suspicion: &suspicion,
             form_submit_count: 1,

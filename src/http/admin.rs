@@ -66,12 +66,7 @@ async fn require_admin_token(
     let expected = req
         .app_data::<web::Data<AppState>>()
         .and_then(|s| s.config.admin_token.clone());
-    let given = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let given = bearer_token(req.headers());
     match (expected, given) {
         (Some(expected), Some(given))
             if constant_time_eq(expected.as_bytes(), given.as_bytes()) =>
@@ -83,6 +78,20 @@ async fn require_admin_token(
             Ok(req.into_response(response).map_into_right_body())
         }
     }
+}
+
+/// The token of `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110).
+pub fn bearer_token(headers: &actix_web::http::header::HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    let (scheme, token) = value.split_once(char::is_whitespace)?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// Token comparison whose time does not depend on where the first difference is.
@@ -172,17 +181,36 @@ pub const INTEGRATIONS: &[&str] = &[
 
 /// Keys kept in their own columns; everything else of the contract is kept in `settings_json`.
 const CAMPAIGN_COLUMNS: &[&str] = &[
-    "id",
-    "account_id",
     "name",
     "project_name",
     "integration",
     "active",
     "thank_you_url",
     "webhook_url",
-    "created_at",
-    "updated_at",
 ];
+
+/// The campaign keys of the contract kept in `settings_json`.
+const CAMPAIGN_SETTINGS: &[&str] = &[
+    "page_id",
+    "lead_form_id",
+    "tracking_number",
+    "signing_secret",
+    "site_domains",
+    "add_to_crm",
+    "add_person_or_business",
+    "create_deal",
+    "pipeline_id",
+    "stage_id",
+    "deal_value",
+    "currency",
+    "selected_user",
+    "notification_type",
+    "email_details",
+    "sms_details",
+];
+
+/// Keys leadgate writes itself: a client may send a campaign back as it got it.
+const CAMPAIGN_READ_ONLY: &[&str] = &["id", "account_id", "created_at", "updated_at", "health"];
 
 fn optional_string(
     body: &Map<String, Value>,
@@ -196,18 +224,40 @@ fn optional_string(
     }
 }
 
-fn valid_url(key: &str, url: &str, allow_path: bool) -> Result<(), ApiError> {
-    if allow_path && url.starts_with('/') && !url.starts_with("//") {
-        return Ok(());
+/// Where browsers are sent: an absolute http(s) URL, or a path on this host starting with one
+/// `/`. Control characters and backslashes are refused: browsers read `/\evil.example` as
+/// another host, and a line break would end the `Location` header.
+pub fn valid_thank_you_url(url: &str) -> Result<(), String> {
+    if url.chars().any(|c| c.is_control() || c == '\\') {
+        return Err("thank_you_url must not contain control characters or backslashes".into());
     }
-    let uri: actix_web::http::Uri = url
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("{key} is not a URL")))?;
-    match (uri.scheme_str(), uri.host()) {
-        (Some("http" | "https"), Some(_)) => Ok(()),
-        _ => Err(ApiError::BadRequest(format!(
-            "{key} must be an http(s) URL"
-        ))),
+    if url.starts_with('/') {
+        let ok = !url.starts_with("//") && url.parse::<actix_web::http::Uri>().is_ok();
+        return ok
+            .then_some(())
+            .ok_or_else(|| "thank_you_url must be a path starting with a single /".into());
+    }
+    match url.parse::<actix_web::http::Uri>() {
+        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
+            Ok(())
+        }
+        _ => Err("thank_you_url must be an http(s) URL or a path starting with /".into()),
+    }
+}
+
+/// A key the contract does not name is a mistake (`thankyou_url`), not a setting to keep: `422`.
+fn refuse_unknown_campaign_keys(body: &Map<String, Value>) -> Result<(), ApiError> {
+    let known = |key: &str| {
+        CAMPAIGN_COLUMNS.contains(&key)
+            || CAMPAIGN_SETTINGS.contains(&key)
+            || CAMPAIGN_READ_ONLY.contains(&key)
+    };
+    match body.keys().find(|k| !known(k)) {
+        Some(unknown) => Err(ApiError::Unprocessable {
+            message: format!("unknown campaign key {unknown:?}"),
+            fields: vec![unknown.clone()],
+        }),
+        None => Ok(()),
     }
 }
 
@@ -216,6 +266,7 @@ pub fn apply_campaign_input(
     campaign: &mut Campaign,
     body: &Map<String, Value>,
 ) -> Result<(), ApiError> {
+    refuse_unknown_campaign_keys(body)?;
     if let Some(name) = optional_string(body, "name")? {
         campaign.name = valid_name(name.as_deref(), true)?.unwrap_or_default();
     }
@@ -239,13 +290,16 @@ pub fn apply_campaign_input(
     }
     if let Some(url) = optional_string(body, "thank_you_url")? {
         if let Some(u) = &url {
-            valid_url("thank_you_url", u, true)?;
+            valid_thank_you_url(u).map_err(ApiError::BadRequest)?;
         }
         campaign.thank_you_url = url;
     }
     if let Some(url) = optional_string(body, "webhook_url")? {
-        if let Some(u) = &url {
-            valid_url("webhook_url", u, false)?;
+        if let Some(why) = url
+            .as_deref()
+            .and_then(crate::outbound::forbidden_destination)
+        {
+            return Err(ApiError::BadRequest(format!("webhook_url: {why}")));
         }
         campaign.webhook_url = url;
     }
@@ -263,7 +317,7 @@ pub fn apply_campaign_input(
     }
     let mut settings = campaign.settings();
     for (key, value) in body {
-        if !CAMPAIGN_COLUMNS.contains(&key.as_str()) {
+        if CAMPAIGN_SETTINGS.contains(&key.as_str()) {
             settings.insert(key.clone(), value.clone());
         }
     }
@@ -328,6 +382,7 @@ async fn update_campaign(
 ) -> Reply {
     let id = id.into_inner();
     let body = body.into_inner();
+    refuse_unknown_campaign_keys(&body)?;
     let campaign = state
         .db
         .run(move |c| {

@@ -1,7 +1,7 @@
 //! Callbacks from the CRM side: the CRM's id for a lead, the automation's link for a send.
 //! `Authorization: Bearer <CRM_CALLBACK_TOKEN>`; unknown ids are `404`.
 
-use super::admin::constant_time_eq;
+use super::admin::{bearer_token, constant_time_eq};
 use super::error::{not_found, ApiError};
 use super::AppState;
 use crate::db::deliveries::{self, LeadRef};
@@ -14,13 +14,7 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
         .crm_callback_token
         .as_deref()
         .ok_or(ApiError::Unauthorized)?;
-    let given = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or_default();
+    let given = bearer_token(req.headers()).unwrap_or_default();
     if constant_time_eq(expected.as_bytes(), given.as_bytes()) {
         Ok(())
     } else {

@@ -12,7 +12,7 @@ pub enum ApiError {
     #[error("{message}")]
     Unprocessable {
         message: String,
-        fields: Vec<&'static str>,
+        fields: Vec<String>,
     },
     #[error("body is larger than {0} bytes")]
     PayloadTooLarge(usize),

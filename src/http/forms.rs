@@ -60,7 +60,7 @@ async fn accept(
     if let Some(missing) = missing_contact(&website) {
         return Err(ApiError::Unprocessable {
             message: "the form has no name, email or phone".into(),
-            fields: missing,
+            fields: missing.into_iter().map(str::to_string).collect(),
         });
     }
     let snapshot = state.directory.snapshot();
@@ -76,7 +76,10 @@ async fn accept(
         state,
         &snapshot,
         &account_id,
-        campaign.and_then(|c| c.thank_you_url.as_deref()),
+        // A URL stored before it was checked is not sent as a `Location`.
+        campaign
+            .and_then(|c| c.thank_you_url.as_deref())
+            .filter(|url| super::admin::valid_thank_you_url(url).is_ok()),
     );
 
     let peer = req.peer_addr().map(|a| a.ip());

@@ -22,6 +22,8 @@ impl Phone {
 
 /// Parses `raw` with, in order of preference, its own `+`/`00` prefix, the calling code
 /// given beside it (`"+91"`, `"91"`), or a region (ISO code such as `IN`, from geo headers).
+/// The result must be a valid number for its country (phonenumber's validity test): a number
+/// that is not stays unread (`None`), which is better than a wrong one.
 pub fn normalize_phone(
     raw: &str,
     calling_code: Option<&str>,
@@ -37,27 +39,38 @@ pub fn normalize_phone(
     } else {
         digits.strip_prefix("00").map(|rest| format!("+{rest}"))
     };
-    let number = if let Some(international) = international {
-        phonenumber::parse(None, international).ok()?
+    let candidates: Vec<phonenumber::PhoneNumber> = if let Some(international) = international {
+        phonenumber::parse(None, international)
+            .into_iter()
+            .collect()
     } else if let Some(code) = calling_code.and_then(calling_code_digits) {
-        // A national number beside its calling code; a leading trunk `0` is not part of it.
+        // A number that already starts with its code (`919812345678` beside `+91`) is read as
+        // typed when that is valid; else it is national (a leading trunk `0` is not part of it).
         let national = digits.strip_prefix('0').unwrap_or(&digits);
-        phonenumber::parse(None, format!("+{code}{national}")).ok()?
+        let mut numbers = Vec::with_capacity(2);
+        if digits.starts_with(&code) {
+            numbers.push(format!("+{digits}"));
+        }
+        numbers.push(format!("+{code}{national}"));
+        numbers
+            .into_iter()
+            .filter_map(|n| phonenumber::parse(None, n).ok())
+            .collect()
     } else if let Some(id) =
         region.and_then(|r| r.trim().to_ascii_uppercase().parse::<country::Id>().ok())
     {
-        phonenumber::parse(Some(id), &digits).ok()?
+        phonenumber::parse(Some(id), &digits).into_iter().collect()
     } else if digits.len() > 10 {
-        phonenumber::parse(None, format!("+{digits}")).ok()?
+        phonenumber::parse(None, format!("+{digits}"))
+            .into_iter()
+            .collect()
     } else {
         return None;
     };
+    let number = candidates.into_iter().find(phonenumber::is_valid)?;
     let e164 = number.format().mode(Mode::E164).to_string();
     let country_code = format!("+{}", number.code().value());
     let national = e164.strip_prefix(&country_code)?.to_string();
-    if national.len() < 4 {
-        return None;
-    }
     Some(Phone {
         e164,
         country_code,
@@ -99,7 +112,7 @@ mod tests {
             "+919999999999"
         );
         assert_eq!(
-            normalize_phone("+44 7700 900123", Some("+91"), None)
+            normalize_phone("+44 7911 123456", Some("+91"), None)
                 .unwrap()
                 .country_code,
             "+44"
@@ -109,10 +122,10 @@ mod tests {
     #[test]
     fn trunk_zero_and_region() {
         assert_eq!(
-            normalize_phone("07700 900123", Some("44"), None)
+            normalize_phone("07911 123456", Some("44"), None)
                 .unwrap()
                 .e164,
-            "+447700900123"
+            "+447911123456"
         );
         assert_eq!(
             normalize_phone("(415) 555-2671", None, Some("us"))
@@ -120,6 +133,29 @@ mod tests {
                 .e164,
             "+14155552671"
         );
+    }
+
+    #[test]
+    fn a_calling_code_the_number_already_has_is_not_added_again() {
+        let india = normalize_phone("919812345678", Some("+91"), None).unwrap();
+        assert_eq!(india.e164, "+919812345678");
+        assert_eq!(india.mobile(), "+91-9812345678");
+        let germany = normalize_phone("4915112345678", Some("+49"), None).unwrap();
+        assert_eq!(germany.e164, "+4915112345678");
+        // A national number that merely begins with the code's digits keeps them.
+        assert_eq!(
+            normalize_phone("9198123456", Some("+91"), None)
+                .unwrap()
+                .e164,
+            "+919198123456"
+        );
+    }
+
+    #[test]
+    fn invalid_numbers_are_not_read() {
+        assert_eq!(normalize_phone("+1 555 010 0199", None, None), None);
+        assert_eq!(normalize_phone("+44 7700 900123", None, None), None);
+        assert_eq!(normalize_phone("12345", Some("+91"), None), None);
     }
 
     #[test]

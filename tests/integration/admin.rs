@@ -366,3 +366,114 @@ fn the_crash_endpoint_exists_only_in_test() {
         202
     );
 }
+
+#[test]
+fn campaign_urls_are_checked_and_unknown_keys_refused() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    let account = d.default_account_id();
+    let path = format!("/admin/accounts/{account}/campaigns");
+    let campaign = |extra: Value| {
+        let mut body = json!({"name": "Site", "integration": "website", "project_name": "P"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        d.admin("POST", &path, Some(&body))
+    };
+    for bad in [
+        "/thanks\r\nSet-Cookie: pwn=1",
+        "/\\evil.example/",
+        "/\t/evil.example/",
+        "//evil.example/",
+        "javascript:alert(1)",
+        "thanks",
+    ] {
+        let r = campaign(json!({"thank_you_url": bad}));
+        assert_eq!(r.status, 400, "{bad:?}: {}", r.body);
+    }
+    for bad in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://[fe80::1]/hook",
+        "http://[::ffff:169.254.169.254]/",
+        "ftp://example.com/",
+    ] {
+        let r = campaign(json!({"webhook_url": bad}));
+        assert_eq!(r.status, 400, "{bad:?}: {}", r.body);
+    }
+    let good = campaign(
+        json!({"thank_you_url": "/thanks?from=form", "webhook_url": "https://hook.eu1.make.com/abc"}),
+    );
+    assert_eq!(good.status, 201, "{}", good.body);
+    let id = good.json()["id"].as_str().unwrap().to_string();
+
+    let typo = campaign(json!({"thankyou_url": "/thanks"}));
+    assert_eq!(typo.status, 422, "{}", typo.body);
+    assert_eq!(typo.json()["fields"], json!(["thankyou_url"]));
+    let patch = d.admin(
+        "PATCH",
+        &format!("/admin/campaigns/{id}"),
+        Some(&json!({"thankyou_url": "/x"})),
+    );
+    assert_eq!(patch.status, 422, "{}", patch.body);
+    assert!(patch.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("thankyou_url"));
+    // A campaign sent back as it was read is fine: the keys leadgate writes are ignored.
+    let echoed = d.admin(
+        "PATCH",
+        &format!("/admin/campaigns/{id}"),
+        Some(&good.json()),
+    );
+    assert_eq!(echoed.status, 200, "{}", echoed.body);
+
+    // A URL stored before these checks existed is never sent as a Location.
+    db.execute(&format!(
+        "UPDATE campaigns SET thank_you_url = '/\\evil.example/' WHERE id = '{id}'"
+    ));
+    d.admin(
+        "PATCH",
+        &format!("/admin/campaigns/{id}"),
+        Some(&json!({"active": true})),
+    );
+    let r = d.request(
+        "POST",
+        "/v1/leads",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(b"name=Browser&project=P"),
+    );
+    assert_eq!(r.status, 301, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/thank-you"));
+}
+
+#[test]
+fn the_bearer_scheme_is_case_insensitive() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[("CRM_CALLBACK_TOKEN", "cb-token")]);
+    let token = crate::harness::ADMIN_TOKEN;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let auth = format!("{scheme} {token}");
+        let r = d.request("GET", "/admin/health", &[("Authorization", &auth)], None);
+        assert_eq!(r.status, 200, "{scheme}");
+        let cb = d.request(
+            "POST",
+            "/v1/make/callback",
+            &[
+                ("Authorization", &format!("{scheme} cb-token")),
+                ("Content-Type", "application/json"),
+            ],
+            Some(br#"{"make_send_public_id": "unknown", "execution_url": "https://x.example"}"#),
+        );
+        assert_eq!(
+            cb.status, 404,
+            "{scheme}: authorised, then the id is unknown"
+        );
+    }
+    let basic = d.request(
+        "GET",
+        "/admin/health",
+        &[("Authorization", &format!("Basic {token}"))],
+        None,
+    );
+    assert_eq!(basic.status, 401);
+}

@@ -95,6 +95,24 @@ impl TestDb {
         }
     }
 
+    /// Runs SQL on the test's database directly, as an operator's shell would.
+    pub fn execute(&self, sql: &str) {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        let url = self.url();
+        if self.is_postgres() {
+            diesel::PgConnection::establish(&url)
+                .unwrap()
+                .batch_execute(sql)
+                .unwrap();
+        } else {
+            diesel::SqliteConnection::establish(url.trim_start_matches("sqlite://"))
+                .unwrap()
+                .batch_execute(sql)
+                .unwrap();
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self, TestDb::Postgres { .. })
     }

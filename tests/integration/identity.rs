@@ -185,3 +185,64 @@ fn twenty_concurrent_submissions_by_one_person_make_one_lead() {
     assert_eq!(messages.len(), 20, "every submission is kept");
     assert_eq!(leads[0]["submission_count"], 20);
 }
+
+#[test]
+fn an_anonymous_submission_joins_by_ip_but_never_rewrites_the_person() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    let from = |body: Value| {
+        let r = d.post_lead_with(&body, &[("X-Forwarded-For", "192.0.2.77")]);
+        assert_eq!(r.status, 200);
+        d.wait_processed();
+    };
+    from(
+        json!({"name": "Priya Sharma", "email": "priya@example.com", "message": "2BHK please", "location": "Pune", "project": "P"}),
+    );
+    from(json!({"name": "ATTACKER", "message": "pwned", "location": "nowhere", "project": "P"}));
+    let leads = d.leads("project=P");
+    assert_eq!(leads.len(), 1, "it joins: {leads:?}");
+    let lead = &leads[0];
+    assert_eq!(lead["submission_count"], 2);
+    assert_eq!(lead["first_name"], "Priya Sharma");
+    assert_eq!(lead["email"], "priya@example.com");
+    assert_eq!(lead["message"], "2BHK please");
+    assert_eq!(lead["user_location"], "Pune");
+    let submissions = submissions_of(&d, lead);
+    assert_eq!(
+        submissions[1]["payload_json"]["name"], "ATTACKER",
+        "kept as sent"
+    );
+}
+
+#[test]
+fn a_calling_code_the_number_already_carries_is_not_added_twice() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    post_all(
+        &d,
+        &[
+            json!({"name": "A", "phone": "919812345678", "country_code": "+91", "project": "P"}),
+            json!({"name": "A again", "phone": "+91 98123 45678", "project": "P"}),
+            json!({"name": "B", "phone": "4915112345678", "country_code": "+49", "project": "P"}),
+        ],
+    );
+    let mut phones: Vec<(String, String)> = d
+        .leads("project=P")
+        .iter()
+        .map(|l| {
+            (
+                l["phone_e164"].as_str().unwrap().to_string(),
+                l["phone_mobile"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    phones.sort();
+    assert_eq!(
+        phones,
+        [
+            ("+4915112345678".to_string(), "+49-15112345678".to_string()),
+            ("+919812345678".to_string(), "+91-9812345678".to_string()),
+        ],
+        "one lead for A (both spellings), one for B"
+    );
+}

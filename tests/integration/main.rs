@@ -10,5 +10,6 @@ mod delivery;
 mod faults;
 mod forwarding;
 mod identity;
+mod nginx;
 mod outage;
 mod website;

@@ -496,6 +496,43 @@ fn blocked_addresses_exact_and_cidr_are_audited_not_stored() {
 }
 
 #[test]
+fn ipv4_mapped_addresses_are_blocked_like_the_ipv4_they_are() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    let mapped = d.admin(
+        "POST",
+        "/admin/blocked-ips",
+        Some(&json!({"ip": "::ffff:203.0.113.10"})),
+    );
+    assert_eq!(mapped.status, 201, "{}", mapped.body);
+    assert_eq!(mapped.json()["ip"], "203.0.113.10", "stored canonically");
+    let plain = d.admin(
+        "POST",
+        "/admin/blocked-ips",
+        Some(&json!({"ip": "203.0.113.11"})),
+    );
+    assert_eq!(plain.status, 201);
+    for (ip, email) in [
+        ("203.0.113.10", "a@example.com"),
+        ("::ffff:203.0.113.11", "b@example.com"),
+        ("[::ffff:203.0.113.10]:443", "c@example.com"),
+    ] {
+        let r = d.post_lead_with(
+            &json!({"name": "X", "email": email}),
+            &[("X-Forwarded-For", ip)],
+        );
+        assert_eq!(r.status, 200);
+    }
+    d.wait_processed();
+    assert!(d.leads("").is_empty());
+    let audit = d.admin_get("/admin/blocked-ip-leads")["blocked_ip_leads"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(audit, 3);
+}
+
+#[test]
 fn proxy_headers_from_an_untrusted_peer_are_ignored() {
     let db = TestDb::new();
     // Only 10.9.9.9 is a proxy: the loopback test client is an ordinary visitor.
