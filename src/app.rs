@@ -60,10 +60,17 @@ pub fn redact(url: &str) -> String {
 /// Runs the daemon until it is told to stop (SIGTERM / SIGINT).
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
+    // What can fail at start fails before any actor runs: one line, exit 1, nothing half-started.
+    let listener = bind_listener(&config.bind)?;
+    let pool = prepare_database(&config)?;
+    let spool = Arc::new(
+        Spool::open(&config.spool_path, config.spool_max_bytes).map_err(|e| {
+            anyhow::anyhow!("spool.unavailable {}: {e}", config.spool_path.display())
+        })?,
+    );
     for line in config.disabled_features() {
         log::info!("feature.disabled {line}");
     }
-    let pool = prepare_database(&config)?;
     let is_sqlite = matches!(config.database, DatabaseTarget::Sqlite(_));
     if is_sqlite {
         // One instance per SQLite file: whatever it held when it stopped is free again.
@@ -119,11 +126,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         stats: resolver_stats,
         metrics: resolver_metrics,
     });
-    let spool = Arc::new(
-        Spool::open(&config.spool_path, config.spool_max_bytes).map_err(|e| {
-            anyhow::anyhow!("spool.unavailable {}: {e}", config.spool_path.display())
-        })?,
-    );
     if spool.pending() > 0 {
         log::warn!(
             "spool.pending records={}: submissions from a database outage wait to be written",
@@ -210,9 +212,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let server =
         HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
             .workers(2)
-            .backlog(2048)
             .shutdown_timeout(10)
-            .bind(&config.bind)
+            .listen(listener)
             .map_err(|e| anyhow::anyhow!("server.bind_failed {}: {e}", config.bind))?;
     for addr in server.addrs() {
         log::info!("server.listening addr={addr}");
@@ -221,6 +222,27 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     drain_deliveries(&gate).await;
     log::info!("server.stopped");
     Ok(())
+}
+
+/// The listening socket (backlog 2048), bound before anything else starts.
+fn bind_listener(bind: &str) -> anyhow::Result<std::net::TcpListener> {
+    use std::net::ToSocketAddrs;
+    let failed = |e: &dyn std::fmt::Display| anyhow::anyhow!("server.bind_failed {bind}: {e}");
+    let addr = bind
+        .to_socket_addrs()
+        .map_err(|e| failed(&e))?
+        .next()
+        .ok_or_else(|| failed(&"the name has no address"))?;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .map_err(|e| failed(&e))?;
+    socket.set_reuse_address(true).map_err(|e| failed(&e))?;
+    socket.bind(&addr.into()).map_err(|e| failed(&e))?;
+    socket.listen(2048).map_err(|e| failed(&e))?;
+    Ok(socket.into())
 }
 
 /// After the server stopped accepting: no new attempts, and the ones on the wire get a bounded

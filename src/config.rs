@@ -59,6 +59,12 @@ pub struct Config {
     pub webhook_signing_secret: Option<String>,
     pub webhook_timeout_seconds: f64,
     pub dead_letter_ttl_days: f64,
+    /// When dead letters are retried on their own, after the time each one died; empty: never.
+    pub webhook_redrive_schedule: Vec<std::time::Duration>,
+    /// How long a request body may take to arrive (`BODY_TIMEOUT_SECONDS`).
+    pub body_timeout: std::time::Duration,
+    /// Processed inbox rows are deleted after this many days (`INBOX_RETENTION_DAYS`; 0 keeps them).
+    pub inbox_retention_days: f64,
     pub crm_callback_token: Option<String>,
     pub facebook_verify_token: Option<String>,
     pub facebook_app_secret: Option<String>,
@@ -251,6 +257,9 @@ const KNOWN_FILE_KEYS: &[&str] = &[
     "webhook_signing_secret",
     "webhook_timeout_seconds",
     "dead_letter_ttl_days",
+    "webhook_redrive_schedule",
+    "body_timeout_seconds",
+    "inbox_retention_days",
     "crm_callback_token",
     "facebook_verify_token",
     "facebook_app_secret",
@@ -412,6 +421,14 @@ impl Config {
             webhook_signing_secret,
             webhook_timeout_seconds,
             dead_letter_ttl_days: dead_letter_ttl_days(&s)?,
+            webhook_redrive_schedule: redrive_schedule(&s)?,
+            body_timeout: positive_seconds(
+                &s,
+                "body_timeout_seconds",
+                "BODY_TIMEOUT_SECONDS",
+                10.0,
+            )?,
+            inbox_retention_days: s.number("inbox_retention_days", "INBOX_RETENTION_DAYS", 30.0)?,
             crm_callback_token: s.string("crm_callback_token", "CRM_CALLBACK_TOKEN")?,
             facebook_verify_token: s.string("facebook_verify_token", "FACEBOOK_VERIFY_TOKEN")?,
             facebook_app_secret: s.string("facebook_app_secret", "FACEBOOK_APP_SECRET")?,
@@ -443,6 +460,58 @@ impl Config {
         }
         off
     }
+}
+
+/// `WEBHOOK_REDRIVE_SCHEDULE`: `5m,30m,2h,6h,12h,24h` by default; empty turns it off.
+fn redrive_schedule(s: &Sources<'_>) -> Result<Vec<std::time::Duration>, ConfigError> {
+    let key = "WEBHOOK_REDRIVE_SCHEDULE";
+    let items = s.list("webhook_redrive_schedule", key)?.unwrap_or_else(|| {
+        ["5m", "30m", "2h", "6h", "12h", "24h"]
+            .map(String::from)
+            .to_vec()
+    });
+    items
+        .iter()
+        .map(|item| {
+            parse_duration(item).ok_or_else(|| {
+                err(
+                    key,
+                    format!("{item:?} is not a duration like 90s, 5m, 2h or 1d"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// `500ms`, `90s`, `5m`, `2h`, `1d` (decimals allowed): a positive duration.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = text.split_at(split);
+    let seconds = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        _ => return None,
+    };
+    let value: f64 = number.trim().parse().ok()?;
+    (value.is_finite() && value > 0.0 && value * seconds <= 400.0 * 86_400.0)
+        .then(|| std::time::Duration::from_secs_f64(value * seconds))
+}
+
+fn positive_seconds(
+    s: &Sources<'_>,
+    file_key: &str,
+    env_key: &str,
+    default: f64,
+) -> Result<std::time::Duration, ConfigError> {
+    let seconds = s.number(file_key, env_key, default)?;
+    if seconds == 0.0 || seconds > 3600.0 {
+        return Err(err(env_key, "expected seconds above 0, at most 3600"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 fn dead_letter_ttl_days(s: &Sources<'_>) -> Result<f64, ConfigError> {
@@ -636,6 +705,43 @@ mod tests {
         assert_eq!(
             parse_ip_or_cidr("2001:DB8::1").unwrap().to_string(),
             "2001:db8::1/128"
+        );
+    }
+
+    #[test]
+    fn durations_and_the_redrive_schedule() {
+        assert_eq!(
+            parse_duration("90s"),
+            Some(std::time::Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse_duration("1.5h"),
+            Some(std::time::Duration::from_secs(5400))
+        );
+        assert_eq!(
+            parse_duration("250ms"),
+            Some(std::time::Duration::from_millis(250))
+        );
+        for bad in ["", "5", "m", "5 minutes", "-1s", "0s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        let c = Config::from_sources(&toml::Table::new(), &env(&[])).unwrap();
+        assert_eq!(c.webhook_redrive_schedule.len(), 6);
+        assert_eq!(
+            c.webhook_redrive_schedule[0],
+            std::time::Duration::from_secs(300)
+        );
+        let off = env(&[("WEBHOOK_REDRIVE_SCHEDULE", "")]);
+        assert!(Config::from_sources(&toml::Table::new(), &off)
+            .unwrap()
+            .webhook_redrive_schedule
+            .is_empty());
+        let bad = env(&[("WEBHOOK_REDRIVE_SCHEDULE", "5m,soon")]);
+        assert_eq!(
+            Config::from_sources(&toml::Table::new(), &bad)
+                .unwrap_err()
+                .key,
+            "WEBHOOK_REDRIVE_SCHEDULE"
         );
     }
 
