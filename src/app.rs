@@ -43,6 +43,37 @@ pub fn prepare_database(config: &Config) -> anyhow::Result<db::Pool> {
     Ok(pool)
 }
 
+/// One line that says where leads will go, so nobody wonders why nothing arrives.
+fn log_forwarding(config: &Config) {
+    let environment = config.environment.as_str();
+    match (config.is_production(), config.make_webhook_url.as_deref()) {
+        (false, _) => log::info!(
+            "forwarding.off environment={environment}: leads are stored, never forwarded (forwarding needs ENVIRONMENT=production)"
+        ),
+        (true, Some(url)) => log::info!(
+            "forwarding.on environment=production destination={} (MAKE_WEBHOOK_URL; a campaign's webhook_url wins)",
+            url_origin(url)
+        ),
+        (true, None) => log::warn!(
+            "forwarding.on environment=production destination=none: only leads of campaigns with a webhook_url are forwarded (MAKE_WEBHOOK_URL is unset)"
+        ),
+    }
+}
+
+/// `scheme://host[:port]` of a URL: webhook paths carry secrets and stay out of logs.
+pub fn url_origin(url: &str) -> String {
+    match url.parse::<actix_web::http::Uri>() {
+        Ok(uri) => match (uri.scheme_str(), uri.authority()) {
+            (Some(scheme), Some(authority)) => {
+                let host = authority.as_str().rsplit('@').next().unwrap_or_default();
+                format!("{scheme}://{host}")
+            }
+            _ => "(not a URL)".into(),
+        },
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
 /// A database URL without its password, for logs.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -71,6 +102,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     for line in config.disabled_features() {
         log::info!("feature.disabled {line}");
     }
+    log_forwarding(&config);
     let is_sqlite = matches!(config.database, DatabaseTarget::Sqlite(_));
     if is_sqlite {
         // One instance per SQLite file: whatever it held when it stopped is free again.
@@ -136,9 +168,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let delivery_settings = Arc::new(DeliverySettings {
         timeout: Duration::from_secs_f64(config.webhook_timeout_seconds),
         signing_key: config.webhook_signing_secret.as_deref().map(signing_key),
-        dead_letter_ttl: chrono::Duration::milliseconds(
-            (config.dead_letter_ttl_days * 86_400_000.0) as i64,
-        ),
+        dead_letters: crate::db::deliveries::DeadLetterPolicy {
+            ttl: chrono::Duration::milliseconds(
+                (config.dead_letter_ttl_days * 86_400_000.0) as i64,
+            ),
+            redrive_schedule: config
+                .webhook_redrive_schedule
+                .iter()
+                .filter_map(|d| chrono::Duration::from_std(*d).ok())
+                .collect(),
+        },
         tls: crate::outbound::tls_config(),
     });
     let offline_send_bound = delivery_settings.offline_send_bound();

@@ -81,8 +81,12 @@ impl Handler<ResolveBatch> for IdentityResolver {
     }
 }
 
+/// One log line per stored submission (what an operator greps for first) and the metrics.
 fn count_outcomes(metrics: &Metrics, outcomes: &[PersistOutcome]) {
-    for outcome in outcomes.iter().filter(|o| o.lead_public_id.is_some()) {
+    for outcome in outcomes {
+        let Some(lead) = &outcome.lead_public_id else {
+            continue;
+        };
         if outcome.new_lead {
             metrics.leads_created.inc();
         } else {
@@ -94,6 +98,12 @@ fn count_outcomes(metrics: &Metrics, outcomes: &[PersistOutcome]) {
                 .get_or_create(&label("decision", decision.name()))
                 .inc();
         }
+        log::info!(
+            "lead.stored lead={lead} submission={} new_lead={} forward_decision={}",
+            outcome.submission_public_id.as_deref().unwrap_or_default(),
+            outcome.new_lead,
+            outcome.forward_decision.unwrap_or_default()
+        );
     }
 }
 

@@ -9,9 +9,11 @@
 
 use super::db_executor::Db;
 use super::health::{run_guarded, ActorStats};
-use crate::db::deliveries::{self, AttemptRecord, Recorded};
+use crate::db::deliveries::{self, AttemptRecord, DeadLetterPolicy, Recorded};
 use crate::db::models::Delivery;
-use crate::delivery::retry::{describe, verdict, AttemptResult, Verdict};
+use crate::delivery::retry::{
+    body_start, describe, describe_with_body, verdict, AttemptResult, Verdict,
+};
 use crate::delivery::signing::sign;
 use crate::intake::submission::PreForwarded;
 use crate::metrics::{label, Metrics};
@@ -24,6 +26,10 @@ use std::time::{Duration, Instant};
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 const MAX_IN_FLIGHT: usize = 32;
+/// At most this many attempts on the wire to one URL: a receiver that hangs holds these slots,
+/// never every campaign's.
+const MAX_IN_FLIGHT_PER_URL: usize = 8;
+const REDRIVE_INTERVAL: Duration = Duration::from_secs(1);
 /// Lease beyond the attempt's own timeout: time to record its outcome.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// The most of a receiver's answer that is read (and thrown away).
@@ -33,7 +39,7 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 pub struct DeliverySettings {
     pub timeout: Duration,
     pub signing_key: Option<Vec<u8>>,
-    pub dead_letter_ttl: chrono::Duration,
+    pub dead_letters: DeadLetterPolicy,
     pub tls: outbound::TlsConfig,
 }
 
@@ -50,6 +56,8 @@ impl DeliverySettings {
 #[derive(Debug, Default)]
 pub struct DeliveryGate {
     pub in_flight: AtomicUsize,
+    /// Attempts on the wire per destination URL.
+    in_flight_by_url: std::sync::Mutex<std::collections::HashMap<String, usize>>,
     pub draining: AtomicBool,
     delivered_offline: std::sync::Mutex<std::collections::HashSet<String>>,
     /// make_send_public_id → when the mark lapses, should the send never have started.
@@ -58,22 +66,49 @@ pub struct DeliveryGate {
 
 /// One attempt on the wire or waiting to be recorded. Counted while it lives, so a task dropped
 /// with a restarted actor releases its count too.
-pub struct InFlight(Arc<DeliveryGate>);
+pub struct InFlight(Arc<DeliveryGate>, String);
 
 impl InFlight {
-    fn new(gate: &Arc<DeliveryGate>) -> InFlight {
+    fn new(gate: &Arc<DeliveryGate>, url: &str) -> InFlight {
         gate.in_flight.fetch_add(1, Ordering::SeqCst);
-        InFlight(gate.clone())
+        *gate.by_url().entry(url.to_string()).or_default() += 1;
+        InFlight(gate.clone(), url.to_string())
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let mut by_url = self.0.by_url();
+        if let Some(count) = by_url.get_mut(&self.1) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                by_url.remove(&self.1);
+            }
+        }
     }
 }
 
 impl DeliveryGate {
+    fn by_url(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, usize>> {
+        self.in_flight_by_url
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn in_flight_to(&self, url: &str) -> usize {
+        self.by_url().get(url).copied().unwrap_or(0)
+    }
+
+    /// Destinations with every slot in use: not claimed for until one frees up.
+    fn busy_urls(&self) -> Vec<String> {
+        self.by_url()
+            .iter()
+            .filter(|(_, n)| **n >= MAX_IN_FLIGHT_PER_URL)
+            .map(|(url, _)| url.clone())
+            .collect()
+    }
+
     /// Whether a send made while the database was down is still being attempted; the spool
     /// drain waits for it, so that the stored row knows whether it got through.
     pub fn sending_offline(&self, make_send_public_id: &str) -> bool {
@@ -153,6 +188,7 @@ impl Actor for WebhookDeliverer {
         self.stats.set_running();
         ctx.run_interval(POLL_INTERVAL, |act, ctx| act.pump(ctx));
         ctx.run_interval(PURGE_INTERVAL, |act, ctx| act.purge(ctx));
+        ctx.run_interval(REDRIVE_INTERVAL, |act, ctx| act.redrive(ctx));
         self.pump(ctx);
     }
 }
@@ -200,7 +236,7 @@ impl Handler<DeliverNow> for WebhookDeliverer {
             async move {
                 let _sending = OfflineSend(delivered.clone(), pre.make_send_public_id.clone());
                 for attempt in 1u32.. {
-                    let result = post(&client, &pre.url, &pre.make_send_public_id, &pre.payload_json, &settings).await;
+                    let (result, _) = post(&client, &pre.url, &pre.make_send_public_id, &pre.payload_json, &settings).await;
                     metrics.delivery_attempts.inc();
                     match verdict(&result, attempt) {
                         Verdict::Delivered => {
@@ -253,36 +289,62 @@ impl WebhookDeliverer {
         let lease = chrono::Duration::from_std(self.settings.timeout + LEASE_MARGIN)
             .unwrap_or_else(|_| chrono::Duration::seconds(60));
         let limit = (MAX_IN_FLIGHT - in_flight) as i64;
+        let busy_urls = self.gate.busy_urls();
         let claim = self.db.clone();
         let work = async move {
             claim
-                .run(move |c| deliveries::claim_deliveries(c, &owner, limit, lease))
+                .run(move |c| deliveries::claim_deliveries(c, &owner, limit, lease, &busy_urls))
                 .await
         };
         ctx.spawn(work.into_actor(self).map(|claimed, act, ctx| {
             act.claiming = false;
             match claimed {
-                Ok(rows) => {
-                    for delivery in rows {
-                        act.send(delivery, ctx);
-                    }
-                }
+                Ok(rows) => act.send_within_limits(rows, ctx),
                 Err(e) => act.stats.record_error(&e.to_string()),
             }
         }));
+    }
+
+    /// Sends what each destination has room for; gives the rest back for a later claim.
+    fn send_within_limits(&mut self, rows: Vec<Delivery>, ctx: &mut Context<Self>) {
+        let mut over_limit = Vec::new();
+        for delivery in rows {
+            if self.gate.in_flight_to(&delivery.url) >= MAX_IN_FLIGHT_PER_URL {
+                over_limit.push((
+                    delivery.lease_owner.clone().unwrap_or_default(),
+                    delivery.id,
+                ));
+            } else {
+                self.send(delivery, ctx);
+            }
+        }
+        if !over_limit.is_empty() {
+            let db = self.db.clone();
+            ctx.spawn(
+                async move {
+                    if let Err(e) = db
+                        .run(move |c| deliveries::release_deliveries(c, &over_limit))
+                        .await
+                    {
+                        log::warn!("webhook.release_failed error={e}: the leases run out instead");
+                    }
+                }
+                .into_actor(self),
+            );
+        }
     }
 
     fn send(&mut self, delivery: Delivery, ctx: &mut Context<Self>) {
         let Some(client) = self.client.clone() else {
             return;
         };
-        let in_flight = InFlight::new(&self.gate);
+        let in_flight = InFlight::new(&self.gate, &delivery.url);
         let settings = self.settings.clone();
         let owner = delivery.lease_owner.clone().unwrap_or_default();
         let attempt = delivery.attempts + 1;
         let work = async move {
             let started = Instant::now();
-            let result = post(
+            let (result, answer) = post(
                 &client,
                 &delivery.url,
                 &delivery.make_send_public_id,
@@ -300,9 +362,9 @@ impl WebhookDeliverer {
                     _ => None,
                 },
                 duration_ms: started.elapsed().as_millis() as i64,
-                error: (verdict != Verdict::Delivered).then(|| describe(&result)),
+                error: (verdict != Verdict::Delivered)
+                    .then(|| describe_with_body(&result, &answer)),
                 verdict,
-                dead_letter_ttl: settings.dead_letter_ttl,
             };
             (record, in_flight)
         };
@@ -322,10 +384,17 @@ impl WebhookDeliverer {
         let (records, guards): (Vec<AttemptRecord>, Vec<InFlight>) =
             std::mem::take(&mut self.unrecorded).into_iter().unzip();
         let (db, batch) = (self.db.clone(), records.clone());
+        let settings = self.settings.clone();
         let work = async move {
             let count = batch.len();
             let outcomes = db
-                .run(move |c| Ok(deliveries::record_attempts(c, &batch)))
+                .run(move |c| {
+                    Ok(deliveries::record_attempts(
+                        c,
+                        &batch,
+                        &settings.dead_letters,
+                    ))
+                })
                 .await
                 .unwrap_or_else(|e| vec![Err(e.to_string()); count]);
             (outcomes, guards)
@@ -371,6 +440,25 @@ impl WebhookDeliverer {
                     record.error.as_deref().unwrap_or_default()
                 );
             }
+            Ok(Recorded::Delivered) => {
+                self.stats.record_processed(1);
+                log::info!(
+                    "webhook.delivered delivery_id={} attempt={} status={} ms={}",
+                    record.delivery_id,
+                    record.attempt,
+                    record.status_code.unwrap_or_default(),
+                    record.duration_ms
+                );
+            }
+            Ok(Recorded::Retrying) => {
+                self.stats.record_processed(1);
+                log::warn!(
+                    "webhook.retrying delivery_id={} attempt={} error={}",
+                    record.delivery_id,
+                    record.attempt,
+                    record.error.as_deref().unwrap_or_default()
+                );
+            }
             Ok(_) => self.stats.record_processed(1),
             // Unrecorded: the lease runs out and the row is sent again (same webhook-id).
             Err(e) => self.stats.record_error(&e),
@@ -379,6 +467,26 @@ impl WebhookDeliverer {
         if let Verdict::Retry(delay) = record.verdict {
             ctx.run_later(delay, |act, ctx| act.pump(ctx));
         }
+    }
+
+    /// Dead letters due on the re-drive schedule go back to the outbox for one more attempt.
+    fn redrive(&mut self, ctx: &mut Context<Self>) {
+        if self.gate.draining.load(Ordering::SeqCst) {
+            return;
+        }
+        let db = self.db.clone();
+        ctx.spawn(
+            async move { db.run(|c| deliveries::redrive_due(c, 256)).await }
+                .into_actor(self)
+                .map(|redriven, act, ctx| match redriven {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        log::info!("webhook.redriving dead_letters={n}");
+                        act.pump(ctx);
+                    }
+                    Err(e) => log::warn!("webhook.redrive_failed error={e}"),
+                }),
+        );
     }
 
     fn purge(&mut self, ctx: &mut Context<Self>) {
@@ -405,7 +513,7 @@ async fn post(
     webhook_id: &str,
     body: &str,
     settings: &DeliverySettings,
-) -> AttemptResult {
+) -> (AttemptResult, String) {
     let deadline = tokio::time::Instant::now() + settings.timeout;
     let timestamp = chrono::Utc::now().timestamp();
     let mut request = client
@@ -418,14 +526,21 @@ async fn post(
         request = request.insert_header(("webhook-signature", signature));
     }
     match tokio::time::timeout_at(deadline, request.send_body(body.to_string())).await {
-        Err(_) | Ok(Err(awc::error::SendRequestError::Timeout)) => AttemptResult::Timeout,
-        Ok(Err(e)) => AttemptResult::Network(e.to_string()),
+        Err(_) | Ok(Err(awc::error::SendRequestError::Timeout)) => {
+            (AttemptResult::Timeout, String::new())
+        }
+        Ok(Err(e)) => (AttemptResult::Network(e.to_string()), String::new()),
         Ok(Ok(mut response)) => {
             let status = response.status().as_u16();
-            // Read (a bounded part of) the answer so the connection can be reused.
-            let _ =
+            // Read (a bounded part of) the answer so the connection can be reused; its start
+            // explains a failure.
+            let answer =
                 tokio::time::timeout_at(deadline, response.body().limit(MAX_RESPONSE_BYTES)).await;
-            AttemptResult::Status(status)
+            let start = match answer {
+                Ok(Ok(bytes)) => body_start(&bytes),
+                _ => String::new(),
+            };
+            (AttemptResult::Status(status), start)
         }
     }
 }

@@ -9,12 +9,14 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
-/// Claims up to `limit` pending deliveries that are due and not leased by anyone.
+/// Claims up to `limit` pending deliveries that are due and not leased by anyone, leaving out
+/// those for the destinations in `busy_urls` (their concurrency is used up).
 pub fn claim_deliveries(
     conn: &mut AnyConnection,
     owner: &str,
     limit: i64,
     lease: Duration,
+    busy_urls: &[String],
 ) -> Result<Vec<Delivery>, DbError> {
     write_transaction(conn, |conn| {
         let t = now();
@@ -23,6 +25,7 @@ pub fn claim_deliveries(
             .filter(outbox::status.eq("pending"))
             .filter(outbox::next_attempt_at.le(t))
             .filter(outbox::lease_until.is_null().or(outbox::lease_until.lt(t)))
+            .filter(outbox::url.ne_all(busy_urls.to_vec()))
             .order(outbox::next_attempt_at.asc())
             .limit(limit);
         let ids: Vec<i64> = match conn {
@@ -41,6 +44,22 @@ pub fn claim_deliveries(
             .execute(conn)?;
         Ok(outbox::table.filter(outbox::id.eq_any(&ids)).load(conn)?)
     })
+}
+
+/// Gives back claimed deliveries that will not be attempted now (their destination is busy).
+pub fn release_deliveries(
+    conn: &mut AnyConnection,
+    owner_ids: &[(String, i64)],
+) -> Result<(), DbError> {
+    for (owner, id) in owner_ids {
+        diesel::update(outbox::table.find(id).filter(outbox::lease_owner.eq(owner)))
+            .set((
+                outbox::lease_owner.eq(None::<String>),
+                outbox::lease_until.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// After a restart of the only instance (SQLite), its delivery leases are void at once.
@@ -69,7 +88,22 @@ pub struct AttemptRecord {
     pub duration_ms: i64,
     pub error: Option<String>,
     pub verdict: Verdict,
-    pub dead_letter_ttl: Duration,
+}
+
+/// What happens to a delivery that gives up: how long its dead letter is kept, and when it is
+/// tried again on its own (`WEBHOOK_REDRIVE_SCHEDULE`, after the time it died; empty: never).
+#[derive(Debug, Clone)]
+pub struct DeadLetterPolicy {
+    pub ttl: Duration,
+    pub redrive_schedule: Vec<Duration>,
+}
+
+impl DeadLetterPolicy {
+    /// When a letter that has been re-driven `redrives` times, dead at `t`, is tried next.
+    pub fn next_redrive(&self, redrives: i32, t: NaiveDateTime) -> Option<NaiveDateTime> {
+        let delay = self.redrive_schedule.get(usize::try_from(redrives).ok()?)?;
+        t.checked_add_signed(*delay)
+    }
 }
 
 /// What recording an attempt did.
@@ -87,11 +121,12 @@ pub enum Recorded {
 pub fn record_attempts(
     conn: &mut AnyConnection,
     records: &[AttemptRecord],
+    policy: &DeadLetterPolicy,
 ) -> Vec<Result<Recorded, String>> {
     let batch = write_transaction(conn, |conn| {
         records
             .iter()
-            .map(|rec| record_attempt_in(conn, rec))
+            .map(|rec| record_attempt_in(conn, rec, policy))
             .collect::<Result<Vec<_>, DbError>>()
     });
     match batch {
@@ -101,17 +136,20 @@ pub fn record_attempts(
         Err(e) if e.is_unavailable() => records.iter().map(|_| Err(e.to_string())).collect(),
         Err(_) => records
             .iter()
-            .map(|rec| record_attempt(conn, rec).map_err(|e| e.to_string()))
+            .map(|rec| {
+                write_transaction(conn, |conn| record_attempt_in(conn, rec, policy))
+                    .map_err(|e| e.to_string())
+            })
             .collect(),
     }
 }
 
-pub fn record_attempt(conn: &mut AnyConnection, rec: &AttemptRecord) -> Result<Recorded, DbError> {
-    write_transaction(conn, |conn| record_attempt_in(conn, rec))
-}
-
 /// Records one attempt inside the caller's transaction.
-fn record_attempt_in(conn: &mut AnyConnection, rec: &AttemptRecord) -> Result<Recorded, DbError> {
+fn record_attempt_in(
+    conn: &mut AnyConnection,
+    rec: &AttemptRecord,
+    policy: &DeadLetterPolicy,
+) -> Result<Recorded, DbError> {
     let delivery: Option<Delivery> = outbox::table
         .find(rec.delivery_id)
         .get_result(conn)
@@ -160,39 +198,61 @@ fn record_attempt_in(conn: &mut AnyConnection, rec: &AttemptRecord) -> Result<Re
             )
             .execute(conn)?;
         }
-        Recorded::DeadLettered => {
-            let error = rec.error.clone().unwrap_or_else(|| "failed".into());
-            let expires_at = t
-                .checked_add_signed(rec.dead_letter_ttl)
-                .unwrap_or(NaiveDateTime::MAX);
-            let updated = diesel::update(
+        Recorded::DeadLettered => dead_letter(conn, &delivery, rec, policy, t)?,
+        _ => {}
+    }
+    Ok(recorded)
+}
+
+/// The delivery's dead letter: written the first time it dies; after a replay or a re-drive that
+/// failed too, updated, keeping its id (for replay) and its expiry (counted from the first death).
+fn dead_letter(
+    conn: &mut AnyConnection,
+    delivery: &Delivery,
+    rec: &AttemptRecord,
+    policy: &DeadLetterPolicy,
+    t: NaiveDateTime,
+) -> Result<(), DbError> {
+    let error = rec.error.clone().unwrap_or_else(|| "failed".into());
+    let existing: Option<i32> = dead_letters::table
+        .filter(dead_letters::delivery_id.eq(rec.delivery_id))
+        .select(dead_letters::redrives)
+        .get_result(conn)
+        .optional()?;
+    match existing {
+        Some(redrives) => {
+            diesel::update(
                 dead_letters::table.filter(dead_letters::delivery_id.eq(rec.delivery_id)),
             )
             .set((
                 dead_letters::error.eq(&error),
                 dead_letters::attempts.eq(rec.attempt),
                 dead_letters::failed_at.eq(t),
-                dead_letters::expires_at.eq(expires_at),
+                dead_letters::next_redrive_at.eq(policy.next_redrive(redrives, t)),
             ))
             .execute(conn)?;
-            if updated == 0 {
-                diesel::insert_into(dead_letters::table)
-                    .values((
-                        dead_letters::delivery_id.eq(rec.delivery_id),
-                        dead_letters::make_send_public_id.eq(&delivery.make_send_public_id),
-                        dead_letters::url.eq(&delivery.url),
-                        dead_letters::payload_json.eq(&delivery.payload_json),
-                        dead_letters::error.eq(&error),
-                        dead_letters::attempts.eq(rec.attempt),
-                        dead_letters::failed_at.eq(t),
-                        dead_letters::expires_at.eq(expires_at),
-                    ))
-                    .execute(conn)?;
-            }
         }
-        _ => {}
+        None => {
+            let expires_at = t
+                .checked_add_signed(policy.ttl)
+                .unwrap_or(NaiveDateTime::MAX);
+            diesel::insert_into(dead_letters::table)
+                .values((
+                    dead_letters::delivery_id.eq(rec.delivery_id),
+                    dead_letters::make_send_public_id.eq(&delivery.make_send_public_id),
+                    dead_letters::url.eq(&delivery.url),
+                    dead_letters::payload_json.eq(&delivery.payload_json),
+                    dead_letters::error.eq(&error),
+                    dead_letters::attempts.eq(rec.attempt),
+                    dead_letters::failed_at.eq(t),
+                    dead_letters::expires_at.eq(expires_at),
+                    dead_letters::redrives.eq(0),
+                    dead_letters::next_redrive_at.eq(policy.next_redrive(0, t)),
+                ))
+                .execute(conn)?;
+        }
     }
-    Ok(recorded)
+    Ok(())
 }
 
 #[derive(Debug, Clone, Queryable)]
@@ -206,6 +266,8 @@ pub struct DeadLetter {
     pub attempts: i32,
     pub failed_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    pub redrives: i32,
+    pub next_redrive_at: Option<NaiveDateTime>,
 }
 
 impl DeadLetter {
@@ -214,7 +276,8 @@ impl DeadLetter {
             "id": self.id, "delivery_id": self.delivery_id, "make_send_public_id": self.make_send_public_id,
             "url": self.url, "payload": serde_json::from_str::<Value>(&self.payload_json).unwrap_or(Value::Null),
             "error": self.error, "attempts": self.attempts, "failed_at": rfc3339(&self.failed_at),
-            "expires_at": rfc3339(&self.expires_at),
+            "expires_at": rfc3339(&self.expires_at), "redrives": self.redrives,
+            "next_redrive_at": self.next_redrive_at.as_ref().map(rfc3339),
         })
     }
 }
@@ -237,22 +300,131 @@ pub fn replay_dead_letter(conn: &mut AnyConnection, id: i64) -> Result<DeadLette
             .get_result(conn)
             .optional()?
             .ok_or(DbError::NotFound)?;
-        diesel::update(
-            outbox::table
-                .find(letter.delivery_id)
-                .filter(outbox::status.eq("dead")),
-        )
-        .set((
-            outbox::status.eq("pending"),
-            outbox::attempts.eq(0),
-            outbox::next_attempt_at.eq(now()),
-            outbox::lease_owner.eq(None::<String>),
-            outbox::lease_until.eq(None::<NaiveDateTime>),
-            outbox::updated_at.eq(now()),
-        ))
-        .execute(conn)?;
+        requeue(conn, &letter, Requeue::FreshSchedule)?;
         Ok(letter)
     })
+}
+
+/// `POST /admin/dead-letters/replay[?url=]`: every unexpired letter (of that URL) again.
+pub fn replay_all_dead_letters(
+    conn: &mut AnyConnection,
+    url: Option<&str>,
+) -> Result<usize, DbError> {
+    write_transaction(conn, |conn| {
+        let mut query = dead_letters::table
+            .filter(dead_letters::expires_at.gt(now()))
+            .into_boxed();
+        if let Some(url) = url {
+            query = query.filter(dead_letters::url.eq(url.to_string()));
+        }
+        let letters: Vec<DeadLetter> = query.load(conn)?;
+        let mut replayed = 0;
+        for letter in &letters {
+            replayed += requeue(conn, letter, Requeue::FreshSchedule)?;
+        }
+        Ok(replayed)
+    })
+}
+
+/// Dead letters whose re-drive time has come go back to the outbox for one attempt each (their
+/// attempt count stays past the fast schedule, so a failure makes them dead again at once, with
+/// the next re-drive time). Returns how many.
+pub fn redrive_due(conn: &mut AnyConnection, limit: i64) -> Result<usize, DbError> {
+    write_transaction(conn, |conn| {
+        let t = now();
+        let letters: Vec<DeadLetter> = dead_letters::table
+            .filter(dead_letters::next_redrive_at.le(t))
+            .filter(dead_letters::expires_at.gt(t))
+            .order(dead_letters::next_redrive_at.asc())
+            .limit(limit)
+            .load(conn)?;
+        let mut redriven = 0;
+        for letter in &letters {
+            redriven += requeue(conn, letter, Requeue::OneAttempt)?;
+            diesel::update(dead_letters::table.find(letter.id))
+                .set((
+                    dead_letters::redrives.eq(letter.redrives + 1),
+                    dead_letters::next_redrive_at.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?;
+        }
+        Ok(redriven)
+    })
+}
+
+enum Requeue {
+    /// A person asked: the 1-2-4 s schedule starts over.
+    FreshSchedule,
+    /// The re-drive schedule: one attempt, then dead again if it fails.
+    OneAttempt,
+}
+
+/// A dead delivery back to pending (same `webhook-id`), due now; 1 if it was dead.
+fn requeue(conn: &mut AnyConnection, letter: &DeadLetter, how: Requeue) -> Result<usize, DbError> {
+    let target = outbox::table
+        .find(letter.delivery_id)
+        .filter(outbox::status.eq("dead"));
+    let common = (
+        outbox::status.eq("pending"),
+        outbox::next_attempt_at.eq(now()),
+        outbox::lease_owner.eq(None::<String>),
+        outbox::lease_until.eq(None::<NaiveDateTime>),
+        outbox::updated_at.eq(now()),
+    );
+    let updated = match how {
+        Requeue::FreshSchedule => diesel::update(target)
+            .set((common, outbox::attempts.eq(0)))
+            .execute(conn)?,
+        Requeue::OneAttempt => diesel::update(target)
+            .set((
+                common,
+                outbox::attempts.eq(diesel::dsl::sql::<diesel::sql_types::Integer>(&format!(
+                    "CASE WHEN attempts < {FAST_ATTEMPTS} THEN {FAST_ATTEMPTS} ELSE attempts END"
+                ))),
+            ))
+            .execute(conn)?,
+    };
+    if updated > 0 {
+        diesel::update(dead_letters::table.find(letter.id))
+            .set(dead_letters::next_redrive_at.eq(None::<NaiveDateTime>))
+            .execute(conn)?;
+    }
+    Ok(updated)
+}
+
+/// Attempts of the fast schedule: the first and one per retry delay.
+const FAST_ATTEMPTS: usize = crate::delivery::retry::RETRY_DELAYS.len() + 1;
+
+/// `GET /admin/deliveries/{id}`: the delivery and every attempt made.
+pub fn delivery_with_attempts(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<(Delivery, Vec<Value>), DbError> {
+    let delivery: Delivery = outbox::table
+        .find(id)
+        .get_result(conn)
+        .optional()?
+        .ok_or(DbError::NotFound)?;
+    let attempts: Vec<(i32, Option<i32>, i64, Option<String>, NaiveDateTime)> =
+        delivery_attempts::table
+            .filter(delivery_attempts::delivery_id.eq(id))
+            .order(delivery_attempts::id.asc())
+            .select((
+                delivery_attempts::attempt,
+                delivery_attempts::status_code,
+                delivery_attempts::duration_ms,
+                delivery_attempts::error,
+                delivery_attempts::attempted_at,
+            ))
+            .load(conn)?;
+    let attempts = attempts
+        .into_iter()
+        .map(|(attempt, status_code, duration_ms, error, at)| {
+            json!({"attempt": attempt, "status_code": status_code, "duration_ms": duration_ms,
+                   "error": error, "attempted_at": rfc3339(&at)})
+        })
+        .collect();
+    Ok((delivery, attempts))
 }
 
 pub fn purge_expired_dead_letters(conn: &mut AnyConnection) -> Result<usize, DbError> {

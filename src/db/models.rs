@@ -229,6 +229,7 @@ pub struct LeadSubmission {
     pub forwarded: bool,
     pub submitted_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
+    pub forward_decision: Option<String>,
 }
 
 impl LeadSubmission {
@@ -237,7 +238,7 @@ impl LeadSubmission {
             "id": self.id, "public_id": self.public_id, "submitted_at": rfc3339(&self.submitted_at),
             "lead_source": self.lead_source, "cta": self.cta, "page_url": self.page_url,
             "visitor_id": self.visitor_id, "ip": self.ip, "is_duplicate": self.is_duplicate,
-            "forwarded": self.forwarded,
+            "forwarded": self.forwarded, "forward_decision": self.forward_decision,
             "payload_json": parse_json_or(&self.payload_json, Value::String(self.payload_json.clone())),
             "data": parse_json_or(&self.data_json, json!({})),
         })
@@ -265,6 +266,7 @@ pub struct NewLeadSubmission {
     pub forwarded: bool,
     pub submitted_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
+    pub forward_decision: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -360,6 +362,40 @@ impl BlockedIpLead {
             "id": self.id, "ip": self.ip, "account_id": self.account_id,
             "payload_json": parse_json_or(&self.payload_json, Value::String(self.payload_json.clone())),
             "created_at": rfc3339(&self.created_at),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = ignored_webhooks)]
+pub struct NewIgnoredWebhook {
+    pub platform: String,
+    pub account_id: Option<String>,
+    pub campaign_id: Option<String>,
+    pub reason: String,
+    pub payload_json: String,
+    pub received_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = ignored_webhooks)]
+pub struct IgnoredWebhook {
+    pub id: i64,
+    pub platform: String,
+    pub account_id: Option<String>,
+    pub campaign_id: Option<String>,
+    pub reason: String,
+    pub payload_json: String,
+    pub received_at: NaiveDateTime,
+}
+
+impl IgnoredWebhook {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id, "platform": self.platform, "account_id": self.account_id,
+            "campaign_id": self.campaign_id, "reason": self.reason,
+            "payload_json": parse_json_or(&self.payload_json, Value::String(self.payload_json.clone())),
+            "received_at": rfc3339(&self.received_at),
         })
     }
 }

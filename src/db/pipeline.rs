@@ -36,6 +36,9 @@ pub struct PipelineItem {
 pub struct PersistOutcome {
     pub inbox_id: i64,
     pub lead_public_id: Option<String>,
+    pub submission_public_id: Option<String>,
+    /// The submission's `forward_decision` (`sent`, or why not).
+    pub forward_decision: Option<&'static str>,
     pub new_lead: bool,
     pub decision: Option<ForwardDecision>,
     pub delivery_id: Option<i64>,
@@ -53,6 +56,8 @@ pub fn persist_submission(
     let untouched = PersistOutcome {
         inbox_id: item.inbox_id,
         lead_public_id: None,
+        submission_public_id: None,
+        forward_decision: None,
         new_lead: false,
         decision: None,
         delivery_id: None,
@@ -107,6 +112,10 @@ pub fn persist_submission(
         .clone()
         .or_else(|| settings.default_webhook_url.clone());
     // A lead forwarded from the spool while the database was down is recorded, not decided again.
+    let forward_decision = match &sub.pre_forwarded {
+        Some(_) => "sent",
+        None => decision.submission_value(url.is_some()),
+    };
     let send = match &sub.pre_forwarded {
         Some(_) => None,
         None => decision.event().zip(url),
@@ -197,6 +206,7 @@ pub fn persist_submission(
         forwarded: send.is_some() || sub.pre_forwarded.is_some(),
         submitted_at,
         created_at: t,
+        forward_decision: Some(forward_decision.to_string()),
     };
     let submission_id = diesel::insert_into(lead_submissions::table)
         .values(&submission_row)
@@ -284,6 +294,8 @@ pub fn persist_submission(
     Ok(PersistOutcome {
         inbox_id: item.inbox_id,
         lead_public_id: Some(lead_public_id),
+        submission_public_id: Some(sub.public_id.clone()),
+        forward_decision: Some(forward_decision),
         new_lead: existing.is_none(),
         decision: Some(decision),
         delivery_id,

@@ -615,6 +615,28 @@ pub fn list_blocked_ip_leads(
         .load(conn)?)
 }
 
+// ---- ignored requests ----
+
+pub fn insert_ignored_webhook(
+    conn: &mut AnyConnection,
+    row: &NewIgnoredWebhook,
+) -> Result<(), DbError> {
+    diesel::insert_into(ignored_webhooks::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn list_ignored_webhooks(
+    conn: &mut AnyConnection,
+    limit: i64,
+) -> Result<Vec<IgnoredWebhook>, DbError> {
+    Ok(ignored_webhooks::table
+        .order(ignored_webhooks::id.desc())
+        .limit(limit)
+        .load(conn)?)
+}
+
 // ---- health ----
 
 #[derive(Debug, Clone, Default, serde::Serialize)]

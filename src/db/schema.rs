@@ -94,6 +94,7 @@ diesel::table! {
         forwarded -> Bool,
         submitted_at -> Timestamp,
         created_at -> Timestamp,
+        forward_decision -> Nullable<Text>,
     }
 }
 
@@ -162,6 +163,20 @@ diesel::table! {
         attempts -> Integer,
         failed_at -> Timestamp,
         expires_at -> Timestamp,
+        redrives -> Integer,
+        next_redrive_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    ignored_webhooks (id) {
+        id -> BigInt,
+        platform -> Text,
+        account_id -> Nullable<Text>,
+        campaign_id -> Nullable<Text>,
+        reason -> Text,
+        payload_json -> Text,
+        received_at -> Timestamp,
     }
 }
 
@@ -179,4 +194,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     blocked_ip_leads,
     delivery_attempts,
     dead_letters,
+    ignored_webhooks,
 );

@@ -18,7 +18,10 @@ pub enum ForwardDecision {
     SkipNotProduction,
     SkipBot,
     SkipDuplicateWindow,
-    SkipReengageWindow,
+    /// A repeat less than `LEAD_REENGAGE_HOURS` after the previous submission.
+    SkipReengageWait,
+    /// A repeat, and `LEAD_REENGAGE_HOURS=0`: repeats are never sent again.
+    SkipReengageDisabled,
 }
 
 impl ForwardDecision {
@@ -30,7 +33,22 @@ impl ForwardDecision {
             ForwardDecision::SkipNotProduction => "not_production",
             ForwardDecision::SkipBot => "bot",
             ForwardDecision::SkipDuplicateWindow => "duplicate_window",
-            ForwardDecision::SkipReengageWindow => "reengage_window",
+            ForwardDecision::SkipReengageWait | ForwardDecision::SkipReengageDisabled => {
+                "reengage_window"
+            }
+        }
+    }
+
+    /// The submission's `forward_decision` as the contract names it: `sent`, or why not.
+    pub fn submission_value(self, has_webhook_url: bool) -> &'static str {
+        match self {
+            ForwardDecision::Created | ForwardDecision::Reengaged if has_webhook_url => "sent",
+            ForwardDecision::Created | ForwardDecision::Reengaged => "no_webhook_url",
+            ForwardDecision::SkipNotProduction => "not_production",
+            ForwardDecision::SkipBot => "bot",
+            ForwardDecision::SkipDuplicateWindow => "duplicate_window",
+            ForwardDecision::SkipReengageWait => "reengage_wait",
+            ForwardDecision::SkipReengageDisabled => "reengage_disabled",
         }
     }
 
@@ -63,8 +81,11 @@ pub fn decide(
     if elapsed_seconds < policy.duplicate_window_minutes * 60.0 {
         return ForwardDecision::SkipDuplicateWindow;
     }
-    if policy.reengage_hours == 0.0 || elapsed_seconds < policy.reengage_hours * 3600.0 {
-        return ForwardDecision::SkipReengageWindow;
+    if policy.reengage_hours == 0.0 {
+        return ForwardDecision::SkipReengageDisabled;
+    }
+    if elapsed_seconds < policy.reengage_hours * 3600.0 {
+        return ForwardDecision::SkipReengageWait;
     }
     ForwardDecision::Reengaged
 }
@@ -105,7 +126,7 @@ mod tests {
         );
         assert_eq!(
             decide(&p, false, Some(now - Duration::hours(2)), now),
-            ForwardDecision::SkipReengageWindow
+            ForwardDecision::SkipReengageWait
         );
         assert_eq!(
             decide(&p, false, Some(now - Duration::hours(24)), now),
@@ -117,7 +138,7 @@ mod tests {
         };
         assert_eq!(
             decide(&never, false, Some(now - Duration::days(300)), now),
-            ForwardDecision::SkipReengageWindow
+            ForwardDecision::SkipReengageDisabled
         );
         let decimal = ForwardPolicy {
             reengage_hours: 0.5,

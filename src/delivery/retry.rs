@@ -51,6 +51,29 @@ pub fn verdict(result: &AttemptResult, attempts: u32) -> Verdict {
     }
 }
 
+/// How much of a receiver's answer a dead letter keeps.
+pub const BODY_START_CHARS: usize = 300;
+
+/// The start of a receiver's answer, on one line, for the attempt's error.
+pub fn body_start(body: &[u8]) -> String {
+    let text: String = String::from_utf8_lossy(body)
+        .chars()
+        .take(BODY_START_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The attempt's error as operators read it: `HTTP 503: <start of the body>`.
+pub fn describe_with_body(result: &AttemptResult, body_start: &str) -> String {
+    match result {
+        AttemptResult::Status(_) if !body_start.is_empty() => {
+            format!("{}: {body_start}", describe(result))
+        }
+        _ => describe(result),
+    }
+}
+
 pub fn describe(result: &AttemptResult) -> String {
     match result {
         AttemptResult::Status(code) => format!("HTTP {code}"),
@@ -74,6 +97,26 @@ mod tests {
             verdict(&err, 0),
             Verdict::Dead,
             "no attempt number underflows"
+        );
+    }
+
+    #[test]
+    fn errors_keep_the_start_of_the_answer_on_one_line() {
+        let body = format!("<html>\n<b>Bad\tGateway</b>{}", "x".repeat(1000));
+        let start = body_start(body.as_bytes());
+        assert!(start.starts_with("<html> <b>Bad Gateway</b>xx"));
+        assert!(start.chars().count() <= BODY_START_CHARS);
+        assert_eq!(
+            describe_with_body(&AttemptResult::Status(502), "oops"),
+            "HTTP 502: oops"
+        );
+        assert_eq!(
+            describe_with_body(&AttemptResult::Status(502), ""),
+            "HTTP 502"
+        );
+        assert_eq!(
+            describe_with_body(&AttemptResult::Timeout, "x"),
+            "timed out"
         );
     }
 

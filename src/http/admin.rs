@@ -42,13 +42,19 @@ pub fn scope() -> actix_web::Scope<
         .route("/leads/{public_id}", web::get().to(lead_detail))
         .route("/leads/{public_id}", web::patch().to(update_lead))
         .route("/deliveries", web::get().to(list_deliveries))
+        .route("/deliveries/{id}", web::get().to(delivery_detail))
         .route("/dead-letters", web::get().to(list_dead_letters))
+        .route(
+            "/dead-letters/replay",
+            web::post().to(replay_all_dead_letters),
+        )
         .route(
             "/dead-letters/{id}/replay",
             web::post().to(replay_dead_letter),
         )
         .route("/inbox", web::get().to(list_inbox))
         .route("/inbox/{id}/retry", web::post().to(retry_inbox))
+        .route("/ignored-webhooks", web::get().to(list_ignored_webhooks))
         .route("/actors/{name}/crash", web::post().to(crash_actor))
 }
 
@@ -504,8 +510,22 @@ async fn list_leads(state: web::Data<AppState>, query: web::Query<LeadQuery>) ->
     };
     let mut leads = state
         .db
-        .run(move |c| queries::list_leads(c, &filter))
-        .await?;
+        .run(move |c| {
+            if let Some(account) = &filter.account_id {
+                queries::find_account(c, account).map_err(|e| match e {
+                    crate::db::DbError::NotFound => {
+                        crate::db::DbError::Invalid(format!("unknown account {account:?}"))
+                    }
+                    other => other,
+                })?;
+            }
+            queries::list_leads(c, &filter)
+        })
+        .await
+        .map_err(|e| match e {
+            crate::db::DbError::Invalid(message) => ApiError::BadRequest(message),
+            other => other.into(),
+        })?;
     let next_cursor = if leads.len() as i64 > limit {
         leads.truncate(limit as usize);
         leads.last().map(|l| l.id.to_string())
@@ -591,9 +611,21 @@ struct StatusQuery {
     limit: Option<String>,
 }
 
+/// A `status` filter: one of `allowed`, or absent; anything else is a mistake worth a `400`.
+fn status_filter(status: Option<&str>, allowed: &[&str]) -> Result<Option<String>, ApiError> {
+    match status.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) if allowed.contains(&s) => Ok(Some(s.to_string())),
+        Some(s) => Err(ApiError::BadRequest(format!(
+            "status {s:?} is not one of {}",
+            allowed.join(", ")
+        ))),
+    }
+}
+
 async fn list_deliveries(state: web::Data<AppState>, query: web::Query<StatusQuery>) -> Reply {
     let limit = page_limit(query.limit.as_deref())?;
-    let status = query.status.clone().filter(|s| !s.is_empty());
+    let status = status_filter(query.status.as_deref(), &["pending", "delivered", "dead"])?;
     let rows = state
         .db
         .run(move |c| queries::list_deliveries(c, status.as_deref(), limit))
@@ -607,6 +639,51 @@ async fn list_dead_letters(state: web::Data<AppState>) -> Reply {
         .run(|c| deliveries::list_dead_letters(c, MAX_PAGE))
         .await?;
     Ok(listing("dead_letters", &rows, |r| r.to_json()))
+}
+
+/// The delivery (payload, state) and every attempt made: status, duration, error.
+async fn delivery_detail(state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::NotFound("no such delivery".into()))?;
+    let (delivery, attempts) = state
+        .db
+        .run(move |c| deliveries::delivery_with_attempts(c, id))
+        .await
+        .map_err(not_found("delivery"))?;
+    Ok(HttpResponse::Ok().json(json!({"delivery": delivery.to_json(), "attempts": attempts})))
+}
+
+#[derive(Deserialize)]
+struct ReplayQuery {
+    url: Option<String>,
+}
+
+/// Every unexpired dead letter (of one URL, with `?url=`) sent again, same `webhook-id`s.
+async fn replay_all_dead_letters(
+    state: web::Data<AppState>,
+    query: web::Query<ReplayQuery>,
+) -> Reply {
+    let url = query.url.clone().filter(|u| !u.is_empty());
+    let replayed = state
+        .db
+        .run(move |c| deliveries::replay_all_dead_letters(c, url.as_deref()))
+        .await?;
+    if replayed > 0 {
+        log::info!("webhook.replaying dead_letters={replayed}");
+        state
+            .deliverer
+            .do_send(crate::actors::webhook_deliverer::DeliveriesQueued);
+    }
+    Ok(HttpResponse::Accepted().json(json!({ "replayed": replayed })))
+}
+
+async fn list_ignored_webhooks(state: web::Data<AppState>) -> Reply {
+    let rows = state
+        .db
+        .run(|c| queries::list_ignored_webhooks(c, MAX_PAGE))
+        .await?;
+    Ok(listing("ignored_webhooks", &rows, |r| r.to_json()))
 }
 
 /// Sends a dead letter again with the same `webhook-id`; it leaves the list once delivered.
@@ -627,7 +704,10 @@ async fn replay_dead_letter(state: web::Data<AppState>, id: web::Path<String>) -
 
 async fn list_inbox(state: web::Data<AppState>, query: web::Query<StatusQuery>) -> Reply {
     let limit = page_limit(query.limit.as_deref())?;
-    let status = query.status.clone().filter(|s| !s.is_empty());
+    let status = status_filter(
+        query.status.as_deref(),
+        &["pending", "processing", "done", "failed"],
+    )?;
     let rows = state
         .db
         .run(move |c| queries::list_inbox(c, status.as_deref(), limit))

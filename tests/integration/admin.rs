@@ -477,3 +477,31 @@ fn the_bearer_scheme_is_case_insensitive() {
     );
     assert_eq!(basic.status, 401);
 }
+
+#[test]
+fn filters_that_name_nothing_are_refused() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    for path in [
+        "/admin/deliveries?status=bogus",
+        "/admin/inbox?status=bogus",
+        "/admin/leads?account=00000000-0000-0000-0000-000000000000",
+    ] {
+        let r = d.admin("GET", path, None);
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert!(r.json()["error"].is_string());
+    }
+    for path in [
+        "/admin/deliveries?status=dead",
+        "/admin/inbox?status=failed",
+        "/admin/ignored-webhooks",
+    ] {
+        assert_eq!(d.admin("GET", path, None).status, 200, "{path}");
+    }
+    let account = d.default_account_id();
+    assert_eq!(
+        d.admin("GET", &format!("/admin/leads?account={account}"), None)
+            .status,
+        200
+    );
+}

@@ -137,7 +137,10 @@ fn server_errors_are_retried_after_1_2_4_seconds_then_dead_lettered() {
     let letter = &dead_letters(&d)[0];
     assert_eq!(letter["url"], receiver.url.as_str());
     assert_eq!(letter["attempts"], 4);
-    assert_eq!(letter["error"], "HTTP 503");
+    assert_eq!(
+        letter["error"], "HTTP 503: ok",
+        "with the start of the answer"
+    );
     assert_eq!(letter["payload"]["make_send_public_id"], id);
     assert!(letter["failed_at"].is_string() && letter["expires_at"].is_string());
     assert_eq!(deliveries(&d, "dead").len(), 1);
@@ -175,7 +178,8 @@ fn client_errors_and_redirects_are_not_retried() {
         .map(|l| l["error"].as_str().unwrap().to_string())
         .collect();
     assert!(
-        errors.contains(&"HTTP 400".to_string()) && errors.contains(&"HTTP 302".to_string()),
+        errors.contains(&"HTTP 400: ok".to_string())
+            && errors.contains(&"HTTP 302: ok".to_string()),
         "{errors:?}"
     );
 }
@@ -585,5 +589,125 @@ fn https_deliveries_verify_the_receiver_certificate() {
         receiver.received().len(),
         1,
         "only the trusted daemon got through"
+    );
+}
+
+#[test]
+fn dead_letters_are_redriven_on_the_schedule_with_the_same_webhook_id() {
+    let receiver = Receiver::start(Behavior::Status(200));
+    receiver.script(&[
+        Behavior::Status(503),
+        Behavior::Status(503),
+        Behavior::Status(503),
+        Behavior::Status(503),
+        Behavior::Status(502),
+    ]);
+    let db = TestDb::new();
+    let d = production(&db, &receiver, &[("WEBHOOK_REDRIVE_SCHEDULE", "1s,1s,1s")]);
+    submit(&d, "redrive@example.com");
+    d.wait_until("the dead letter", || dead_letters(&d).len() == 1);
+    let letter = dead_letters(&d)[0].clone();
+    assert!(letter["next_redrive_at"].is_string(), "{letter}");
+    // First re-drive: one attempt (502), dead again; the second gets through.
+    let got = receiver.wait_for(6, Duration::from_secs(20));
+    assert!(got
+        .iter()
+        .all(|r| r.header("webhook-id") == got[0].header("webhook-id")));
+    d.wait_until("the letter to leave the list", || {
+        dead_letters(&d).is_empty()
+    });
+    let delivery = deliveries(&d, "delivered")[0].clone();
+    let detail = d.admin_get(&format!("/admin/deliveries/{}", delivery["id"]));
+    let attempts = detail["attempts"].as_array().unwrap();
+    let statuses: Vec<i64> = attempts
+        .iter()
+        .map(|a| a["status_code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses, [503, 503, 503, 503, 502, 200]);
+    assert_eq!(attempts[4]["error"], "HTTP 502: ok");
+    assert!(attempts[5]["error"].is_null());
+    assert_eq!(detail["delivery"]["status"], "delivered");
+    assert!(d.logs().contains("webhook.redriving"));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(receiver.received().len(), 6, "nothing after the delivery");
+    assert_eq!(d.admin("GET", "/admin/deliveries/999999", None).status, 404);
+    assert_eq!(d.admin("GET", "/admin/deliveries/abc", None).status, 404);
+}
+
+#[test]
+fn redrives_stop_when_the_schedule_ends() {
+    let receiver = Receiver::start(Behavior::Status(500));
+    let db = TestDb::new();
+    let d = production(&db, &receiver, &[("WEBHOOK_REDRIVE_SCHEDULE", "1s,1s")]);
+    submit(&d, "stubborn@example.com");
+    receiver.wait_for(6, Duration::from_secs(20));
+    d.wait_until("the second re-drive recorded", || {
+        dead_letters(&d)
+            .first()
+            .is_some_and(|l| l["redrives"] == 2 && l["next_redrive_at"].is_null())
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        receiver.received().len(),
+        6,
+        "4 fast attempts and 2 re-drives, no more"
+    );
+}
+
+#[test]
+fn every_dead_letter_can_be_replayed_at_once() {
+    let receiver = Receiver::start(Behavior::Status(200));
+    receiver.script(&[Behavior::Status(410), Behavior::Status(410)]);
+    let db = TestDb::new();
+    let d = production(&db, &receiver, &[("WEBHOOK_REDRIVE_SCHEDULE", "")]);
+    submit(&d, "one@example.com");
+    submit(&d, "two@example.com");
+    d.wait_until("two dead letters", || dead_letters(&d).len() == 2);
+    assert!(
+        dead_letters(&d)
+            .iter()
+            .all(|l| l["next_redrive_at"].is_null()),
+        "re-drive is off"
+    );
+    let none = d.admin(
+        "POST",
+        "/admin/dead-letters/replay?url=https%3A%2F%2Felsewhere.example%2F",
+        None,
+    );
+    assert_eq!((none.status, none.json()), (202, json!({"replayed": 0})));
+    let all = d.admin("POST", "/admin/dead-letters/replay", None);
+    assert_eq!((all.status, all.json()), (202, json!({"replayed": 2})));
+    d.wait_until("both delivered", || deliveries(&d, "delivered").len() == 2);
+    d.wait_until("the list to empty", || dead_letters(&d).is_empty());
+    assert_eq!(receiver.received().len(), 4);
+}
+
+#[test]
+fn a_hanging_receiver_does_not_hold_up_another_campaign() {
+    let hanging = Receiver::start(Behavior::Hang(Duration::from_secs(20)));
+    let fast = Receiver::start(Behavior::Status(200));
+    let db = TestDb::new();
+    let d = production(&db, &fast, &[("WEBHOOK_TIMEOUT_SECONDS", "20")]);
+    let account = d.default_account_id();
+    let campaign = d.admin(
+        "POST",
+        &format!("/admin/accounts/{account}/campaigns"),
+        Some(&json!({"name": "Slow", "integration": "website", "project_name": "Slow", "webhook_url": hanging.url})),
+    );
+    assert_eq!(campaign.status, 201, "{}", campaign.body);
+    for i in 0..40 {
+        let body = json!({"name": "S", "email": format!("slow{i}@example.com"), "project": "Slow"});
+        assert_eq!(d.post_lead(&body).status, 200);
+    }
+    hanging.wait_for(8, Duration::from_secs(10));
+    for i in 0..10 {
+        submit(&d, &format!("fast{i}@example.com"));
+    }
+    // The hanging receiver answers nothing for 20 s; the other campaign's leads go through now.
+    fast.wait_for(10, Duration::from_secs(8));
+    assert_eq!(
+        hanging.received().len(),
+        8,
+        "at most 8 attempts on the wire to one URL"
     );
 }

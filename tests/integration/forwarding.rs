@@ -268,3 +268,84 @@ fn a_campaign_webhook_url_takes_precedence() {
     assert_eq!(sent[1]["url"], HOOK);
     assert_eq!(sent[1]["payload"]["campaign_id"], Value::Null);
 }
+
+/// Each submission's `forward_decision`, oldest first.
+fn decisions(d: &Daemon) -> Vec<String> {
+    let mut all: Vec<(String, String)> = Vec::new();
+    for lead in d.leads("") {
+        let detail = d.lead_detail(lead["lead_public_id"].as_str().unwrap());
+        for s in detail["submissions"].as_array().unwrap() {
+            all.push((
+                s["submitted_at"].as_str().unwrap().to_string(),
+                s["forward_decision"]
+                    .as_str()
+                    .unwrap_or("<null>")
+                    .to_string(),
+            ));
+        }
+    }
+    all.sort();
+    all.into_iter().map(|(_, decision)| decision).collect()
+}
+
+#[test]
+fn every_submission_says_why_it_was_or_was_not_forwarded() {
+    let dev_db = TestDb::new();
+    let dev = Daemon::start(
+        &dev_db,
+        &[("MAKE_WEBHOOK_URL", HOOK), ("ENVIRONMENT", "development")],
+    );
+    submit(&dev, json!({"name": "Dev", "email": "dev@example.com"}));
+    assert_eq!(decisions(&dev), ["not_production"]);
+    assert!(
+        dev.logs()
+            .contains("forwarding.off environment=development"),
+        "the start-up says leads will not be forwarded:\n{}",
+        dev.logs()
+    );
+
+    let nowhere_db = TestDb::new();
+    let nowhere = Daemon::start(&nowhere_db, &[("ENVIRONMENT", "production")]);
+    submit(
+        &nowhere,
+        json!({"name": "Lost", "email": "lost@example.com"}),
+    );
+    assert_eq!(decisions(&nowhere), ["no_webhook_url"]);
+
+    let db = TestDb::new();
+    // A 1.2 s duplicate window.
+    let d = production(&db, &[("LEAD_DUPLICATE_WINDOW_MINUTES", "0.02")]);
+    assert!(d
+        .logs()
+        .contains("forwarding.on environment=production destination=http://127.0.0.1:9 "));
+    let person = json!({"name": "Ravi", "email": "ravi@example.com"});
+    submit(&d, person.clone());
+    submit(&d, person.clone());
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    submit(&d, person);
+    let r = d.post_lead_with(
+        &json!({"name": "Crawler", "email": "bot@example.com"}),
+        &[("User-Agent", "python-requests/2.31")],
+    );
+    assert_eq!(r.status, 200);
+    d.wait_processed();
+    assert_eq!(
+        decisions(&d),
+        ["sent", "duplicate_window", "reengage_wait", "bot"]
+    );
+    assert!(d.logs().contains("lead.stored lead="));
+    assert!(d.logs().contains("forward_decision=sent"));
+
+    let never_db = TestDb::new();
+    let never = production(
+        &never_db,
+        &[
+            ("LEAD_DUPLICATE_WINDOW_MINUTES", "0"),
+            ("LEAD_REENGAGE_HOURS", "0"),
+        ],
+    );
+    let person = json!({"name": "Once", "email": "once@example.com"});
+    submit(&never, person.clone());
+    submit(&never, person);
+    assert_eq!(decisions(&never), ["sent", "reengage_disabled"]);
+}
