@@ -248,12 +248,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         gate: gate.clone(),
         offline_send_bound,
     });
-    let server =
-        HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
-            .workers(2)
-            .shutdown_timeout(10)
-            .listen(listener)
-            .map_err(|e| anyhow::anyhow!("server.bind_failed {}: {e}", config.bind))?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(actix_web::middleware::from_fn(
+                http::deadline::body_deadline,
+            ))
+            .configure(http::routes)
+    })
+    .workers(2)
+    .shutdown_timeout(10)
+    .listen(listener)
+    .map_err(|e| anyhow::anyhow!("server.bind_failed {}: {e}", config.bind))?;
     for addr in server.addrs() {
         log::info!("server.listening addr={addr}");
     }

@@ -26,6 +26,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
 }
 
 impl ResponseError for ApiError {
@@ -39,6 +41,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -52,6 +55,10 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthorized) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if matches!(self, ApiError::RequestTimeout) {
+            // The rest of the body may still be on its way: this connection is done.
+            response.force_close();
         }
         response.json(body)
     }

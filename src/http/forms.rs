@@ -3,6 +3,7 @@
 
 use super::error::ApiError;
 use super::redirect::{request_origin, thank_you_location};
+use super::site::{add_cors_origin, allowed_origin, is_site_host, requested_account};
 use super::AppState;
 use crate::actors::ack_writer::AckOutcome;
 use crate::actors::intake::Nudge;
@@ -30,22 +31,29 @@ pub async fn submit_lead(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let result = accept(&req, payload, &state).await;
-    if let Err(e) = &result {
-        let reason = match e {
-            ApiError::PayloadTooLarge(_) => "too_large",
-            ApiError::Unprocessable { .. } => "no_contact",
-            ApiError::Unavailable(_) => "unavailable",
-            _ => "malformed",
-        };
-        state
-            .metrics
-            .submissions_rejected
-            .get_or_create(&label("reason", reason))
-            .inc();
-    }
-    result
+) -> HttpResponse {
+    let mut response = match accept(&req, payload, &state).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            let reason = match e {
+                ApiError::PayloadTooLarge(_) => "too_large",
+                ApiError::Unprocessable { .. } => "no_contact",
+                ApiError::Unavailable(_) => "unavailable",
+                ApiError::RequestTimeout => "too_slow",
+                _ => "malformed",
+            };
+            state
+                .metrics
+                .submissions_rejected
+                .get_or_create(&label("reason", reason))
+                .inc();
+            actix_web::ResponseError::error_response(&e)
+        }
+    };
+    // A site's fetch() can read the answer, errors included, when the site is the account's.
+    let account_id = requested_account(&req, &state.directory.snapshot());
+    add_cors_origin(&mut response, allowed_origin(&req, &state, &account_id));
+    response
 }
 
 async fn accept(
@@ -64,7 +72,7 @@ async fn accept(
         });
     }
     let snapshot = state.directory.snapshot();
-    let account_id = requested_account(req).unwrap_or_else(|| snapshot.default_account_id.clone());
+    let account_id = requested_account(req, &snapshot);
     if !snapshot.accounts.contains_key(&account_id) {
         return Err(ApiError::BadRequest(format!(
             "unknown account {account_id:?}"
@@ -253,13 +261,6 @@ fn spool_record(
     }
 }
 
-fn requested_account(req: &HttpRequest) -> Option<String> {
-    form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == "account")
-        .map(|(_, v)| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
 /// The same answer whatever happened to the lead: JSON for API clients, a redirect for browsers.
 fn answer(
     req: &HttpRequest,
@@ -281,10 +282,7 @@ fn answer(
     let location = thank_you_location(
         campaign_thank_you_url,
         origin,
-        |host| {
-            redirect.allowed_hosts.iter().any(|h| h == host)
-                || snapshot.is_site_domain(account_id, host)
-        },
+        |authority| is_site_host(state, snapshot, account_id, authority),
         &redirect.thank_you_path,
         &redirect.fallback_url,
     );
@@ -326,8 +324,10 @@ pub async fn read_body(
     let mut body = web::BytesMut::new();
     let mut seen = 0usize;
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+        let chunk = chunk.map_err(|e| match e {
+            e if super::deadline::is_timeout(&e) => ApiError::RequestTimeout,
+            e => ApiError::BadRequest(format!("could not read the body: {e}")),
+        })?;
         seen += chunk.len();
         if seen > DRAIN_LIMIT {
             return Err(ApiError::PayloadTooLarge(limit));

@@ -2,10 +2,12 @@
 
 pub mod admin;
 pub mod callbacks;
+pub mod deadline;
 pub mod error;
 pub mod forms;
 pub mod health;
 pub mod redirect;
+pub mod site;
 
 use crate::actors::ack_writer::AckWriter;
 use crate::actors::db_executor::Db;
@@ -16,6 +18,7 @@ use crate::config::Config;
 use crate::directory::Directory;
 use crate::metrics::Metrics;
 use actix::Addr;
+use actix_web::http::Method;
 use actix_web::web;
 use std::sync::Arc;
 
@@ -42,6 +45,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
         .route("/v1/leads", web::post().to(forms::submit_lead))
+        .route(
+            "/v1/leads",
+            web::method(Method::OPTIONS).to(site::preflight_lead),
+        )
+        .route("/thank-you", web::get().to(site::thank_you))
         .route("/v1/crm/callback", web::post().to(callbacks::crm_callback))
         .route(
             "/v1/make/callback",

@@ -33,8 +33,7 @@ pub fn thank_you_location(
         return url.to_string();
     }
     if let Some((scheme, authority)) = origin {
-        let host = authority.split(':').next().unwrap_or_default();
-        if host_is_allowed(&authority) || host_is_allowed(host) {
+        if host_is_allowed(&authority) {
             return format!("{scheme}://{authority}{thank_you_path}");
         }
     }
@@ -45,8 +44,8 @@ pub fn thank_you_location(
 mod tests {
     use super::*;
 
-    fn allow(host: &str) -> bool {
-        host == "skyline.example.com"
+    fn allow(authority: &str) -> bool {
+        authority.split(':').next() == Some("skyline.example.com")
     }
 
     #[test]

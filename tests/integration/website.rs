@@ -628,3 +628,132 @@ fn a_nul_character_never_makes_an_accepted_lead_unstorable() {
     names.sort();
     assert_eq!(names, ["ab", "cd"]);
 }
+
+#[test]
+fn campaign_sites_may_post_with_fetch_and_others_get_no_cors_headers() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[("REDIRECT_ALLOWED_HOSTS", "www.allowed.example")]);
+    let account = d.default_account_id();
+    let campaign = d.admin(
+        "POST",
+        &format!("/admin/accounts/{account}/campaigns"),
+        Some(
+            &json!({"name": "Skyline", "integration": "website", "project_name": "Skyline",
+                     "site_domains": ["skyline.example.com"]}),
+        ),
+    );
+    assert_eq!(campaign.status, 201);
+    for origin in ["https://skyline.example.com", "https://www.allowed.example"] {
+        let pre = d.request(
+            "OPTIONS",
+            "/v1/leads",
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "POST"),
+                ("Access-Control-Request-Headers", "content-type"),
+            ],
+            None,
+        );
+        assert_eq!(pre.status, 204, "{origin}");
+        assert_eq!(pre.header("access-control-allow-origin"), Some(origin));
+        assert_eq!(
+            pre.header("access-control-allow-methods"),
+            Some("POST, OPTIONS")
+        );
+        assert_eq!(
+            pre.header("access-control-allow-headers"),
+            Some("Content-Type, Accept")
+        );
+        assert_eq!(pre.header("vary"), Some("Origin"));
+        let post = d.post_lead_with(
+            &json!({"name": "Fetch", "email": format!("fetch@{}", &origin[8..])}),
+            &[("Origin", origin)],
+        );
+        assert_eq!(post.status, 200);
+        assert_eq!(post.header("access-control-allow-origin"), Some(origin));
+        // A refusal is readable by the site too, so it can show which fields are missing.
+        let refused = d.post_lead_with(&json!({"project": "x"}), &[("Origin", origin)]);
+        assert_eq!(refused.status, 422);
+        assert_eq!(refused.header("access-control-allow-origin"), Some(origin));
+    }
+    for origin in [
+        "https://evil.example",
+        "https://skyline.example.com.evil.example",
+        "null",
+    ] {
+        let pre = d.request(
+            "OPTIONS",
+            "/v1/leads",
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "POST"),
+            ],
+            None,
+        );
+        assert_eq!(pre.header("access-control-allow-origin"), None, "{origin}");
+        assert_eq!(pre.header("access-control-allow-methods"), None, "{origin}");
+        let post = d.post_lead_with(
+            &json!({"name": "X", "email": "x@example.com"}),
+            &[("Origin", origin)],
+        );
+        assert_eq!(post.header("access-control-allow-origin"), None, "{origin}");
+    }
+}
+
+#[test]
+fn the_default_thank_you_page_is_served() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    let browser = d.request(
+        "POST",
+        "/v1/leads",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(b"name=Browser&email=browser%40example.com"),
+    );
+    assert_eq!(browser.status, 301);
+    let location = browser.header("location").unwrap().to_string();
+    assert_eq!(location, "/thank-you");
+    let page = d.request("GET", &location, &[], None);
+    assert_eq!(page.status, 200);
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(page.body.contains("Thank you"));
+}
+
+#[test]
+fn a_body_that_does_not_arrive_in_time_is_answered_408_and_its_connection_closed() {
+    use std::io::{Read, Write};
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[("BODY_TIMEOUT_SECONDS", "1")]);
+    let addr = d.base.trim_start_matches("http://").to_string();
+    // Many clients that send their headers and half a body, then nothing.
+    let mut stalled: Vec<std::net::TcpStream> = (0..50)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            write!(
+                s,
+                "POST /v1/leads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: 1000\r\n\r\n{{\"name\": \"slo"
+            )
+            .unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(15))).unwrap();
+            s
+        })
+        .collect();
+    for s in &mut stalled {
+        let mut answer = String::new();
+        // The answer, then the end of the connection (read_to_string returns at EOF).
+        s.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    }
+    assert!(d.leads("").is_empty());
+    let metrics = d.request("GET", "/metrics", &[], None).body;
+    assert!(metrics.contains("reason=\"too_slow\"} 50"), "{metrics}");
+    // A body that arrives in time is still fine.
+    assert_eq!(
+        d.post_lead(&json!({"name": "Quick", "email": "q@example.com"}))
+            .status,
+        200
+    );
+}
