@@ -25,22 +25,40 @@ use std::time::Duration;
 
 /// Opens the database and applies pending migrations (also what `leadgate migrate` does).
 pub fn prepare_database(config: &Config) -> anyhow::Result<db::Pool> {
-    let pool = db::build_pool(&config.database, config.database_pool_size).map_err(|e| {
-        anyhow::anyhow!("database.unavailable {}: {e}", redact(&config.database_url))
-    })?;
-    let mut conn = pool
-        .get()
-        .map_err(|e| anyhow::anyhow!("database.unavailable {e}"))?;
-    let applied = db::run_migrations(&mut conn)?;
+    let target = redact(&config.database_url);
+    let failed = |e: &dyn std::fmt::Display| start_error(&target, &e.to_string());
+    // One connection first: its error is the real one, said once (the pool retries and logs).
+    let mut conn = db::establish(&config.database).map_err(|e| failed(&e))?;
+    let applied = db::run_migrations(&mut conn).map_err(|e| failed(&e))?;
     if applied > 0 {
         log::info!("database.migrated applied={applied}");
     }
     // Two instances starting together on one PostgreSQL: the loser of the insert finds the row.
     if queries::ensure_default_account(&mut conn).is_err() {
         std::thread::sleep(Duration::from_millis(200));
-        queries::ensure_default_account(&mut conn)?;
+        queries::ensure_default_account(&mut conn).map_err(|e| failed(&e))?;
     }
-    Ok(pool)
+    queries::probe_writable(&mut conn).map_err(|e| failed(&e))?;
+    drop(conn);
+    db::build_pool(&config.database, config.database_pool_size).map_err(|e| failed(&e))
+}
+
+/// The one line a start that cannot reach its database ends with, naming the event and the cause.
+fn start_error(target: &str, error: &str) -> anyhow::Error {
+    let read_only = ["readonly", "read-only", "read only"]
+        .iter()
+        .any(|sign| error.contains(sign));
+    let event = if read_only {
+        "database.read_only"
+    } else {
+        "database.unavailable"
+    };
+    let hint = if read_only {
+        " (leadgate must be able to write the database file and its folder)"
+    } else {
+        ""
+    };
+    anyhow::anyhow!("{event} {target}: {error}{hint}")
 }
 
 /// One line that says where leads will go, so nobody wonders why nothing arrives.
@@ -216,6 +234,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         })
     };
     spawn_directory_refresh(db.clone(), directory.clone());
+    spawn_inbox_purge(db.clone(), config.inbox_retention_days);
     spawn_watchdog(
         registry.clone(),
         vec![
@@ -267,6 +286,50 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     drain_deliveries(&gate).await;
     log::info!("server.stopped");
     Ok(())
+}
+
+/// Processed inbox rows leave after `INBOX_RETENTION_DAYS` (their submissions keep the body), so
+/// the inbox holds work, not history.
+fn spawn_inbox_purge(db: Db, retention_days: f64) {
+    if retention_days <= 0.0 {
+        log::info!("inbox.retention off: processed inbox rows are kept");
+        return;
+    }
+    let retention = Duration::from_secs_f64(retention_days.min(36_500.0) * 86_400.0);
+    let every = (retention / 2).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    actix_rt::spawn(async move {
+        let mut tick = actix_rt::time::interval(every);
+        loop {
+            tick.tick().await;
+            let Some(before) = chrono::Duration::from_std(retention)
+                .ok()
+                .and_then(|r| crate::db::now().checked_sub_signed(r))
+            else {
+                continue;
+            };
+            let mut purged = 0;
+            loop {
+                match db
+                    .run(move |c| queries::purge_processed_inbox(c, before, 1000))
+                    .await
+                {
+                    Ok(n) => {
+                        purged += n;
+                        if n < 1000 {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        log::warn!("inbox.purge_failed error={e}");
+                        break;
+                    }
+                }
+            }
+            if purged > 0 {
+                log::info!("inbox.purged rows={purged}");
+            }
+        }
+    });
 }
 
 /// The listening socket (backlog 2048), bound before anything else starts.

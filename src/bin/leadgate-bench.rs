@@ -11,6 +11,7 @@
 //! the inbox is drained (leads processed/s) and the daemon's peak memory.
 
 use actix_web::{web, App, HttpResponse, HttpServer};
+use clap::{Parser, Subcommand};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, RunQueryDsl};
 use std::io::{BufRead, BufReader};
@@ -30,6 +31,50 @@ const PROJECTS: &[&str] = &[
     "Sunrise Villas",
 ];
 
+/// Load generator for `POST /v1/leads`: leadgate against a bare actix-web handler that appends
+/// each body to SQLite (one writer thread, group commit, `synchronous=FULL`), same generator.
+#[derive(Parser)]
+#[command(
+    name = "leadgate-bench",
+    version,
+    args_conflicts_with_subcommands = true,
+    args_override_self = true
+)]
+struct Args {
+    /// Concurrent connections, one leadgate and one bare-handler run per value (comma-separated)
+    #[arg(
+        long,
+        value_name = "N,N,...",
+        value_delimiter = ',',
+        value_parser = connection_count,
+        default_value = "64,8",
+        action = clap::ArgAction::Set
+    )]
+    connections: Vec<usize>,
+    /// Requests per run
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    requests: usize,
+    /// Distinct people the requests are drawn from (about 30% of requests are repeats)
+    #[arg(long, value_name = "N", default_value_t = 5_000)]
+    people: usize,
+    /// The leadgate binary to run [default: `leadgate` next to this binary]
+    #[arg(long, value_name = "PATH")]
+    leadgate_bin: Option<String>,
+
+    #[command(subcommand)]
+    command: Option<Internal>,
+}
+
+#[derive(Subcommand)]
+enum Internal {
+    /// The bare handler on a free port (started by the benchmark itself)
+    #[command(hide = true)]
+    BareServer {
+        #[arg(value_name = "DB_PATH")]
+        db: String,
+    },
+}
+
 struct Options {
     connections: Vec<usize>,
     requests: usize,
@@ -37,32 +82,13 @@ struct Options {
     leadgate_bin: String,
 }
 
-fn parse_options() -> Options {
-    let mut options = Options {
-        connections: vec![64, 8],
-        requests: 20_000,
-        people: 5_000,
-        leadgate_bin: sibling_binary("leadgate"),
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < args.len() {
-        let value = args.get(i + 1).cloned().unwrap_or_default();
-        match args[i].as_str() {
-            "--connections" => {
-                options.connections = value
-                    .split(',')
-                    .filter_map(|v| v.trim().parse().ok())
-                    .collect()
-            }
-            "--requests" => options.requests = value.parse().expect("--requests N"),
-            "--people" => options.people = value.parse().expect("--people N"),
-            "--leadgate-bin" => options.leadgate_bin = value,
-            other => panic!("unknown option {other}"),
-        }
-        i += 2;
+/// A connection count: a positive integer (blanks around it allowed).
+fn connection_count(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
     }
-    options
 }
 
 fn sibling_binary(name: &str) -> String {
@@ -71,11 +97,18 @@ fn sibling_binary(name: &str) -> String {
 }
 
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some("bare-server") {
-        let db = std::env::args().nth(2).expect("bare-server DB_PATH");
-        return bare_server(&db);
+    let args = Args::parse();
+    if let Some(Internal::BareServer { db }) = &args.command {
+        return bare_server(db);
     }
-    let options = parse_options();
+    let options = Options {
+        connections: args.connections,
+        requests: args.requests,
+        people: args.people,
+        leadgate_bin: args
+            .leadgate_bin
+            .unwrap_or_else(|| sibling_binary("leadgate")),
+    };
     let bodies = Arc::new(request_bodies(options.requests, options.people));
     println!(
         "leadgate-bench: {} requests per run, {} people over {} projects ({} distinct), {} cores",

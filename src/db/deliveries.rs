@@ -405,18 +405,18 @@ pub fn delivery_with_attempts(
         .get_result(conn)
         .optional()?
         .ok_or(DbError::NotFound)?;
-    let attempts: Vec<(i32, Option<i32>, i64, Option<String>, NaiveDateTime)> =
-        delivery_attempts::table
-            .filter(delivery_attempts::delivery_id.eq(id))
-            .order(delivery_attempts::id.asc())
-            .select((
-                delivery_attempts::attempt,
-                delivery_attempts::status_code,
-                delivery_attempts::duration_ms,
-                delivery_attempts::error,
-                delivery_attempts::attempted_at,
-            ))
-            .load(conn)?;
+    type AttemptRow = (i32, Option<i32>, i64, Option<String>, NaiveDateTime);
+    let attempts: Vec<AttemptRow> = delivery_attempts::table
+        .filter(delivery_attempts::delivery_id.eq(id))
+        .order(delivery_attempts::id.asc())
+        .select((
+            delivery_attempts::attempt,
+            delivery_attempts::status_code,
+            delivery_attempts::duration_ms,
+            delivery_attempts::error,
+            delivery_attempts::attempted_at,
+        ))
+        .load(conn)?;
     let attempts = attempts
         .into_iter()
         .map(|(attempt, status_code, duration_ms, error, at)| {

@@ -40,6 +40,22 @@ pub fn ensure_default_account(conn: &mut AnyConnection) -> Result<Account, DbErr
     })
 }
 
+/// Whether the database takes writes at all (a read-only file, role or replica does not): a
+/// write that changes nothing, rolled back.
+pub fn probe_writable(conn: &mut AnyConnection) -> Result<(), DbError> {
+    let probe = write_transaction(conn, |conn| {
+        diesel::update(accounts::table.filter(accounts::is_default.eq(true)))
+            .set(accounts::updated_at.eq(accounts::updated_at))
+            .execute(conn)?;
+        Err::<(), DbError>(DbError::Invalid("probe".into()))
+    });
+    match probe {
+        Err(DbError::Invalid(_)) => Ok(()),
+        Err(e) => Err(e),
+        Ok(()) => Ok(()),
+    }
+}
+
 pub fn list_accounts(conn: &mut AnyConnection) -> Result<Vec<Account>, DbError> {
     Ok(accounts::table
         .order(accounts::created_at.asc())
@@ -148,12 +164,17 @@ pub fn replace_campaign(conn: &mut AnyConnection, campaign: &Campaign) -> Result
 pub enum AckWrite {
     Inbox(NewInboxRow),
     BlockedLead(NewBlockedIpLead),
+    /// Accepted, answered as usual, and not a lead (an inactive account): kept for operators.
+    Ignored(NewIgnoredWebhook),
 }
 
 fn append_ack_write(conn: &mut AnyConnection, write: &AckWrite) -> QueryResult<usize> {
     match write {
         AckWrite::Inbox(row) => diesel::insert_into(inbox::table).values(row).execute(conn),
         AckWrite::BlockedLead(row) => diesel::insert_into(blocked_ip_leads::table)
+            .values(row)
+            .execute(conn),
+        AckWrite::Ignored(row) => diesel::insert_into(ignored_webhooks::table)
             .values(row)
             .execute(conn),
     }
@@ -201,7 +222,7 @@ pub fn append_ack_writes(
 fn already_stored(conn: &mut AnyConnection, writes: &[AckWrite]) -> bool {
     let Some(public_id) = writes.iter().find_map(|w| match w {
         AckWrite::Inbox(row) => Some(row.public_id.clone()),
-        AckWrite::BlockedLead(_) => None,
+        AckWrite::BlockedLead(_) | AckWrite::Ignored(_) => None,
     }) else {
         return false;
     };
@@ -380,6 +401,26 @@ pub fn fail_inbox_attempt(
         log::warn!("inbox.failed id={id} attempts={attempts} error={error}");
     }
     Ok(())
+}
+
+/// Deletes up to `limit` processed inbox rows older than `before` (their submissions keep the
+/// body as `payload_json`); returns how many.
+pub fn purge_processed_inbox(
+    conn: &mut AnyConnection,
+    before: chrono::NaiveDateTime,
+    limit: i64,
+) -> Result<usize, DbError> {
+    let old = inbox::table
+        .select(inbox::id)
+        .filter(inbox::status.eq("done"))
+        .filter(inbox::processed_at.lt(before))
+        .order(inbox::processed_at.asc())
+        .limit(limit);
+    let ids: Vec<i64> = old.load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::delete(inbox::table.filter(inbox::id.eq_any(&ids))).execute(conn)?)
 }
 
 pub fn list_inbox(
@@ -616,16 +657,6 @@ pub fn list_blocked_ip_leads(
 }
 
 // ---- ignored requests ----
-
-pub fn insert_ignored_webhook(
-    conn: &mut AnyConnection,
-    row: &NewIgnoredWebhook,
-) -> Result<(), DbError> {
-    diesel::insert_into(ignored_webhooks::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
-}
 
 pub fn list_ignored_webhooks(
     conn: &mut AnyConnection,

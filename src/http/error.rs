@@ -80,7 +80,8 @@ impl From<DbError> for ApiError {
 impl From<crate::intake::body::BodyError> for ApiError {
     fn from(e: crate::intake::body::BodyError) -> Self {
         match e {
-            crate::intake::body::BodyError::UnsupportedType(_) => {
+            crate::intake::body::BodyError::UnsupportedType(_)
+            | crate::intake::body::BodyError::UnsupportedCharset(_) => {
                 ApiError::UnsupportedMediaType(e.to_string())
             }
             other => ApiError::BadRequest(other.to_string()),

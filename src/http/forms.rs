@@ -8,11 +8,13 @@ use super::AppState;
 use crate::actors::ack_writer::AckOutcome;
 use crate::actors::intake::Nudge;
 use crate::actors::webhook_deliverer::DeliverNow;
-use crate::db::models::{NewBlockedIpLead, NewInboxRow};
+use crate::db::models::{NewBlockedIpLead, NewIgnoredWebhook, NewInboxRow};
 use crate::db::now;
 use crate::db::queries::{json_text, new_public_id, AckWrite};
 use crate::delivery::payload::offline_payload;
-use crate::intake::body::{body_kind, parse_form_body, without_nul_characters, MAX_BODY_BYTES};
+use crate::intake::body::{
+    body_charset, body_kind, parse_form_body, without_nul_characters, MAX_BODY_BYTES,
+};
 use crate::intake::client_ip::{client_ip, is_trusted, ProxyHeaders};
 use crate::intake::fields::{extract_website_fields, missing_contact};
 use crate::intake::submission::{website_submission, Geo, PreForwarded, RequestMeta};
@@ -62,8 +64,10 @@ async fn accept(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(req, payload, MAX_BODY_BYTES).await?;
-    let kind = body_kind(header_str(req.headers(), header::CONTENT_TYPE))?;
-    let fields = without_nul_characters(parse_form_body(&kind, &body).await?);
+    let content_type = header_str(req.headers(), header::CONTENT_TYPE);
+    let kind = body_kind(content_type)?;
+    let charset = body_charset(content_type)?;
+    let fields = without_nul_characters(parse_form_body(&kind, charset, &body).await?);
     let website = extract_website_fields(&fields);
     if let Some(missing) = missing_contact(&website) {
         return Err(ApiError::Unprocessable {
@@ -122,6 +126,26 @@ async fn accept(
             "lead.honeypot ip={}",
             ip.map(|i| i.to_string()).unwrap_or_default()
         );
+        return Ok(answer);
+    }
+    // An inactive account takes no leads; the request is kept where operators look, not lost.
+    if snapshot
+        .accounts
+        .get(&account_id)
+        .is_some_and(|a| !a.active)
+    {
+        let write = AckWrite::Ignored(NewIgnoredWebhook {
+            platform: "website".into(),
+            account_id: Some(account_id.clone()),
+            campaign_id: campaign.map(|c| c.id.clone()),
+            reason: "account_inactive".into(),
+            payload_json: json_text(&Value::Object(fields)),
+            received_at: now(),
+        });
+        if let AckOutcome::NotStored(e) = state.ack.write(write, ack_deadline()).await {
+            log::warn!("lead.ignored_unrecorded account={account_id} error={e}");
+        }
+        log::info!("lead.ignored account={account_id} reason=account_inactive");
         return Ok(answer);
     }
 

@@ -1,5 +1,9 @@
 //! Request bodies to form fields: JSON, urlencoded, multipart and text/plain holding either.
+//! Text in a declared `charset` other than UTF-8 (a Latin-1 page's form) is decoded from it;
+//! undeclared bytes that are not UTF-8 are read as windows-1252, the web's legacy default,
+//! rather than replaced or refused: a visitor's name is worth more than a 400.
 
+use encoding_rs::Encoding;
 use serde_json::{Map, Value};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -16,6 +20,8 @@ pub enum BodyError {
     Multipart(String),
     #[error("unsupported content type {0:?}; send JSON, urlencoded, multipart or text")]
     UnsupportedType(String),
+    #[error("unsupported charset {0:?}")]
+    UnsupportedCharset(String),
 }
 
 /// What a body's `Content-Type` says it is.
@@ -52,22 +58,64 @@ pub fn body_kind(content_type: Option<&str>) -> Result<BodyKind, BodyError> {
     }
 }
 
+/// The `charset` a `Content-Type` declares, when it is not UTF-8 (`None`: UTF-8).
+pub fn body_charset(content_type: Option<&str>) -> Result<Option<&'static Encoding>, BodyError> {
+    let Some(mime) = content_type.and_then(|c| c.trim().parse::<mime::Mime>().ok()) else {
+        return Ok(None);
+    };
+    match mime.get_param(mime::CHARSET) {
+        None => Ok(None),
+        Some(label) => match Encoding::for_label(label.as_str().as_bytes()) {
+            Some(encoding) if encoding == encoding_rs::UTF_8 => Ok(None),
+            Some(encoding) => Ok(Some(encoding)),
+            None => Err(BodyError::UnsupportedCharset(label.as_str().to_string())),
+        },
+    }
+}
+
+/// Bytes of text in the declared charset; undeclared, UTF-8 if they are, else windows-1252.
+fn decode_text(bytes: &[u8], charset: Option<&'static Encoding>) -> String {
+    match charset {
+        Some(encoding) => encoding.decode_without_bom_handling(bytes).0.into_owned(),
+        None => match std::str::from_utf8(bytes) {
+            Ok(text) => text.to_string(),
+            Err(_) => encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(bytes)
+                .0
+                .into_owned(),
+        },
+    }
+}
+
 /// Parses a body into a JSON object of form fields (a repeated form key becomes an array).
 pub async fn parse_form_body(
     kind: &BodyKind,
+    charset: Option<&'static Encoding>,
     body: &[u8],
 ) -> Result<Map<String, Value>, BodyError> {
     match kind {
-        BodyKind::Multipart { boundary } => parse_multipart(boundary, body).await,
-        _ => parse_plain_body(kind, body),
+        BodyKind::Multipart { boundary } => parse_multipart(boundary, charset, body).await,
+        _ => parse_plain_body(kind, charset, body),
     }
 }
 
 /// The synchronous kinds: JSON, urlencoded, and text holding either.
-pub fn parse_plain_body(kind: &BodyKind, body: &[u8]) -> Result<Map<String, Value>, BodyError> {
+pub fn parse_plain_body(
+    kind: &BodyKind,
+    charset: Option<&'static Encoding>,
+    body: &[u8],
+) -> Result<Map<String, Value>, BodyError> {
+    let decoded;
+    let body = match charset {
+        Some(encoding) if !matches!(kind, BodyKind::UrlEncoded) => {
+            decoded = encoding.decode_without_bom_handling(body).0.into_owned();
+            decoded.as_bytes()
+        }
+        _ => body,
+    };
     match kind {
         BodyKind::Json => parse_json_object(body),
-        BodyKind::UrlEncoded => parse_urlencoded(body),
+        BodyKind::UrlEncoded => Ok(parse_urlencoded(body, charset)),
         BodyKind::Text => {
             let text = std::str::from_utf8(body)
                 .map_err(|_| BodyError::NotUtf8)?
@@ -77,7 +125,7 @@ pub fn parse_plain_body(kind: &BodyKind, body: &[u8]) -> Result<Map<String, Valu
             } else if text.starts_with('{') || text.starts_with('[') {
                 parse_json_object(text.as_bytes())
             } else {
-                parse_urlencoded(text.as_bytes())
+                Ok(parse_urlencoded(text.as_bytes(), None))
             }
         }
         BodyKind::Multipart { .. } => Err(BodyError::Multipart(
@@ -99,16 +147,33 @@ fn parse_json_object(body: &[u8]) -> Result<Map<String, Value>, BodyError> {
     }
 }
 
-fn parse_urlencoded(body: &[u8]) -> Result<Map<String, Value>, BodyError> {
-    std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
+/// `a=1&b=2`: `+` is a space, `%XX` a byte; the bytes of each name and value are text in the
+/// form's charset.
+fn parse_urlencoded(body: &[u8], charset: Option<&'static Encoding>) -> Map<String, Value> {
+    let decode = |part: &[u8]| {
+        let spaced: Vec<u8> = part
+            .iter()
+            .map(|b| if *b == b'+' { b' ' } else { *b })
+            .collect();
+        let bytes: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+        decode_text(&bytes, charset)
+    };
     let mut fields = Map::new();
-    for (key, value) in form_urlencoded::parse(body) {
-        insert_field(&mut fields, key.into_owned(), value.into_owned());
+    for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        let (key, value) = match pair.iter().position(|b| *b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &[][..]),
+        };
+        insert_field(&mut fields, decode(key), decode(value));
     }
-    Ok(fields)
+    fields
 }
 
-async fn parse_multipart(boundary: &str, body: &[u8]) -> Result<Map<String, Value>, BodyError> {
+async fn parse_multipart(
+    boundary: &str,
+    charset: Option<&'static Encoding>,
+    body: &[u8],
+) -> Result<Map<String, Value>, BodyError> {
     let bytes = bytes::Bytes::copy_from_slice(body);
     let stream =
         futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
@@ -126,10 +191,10 @@ async fn parse_multipart(boundary: &str, body: &[u8]) -> Result<Map<String, Valu
             continue;
         }
         let value = field
-            .text()
+            .bytes()
             .await
             .map_err(|e| BodyError::Multipart(e.to_string()))?;
-        insert_field(&mut fields, name, value);
+        insert_field(&mut fields, name, decode_text(&value, charset));
     }
     Ok(fields)
 }
@@ -197,23 +262,51 @@ mod tests {
 
     #[test]
     fn urlencoded_repeated_keys_become_arrays() {
-        let m = parse_plain_body(&BodyKind::UrlEncoded, b"a=1&b=2&a=3").unwrap();
+        let m = parse_plain_body(&BodyKind::UrlEncoded, None, b"a=1&b=2&a=3").unwrap();
         assert_eq!(m["a"], serde_json::json!(["1", "3"]));
         assert_eq!(m["b"], "2");
     }
 
     #[test]
     fn text_holds_json_or_urlencoded() {
-        let m = parse_plain_body(&BodyKind::Text, br#" {"email":"a@b.co"} "#).unwrap();
+        let m = parse_plain_body(&BodyKind::Text, None, br#" {"email":"a@b.co"} "#).unwrap();
         assert_eq!(m["email"], "a@b.co");
-        let m = parse_plain_body(&BodyKind::Text, b"email=a%40b.co").unwrap();
+        let m = parse_plain_body(&BodyKind::Text, None, b"email=a%40b.co").unwrap();
         assert_eq!(m["email"], "a@b.co");
+    }
+
+    #[test]
+    fn declared_charsets_are_decoded() {
+        let latin1 = body_charset(Some(
+            "application/x-www-form-urlencoded; charset=ISO-8859-1",
+        ))
+        .unwrap();
+        assert!(latin1.is_some());
+        let m = parse_plain_body(
+            &BodyKind::UrlEncoded,
+            latin1,
+            b"name=Ren%E9e+M%FCller&city=K\xf6ln",
+        )
+        .unwrap();
+        assert_eq!(m["name"], "Renée Müller");
+        assert_eq!(m["city"], "Köln");
+        let json = parse_plain_body(&BodyKind::Json, latin1, b"{\"name\": \"Jos\xe9\"}").unwrap();
+        assert_eq!(json["name"], "José");
+        assert_eq!(
+            body_charset(Some("application/json; charset=utf-8")).unwrap(),
+            None
+        );
+        assert_eq!(body_charset(None).unwrap(), None);
+        assert!(body_charset(Some("text/plain; charset=klingon")).is_err());
+        let utf8 = parse_plain_body(&BodyKind::UrlEncoded, None, b"name=Ren%C3%A9e").unwrap();
+        assert_eq!(utf8["name"], "Renée");
     }
 
     #[test]
     fn nul_characters_are_removed_everywhere() {
         let m = parse_plain_body(
             &BodyKind::Json,
+            None,
             br#"{"na\u0000me": "a\u0000b", "list": ["x\u0000"], "nested": {"k": "\u0000"}}"#,
         )
         .unwrap();
@@ -224,22 +317,29 @@ mod tests {
     #[test]
     fn malformed_bodies() {
         assert!(matches!(
-            parse_plain_body(&BodyKind::Json, b"{\"a\":"),
+            parse_plain_body(&BodyKind::Json, None, b"{\"a\":"),
             Err(BodyError::Json(_))
         ));
         assert_eq!(
-            parse_plain_body(&BodyKind::Json, b"[1,2]"),
+            parse_plain_body(&BodyKind::Json, None, b"[1,2]"),
             Err(BodyError::NotAnObject)
         );
         assert_eq!(
-            parse_plain_body(&BodyKind::Json, b"\xff\xfe"),
+            parse_plain_body(&BodyKind::Json, None, b"\xff\xfe"),
             Err(BodyError::NotUtf8)
         );
         assert_eq!(
-            parse_plain_body(&BodyKind::UrlEncoded, b"a=\xff"),
-            Err(BodyError::NotUtf8)
+            parse_plain_body(&BodyKind::UrlEncoded, None, b"a=%FF&b=caf\xe9").unwrap(),
+            serde_json::json!({"a": "ÿ", "b": "café"})
+                .as_object()
+                .unwrap()
+                .clone(),
+            "bytes that are not UTF-8 are windows-1252, never lost"
         );
-        assert_eq!(parse_plain_body(&BodyKind::Text, b"   "), Ok(Map::new()));
+        assert_eq!(
+            parse_plain_body(&BodyKind::Text, None, b"   "),
+            Ok(Map::new())
+        );
     }
 
     #[actix_rt::test]
@@ -249,6 +349,7 @@ mod tests {
             &BodyKind::Multipart {
                 boundary: "XX".into(),
             },
+            None,
             body.as_bytes(),
         )
         .await
@@ -259,6 +360,7 @@ mod tests {
             &BodyKind::Multipart {
                 boundary: "XX".into()
             },
+            None,
             b"garbage"
         )
         .await

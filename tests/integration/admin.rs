@@ -505,3 +505,36 @@ fn filters_that_name_nothing_are_refused() {
         200
     );
 }
+
+#[test]
+fn processed_inbox_rows_leave_after_the_retention() {
+    let db = TestDb::new();
+    // 0.00002 days is under 2 seconds.
+    let d = Daemon::start(&db, &[("INBOX_RETENTION_DAYS", "0.00002")]);
+    assert_eq!(
+        d.post_lead(&json!({"name": "Kept", "email": "kept@example.com"}))
+            .status,
+        200
+    );
+    d.wait_processed();
+    assert_eq!(
+        d.admin_get("/admin/inbox")["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    d.wait_until("the processed row to be purged", || {
+        d.admin_get("/admin/inbox")["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    });
+    assert!(d.logs().contains("inbox.purged rows=1"));
+    let lead = &d.leads("")[0];
+    let detail = d.lead_detail(lead["lead_public_id"].as_str().unwrap());
+    assert_eq!(
+        detail["submissions"][0]["payload_json"]["email"], "kept@example.com",
+        "the submission keeps what was sent"
+    );
+}

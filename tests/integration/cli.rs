@@ -1,8 +1,11 @@
-//! The command line: check-config, migrate, and bad configuration (exit 2, one line).
+//! The command line: --help, --version, check-config, migrate, bad arguments and bad
+//! configuration (exit 2, one line), resources that cannot be used at start (exit 1, one line).
 
-use std::process::{Command, Output};
+use std::io::Read;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
-fn leadgate(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+fn command(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_leadgate"));
     command
         .args(args)
@@ -12,7 +15,56 @@ fn leadgate(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Outpu
     for (k, v) in env {
         command.env(k, v);
     }
-    command.output().expect("run leadgate")
+    command
+}
+
+fn leadgate(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    command(dir, args, env).output().expect("run leadgate")
+}
+
+/// Like `leadgate`, for a command that must exit by itself within `limit` (killed otherwise).
+fn leadgate_within(
+    limit: Duration,
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
+    let mut child = command(dir, args, env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run leadgate");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for leadgate") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
+            panic!("leadgate {args:?} still running after {limit:?}:\n{err}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn stderr(out: &Output) -> String {
@@ -78,7 +130,17 @@ fn bad_configuration_exits_2_with_one_line_naming_the_key() {
             vec![],
             "binds",
         ),
-        (vec!["frobnicate"], vec![], "unknown argument"),
+        (
+            vec!["frobnicate"],
+            vec![],
+            "unrecognized subcommand 'frobnicate'",
+        ),
+        (
+            vec!["check-config", "--frobnicate"],
+            vec![],
+            "unexpected argument '--frobnicate'",
+        ),
+        (vec!["check-config", "--config"], vec![], "--config <PATH>"),
     ];
     for (args, env, key) in cases {
         let out = leadgate(dir.path(), &args, &env);
@@ -86,7 +148,11 @@ fn bad_configuration_exits_2_with_one_line_naming_the_key() {
         assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {err}");
         assert!(err.contains(key), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{err}");
-        if key != "unknown argument" {
+        if args.iter().any(|a| a.contains("frobnicate")) || args.last() == Some(&"--config") {
+            // A usage error (clap): the message, the usage line and a pointer to --help.
+            assert!(err.starts_with("error: "), "{err}");
+            assert!(out.stdout.is_empty(), "{args:?}");
+        } else {
             assert_eq!(err.lines().count(), 1, "{err}");
         }
     }
@@ -126,4 +192,157 @@ fn an_unusable_ssl_cert_file_is_a_configuration_error() {
         assert!(err.contains("SSL_CERT_FILE") && err.contains(path), "{err}");
         assert_eq!(err.lines().count(), 1, "{err}");
     }
+}
+
+#[test]
+fn help_prints_usage_on_stdout_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [vec!["--help"], vec!["-h"], vec!["help"]] {
+        let out = leadgate(dir.path(), &args, &[]);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(out.stderr.is_empty(), "{args:?}: {}", stderr(&out));
+        let usage = stdout(&out);
+        assert!(usage.contains("Usage: leadgate"), "{usage}");
+        for word in ["serve", "migrate", "check-config", "--config"] {
+            assert!(usage.contains(word), "{args:?} names {word}: {usage}");
+        }
+    }
+    let long = stdout(&leadgate(dir.path(), &["--help"], &[]));
+    for word in ["LEADGATE_CONFIG", "environment variable"] {
+        assert!(long.contains(word), "--help mentions {word}: {long}");
+    }
+    let out = leadgate(dir.path(), &["check-config", "--help"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Usage: leadgate check-config"));
+}
+
+#[test]
+fn version_prints_the_name_and_version_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    for flag in ["--version", "-V"] {
+        let out = leadgate(dir.path(), &[flag], &[]);
+        assert_eq!(out.status.code(), Some(0), "{flag}: {}", stderr(&out));
+        assert!(out.stderr.is_empty(), "{flag}: {}", stderr(&out));
+        assert_eq!(
+            stdout(&out),
+            format!("leadgate {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
+
+#[test]
+fn config_goes_before_or_after_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("other.toml");
+    std::fs::write(&file, "bind = \"127.0.0.1:9191\"\n").unwrap();
+    let file = file.to_str().unwrap();
+    for args in [
+        vec!["check-config", "--config", file],
+        vec!["--config", file, "check-config"],
+        vec![&format!("--config={file}"), "check-config"],
+    ] {
+        let out = leadgate(dir.path(), &args, &[]);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(
+            stdout(&out).starts_with("configuration ok: bind=127.0.0.1:9191 "),
+            "{args:?}: {}",
+            stdout(&out)
+        );
+    }
+}
+
+/// Runs `serve`, which must give up at start: exit 1 within a few seconds, one line on stderr
+/// naming `what` (with logging off), and no panic with the default logging either.
+fn serve_fails_at_start(env: &[(&str, &str)], what: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut quiet = env.to_vec();
+    quiet.push(("RUST_LOG", "off"));
+    let out = leadgate_within(Duration::from_secs(15), dir.path(), &["serve"], &quiet);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    for word in what {
+        assert!(err.contains(word), "names {word}: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+
+    let out = leadgate_within(Duration::from_secs(15), dir.path(), &["serve"], env);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.lines().all(|l| !l.contains("panicked")), "{err}");
+    assert!(
+        err.lines().any(|l| what.iter().all(|w| l.contains(w))),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_port_in_use_is_one_line_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let database = format!("sqlite://{}/x.db", dir.path().display());
+    serve_fails_at_start(
+        &[("LEADGATE_BIND", &addr), ("DATABASE_URL", &database)],
+        &["server.bind_failed", &addr],
+    );
+    drop(taken);
+}
+
+#[test]
+fn an_unusable_spool_is_one_line_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "a file, not a folder\n").unwrap();
+    let spool = file.join("x.spool");
+    let spool = spool.to_str().unwrap();
+    let database = format!("sqlite://{}/x.db", dir.path().display());
+    serve_fails_at_start(
+        &[
+            ("LEADGATE_BIND", "127.0.0.1:0"),
+            ("DATABASE_URL", &database),
+            ("SPOOL_PATH", spool),
+        ],
+        &["spool.unavailable", spool],
+    );
+}
+
+#[test]
+fn an_unusable_database_is_one_line_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "a file, not a folder\n").unwrap();
+    let database = format!("sqlite://{}/x.db", file.display());
+    serve_fails_at_start(
+        &[
+            ("LEADGATE_BIND", "127.0.0.1:0"),
+            ("DATABASE_URL", &database),
+            ("SPOOL_PATH", dir.path().join("x.spool").to_str().unwrap()),
+        ],
+        &["database.unavailable", &database],
+    );
+}
+
+#[test]
+fn bench_help_prints_usage_and_exits_0() {
+    let out = Command::new(env!("CARGO_BIN_EXE_leadgate-bench"))
+        .arg("--help")
+        .output()
+        .expect("run leadgate-bench");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let usage = stdout(&out);
+    assert!(usage.contains("Usage: leadgate-bench"), "{usage}");
+    for option in ["--connections", "--requests", "--people", "--leadgate-bin"] {
+        assert!(usage.contains(option), "{option}: {usage}");
+    }
+    assert!(!usage.contains("bare-server"), "internal: {usage}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_leadgate-bench"))
+        .args(["--requests", "many"])
+        .output()
+        .expect("run leadgate-bench");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--requests") && err.contains("many"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }

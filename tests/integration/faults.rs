@@ -91,3 +91,84 @@ fn sigkill_after_a_burst_of_acks_loses_none_of_them() {
         "every acknowledged lead is there after the restart"
     );
 }
+
+#[test]
+fn a_read_only_database_stops_the_start_with_one_line_naming_it() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/leadgate.db", dir.path().display());
+    let leadgate = env!("CARGO_BIN_EXE_leadgate");
+    let migrated = Command::new(leadgate)
+        .arg("migrate")
+        .env_clear()
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(migrated.status.success());
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for file in ["leadgate.db", "leadgate.db-wal", "leadgate.db-shm"] {
+        let _ = std::fs::set_permissions(
+            dir.path().join(file),
+            std::fs::Permissions::from_mode(0o444),
+        );
+    }
+    // root writes whatever the mode says: the daemon runs as an ordinary user, as in production.
+    let mut command = if nix_is_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=61877", "--regid=61877", "--clear-groups", leadgate]);
+        c
+    } else {
+        Command::new(leadgate)
+    };
+    let spool = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(spool.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = command
+        .arg("serve")
+        .env_clear()
+        .env("DATABASE_URL", &url)
+        .env("LEADGATE_BIND", "127.0.0.1:0")
+        .env("SPOOL_PATH", spool.path().join("x.spool"))
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("database.read_only "), "{stderr}");
+    assert!(stderr.contains("leadgate.db"), "{stderr}");
+}
+
+fn nix_is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+#[test]
+fn a_crash_loop_spends_no_retries() {
+    let db = TestDb::new();
+    let mut d = Daemon::start(&db, &[]);
+    // Killed right after a burst, again and again: rows claimed by a process that dies are
+    // claimed again, and nothing counts that against them.
+    for round in 0..3 {
+        for i in 0..20 {
+            let body = json!({"name": "Loop", "email": format!("loop{round}x{i}@example.com")});
+            assert_eq!(d.post_lead(&body).status, 200);
+        }
+        d.kill();
+        d = Daemon::start(&db, &[]);
+    }
+    d.wait_processed();
+    let items = d.admin_get("/admin/inbox?limit=500")["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(items.len(), 60);
+    for item in &items {
+        assert_eq!(item["status"], "done", "{item}");
+        assert_eq!(item["attempts"], 0, "a claim is not an attempt: {item}");
+    }
+    assert_eq!(d.leads("").len(), 60);
+}

@@ -757,3 +757,62 @@ fn a_body_that_does_not_arrive_in_time_is_answered_408_and_its_connection_closed
         200
     );
 }
+
+#[test]
+fn a_latin1_form_keeps_its_accents() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    let latin1 = d.post_raw(
+        "/v1/leads",
+        "application/x-www-form-urlencoded; charset=ISO-8859-1",
+        b"name=Ren%E9e+M%FCller&email=renee%40example.com&message=Gr%FC%DFe",
+        &[("Accept", "application/json")],
+    );
+    assert_eq!(latin1.status, 200, "{}", latin1.body);
+    let unknown = d.post_raw(
+        "/v1/leads",
+        "application/x-www-form-urlencoded; charset=klingon",
+        b"name=X",
+        &[("Accept", "application/json")],
+    );
+    assert_eq!(unknown.status, 415, "{}", unknown.body);
+    d.wait_processed();
+    let lead = only_lead(&d);
+    assert_eq!(lead["first_name"], "Renée Müller");
+    assert_eq!(lead["message"], "Grüße");
+}
+
+#[test]
+fn an_inactive_account_takes_no_leads_and_says_so_to_operators() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    let account = d.admin(
+        "POST",
+        "/admin/accounts",
+        Some(&json!({"name": "Paused", "active": false})),
+    );
+    assert_eq!(account.status, 201);
+    let id = account.json()["id"].as_str().unwrap().to_string();
+    let r = d.post_raw(
+        &format!("/v1/leads?account={id}"),
+        "application/json",
+        json!({"name": "Late", "email": "late@example.com"})
+            .to_string()
+            .as_bytes(),
+        &[("Accept", "application/json")],
+    );
+    assert_eq!(r.status, 200, "the same answer as for a stored lead");
+    assert_eq!(r.json(), json!({"success": true}));
+    d.wait_processed();
+    assert!(d.leads("").is_empty());
+    let ignored = d.admin_get("/admin/ignored-webhooks")["ignored_webhooks"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(ignored.len(), 1, "{ignored:?}");
+    assert_eq!(ignored[0]["platform"], "website");
+    assert_eq!(ignored[0]["reason"], "account_inactive");
+    assert_eq!(ignored[0]["account_id"], id.as_str());
+    assert!(ignored[0]["received_at"].is_string() && ignored[0]["id"].is_i64());
+    assert_eq!(ignored[0]["payload_json"]["email"], "late@example.com");
+}
