@@ -1,7 +1,7 @@
 //! Request bodies to form fields: JSON, urlencoded, multipart and text/plain holding either.
 //! Text in a declared `charset` other than UTF-8 (a Latin-1 page's form) is decoded from it;
-//! undeclared bytes that are not UTF-8 are read as windows-1252, the web's legacy default,
-//! rather than replaced or refused: a visitor's name is worth more than a 400.
+//! undeclared escaped bytes (`%E9`) that are not UTF-8 are read as windows-1252, the web's legacy
+//! default, rather than replaced: a visitor's name is worth more than a question mark.
 
 use encoding_rs::Encoding;
 use serde_json::{Map, Value};
@@ -115,7 +115,7 @@ pub fn parse_plain_body(
     };
     match kind {
         BodyKind::Json => parse_json_object(body),
-        BodyKind::UrlEncoded => Ok(parse_urlencoded(body, charset)),
+        BodyKind::UrlEncoded => parse_urlencoded(body, charset),
         BodyKind::Text => {
             let text = std::str::from_utf8(body)
                 .map_err(|_| BodyError::NotUtf8)?
@@ -125,7 +125,7 @@ pub fn parse_plain_body(
             } else if text.starts_with('{') || text.starts_with('[') {
                 parse_json_object(text.as_bytes())
             } else {
-                Ok(parse_urlencoded(text.as_bytes(), None))
+                parse_urlencoded(text.as_bytes(), None)
             }
         }
         BodyKind::Multipart { .. } => Err(BodyError::Multipart(
@@ -148,8 +148,14 @@ fn parse_json_object(body: &[u8]) -> Result<Map<String, Value>, BodyError> {
 }
 
 /// `a=1&b=2`: `+` is a space, `%XX` a byte; the bytes of each name and value are text in the
-/// form's charset.
-fn parse_urlencoded(body: &[u8], charset: Option<&'static Encoding>) -> Map<String, Value> {
+/// form's charset. Raw bytes that are not UTF-8, with no charset declared, are malformed.
+fn parse_urlencoded(
+    body: &[u8],
+    charset: Option<&'static Encoding>,
+) -> Result<Map<String, Value>, BodyError> {
+    if charset.is_none() {
+        std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
+    }
     let decode = |part: &[u8]| {
         let spaced: Vec<u8> = part
             .iter()
@@ -166,7 +172,7 @@ fn parse_urlencoded(body: &[u8], charset: Option<&'static Encoding>) -> Map<Stri
         };
         insert_field(&mut fields, decode(key), decode(value));
     }
-    fields
+    Ok(fields)
 }
 
 async fn parse_multipart(
@@ -329,12 +335,17 @@ mod tests {
             Err(BodyError::NotUtf8)
         );
         assert_eq!(
-            parse_plain_body(&BodyKind::UrlEncoded, None, b"a=%FF&b=caf\xe9").unwrap(),
+            parse_plain_body(&BodyKind::UrlEncoded, None, b"a=%FF&b=caf%E9").unwrap(),
             serde_json::json!({"a": "ÿ", "b": "café"})
                 .as_object()
                 .unwrap()
                 .clone(),
-            "bytes that are not UTF-8 are windows-1252, never lost"
+            "escaped bytes that are not UTF-8 are windows-1252, never lost"
+        );
+        assert_eq!(
+            parse_plain_body(&BodyKind::UrlEncoded, None, b"a=\xff"),
+            Err(BodyError::NotUtf8),
+            "raw bytes must be escaped in a urlencoded body"
         );
         assert_eq!(
             parse_plain_body(&BodyKind::Text, None, b"   "),

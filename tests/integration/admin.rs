@@ -77,6 +77,14 @@ fn accounts_are_created_listed_updated_and_receive_leads() {
     );
     assert_eq!(patched.status, 200);
     assert_eq!(patched.json()["name"], "Acme");
+    assert_eq!(patched.json()["active"], false);
+    // Active again to take leads (an inactive account's are ignored: see website.rs).
+    let reactivated = d.admin(
+        "PATCH",
+        &format!("/admin/accounts/{id}"),
+        Some(&json!({"active": true})),
+    );
+    assert_eq!(reactivated.json()["active"], true);
     assert_eq!(
         d.admin(
             "PATCH",

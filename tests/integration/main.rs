@@ -6,6 +6,7 @@ mod receiver;
 
 mod admin;
 mod cli;
+mod configuration;
 mod delivery;
 mod faults;
 mod forwarding;
