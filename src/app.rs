@@ -199,6 +199,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tls: crate::outbound::tls_config(),
     });
     let offline_send_bound = delivery_settings.offline_send_bound();
+    {
+        let policy = delivery_settings.dead_letters.clone();
+        match db
+            .run(move |c| crate::db::deliveries::schedule_unscheduled_dead_letters(c, &policy))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => log::info!("webhook.redrive_scheduled dead_letters={n}"),
+            Err(e) => log::warn!("webhook.redrive_schedule_failed error={e}"),
+        }
+    }
     let deliverer = {
         let settings = delivery_settings;
         let (db, metrics, gate) = (db.clone(), metrics.clone(), gate.clone());
@@ -381,7 +392,7 @@ fn spawn_spool_drain(
         let mut tick = actix_rt::time::interval(interval);
         loop {
             tick.tick().await;
-            while spool.pending() > 0 {
+            while spool.has_unread() {
                 match drain_spool_batch(&db, &spool, &gate).await {
                     Ok(0) => break,
                     Ok(records) => {

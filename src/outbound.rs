@@ -2,7 +2,8 @@
 //! the Graph API, FCM and Twilio next). HTTPS verifies certificates against the system's roots, or
 //! against `SSL_CERT_FILE` when it is set (a PEM bundle that replaces them, as for OpenSSL).
 //! Link-local addresses (169.254.0.0/16, fe80::/10: where cloud metadata services answer) are
-//! never connected to, whatever name or notation leads there.
+//! never connected to: an IP in the URL is checked before each attempt (`forbidden_destination`),
+//! a host name when it is resolved (decimal and octal notations resolve too).
 
 use actix_tls::connect::{Connector as TcpConnector, Resolve, Resolver};
 use futures_util::future::LocalBoxFuture;
@@ -76,7 +77,18 @@ pub fn client(tls: &TlsConfig, timeout: Duration) -> awc::Client {
 pub fn is_link_local(ip: IpAddr) -> bool {
     match ip.to_canonical() {
         IpAddr::V4(v4) => v4.is_link_local(),
-        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            // IPv4 inside IPv6: the deprecated compatible form (::a.b.c.d) and NAT64 (64:ff9b::/96).
+            let embedded = std::net::Ipv4Addr::new(
+                (s[6] >> 8) as u8,
+                s[6] as u8,
+                (s[7] >> 8) as u8,
+                s[7] as u8,
+            );
+            let carries_v4 = s[..6] == [0; 6] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+            (s[0] & 0xffc0) == 0xfe80 || (carries_v4 && embedded.is_link_local())
+        }
     }
 }
 
@@ -111,7 +123,10 @@ impl Resolve for RefuseLinkLocal {
         host: &'a str,
         port: u16,
     ) -> LocalBoxFuture<'a, Result<Vec<SocketAddr>, Box<dyn std::error::Error>>> {
-        let name = host.to_string();
+        let name = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         Box::pin(async move {
             let resolved = actix_rt::task::spawn_blocking(move || {
                 (name.as_str(), port)
@@ -145,6 +160,8 @@ mod tests {
             "http://169.254.169.254/latest/meta-data",
             "https://[fe80::1]/hook",
             "http://[::ffff:169.254.169.254]/",
+            "http://[::a9fe:a9fe]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
             "ftp://example.com/",
             "not a url",
         ] {

@@ -83,6 +83,9 @@ pub struct Spool {
     inner: Mutex<SpoolFile>,
     pending: AtomicU64,
     quarantined: AtomicU64,
+    /// The file's length and the bytes after the cursor, readable without waiting for an fsync.
+    bytes: AtomicU64,
+    unread: AtomicU64,
     full: AtomicBool,
 }
 
@@ -104,6 +107,13 @@ impl Spool {
             .append(true)
             .read(true)
             .open(path)?;
+        // Two processes on one spool would truncate each other's records.
+        file.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => std::io::Error::other(
+                "another leadgate process has this spool open (give each instance its own SPOOL_PATH)",
+            ),
+            std::fs::TryLockError::Error(e) => e,
+        })?;
         let mut len = file.metadata()?.len();
         // A torn last line (a crash mid-write, never acknowledged) is closed, to be quarantined.
         if len > 0 && last_byte(&mut file, len)? != b'\n' {
@@ -124,6 +134,8 @@ impl Spool {
             quarantine_path,
             max_bytes,
             inner: Mutex::new(SpoolFile { file, len, cursor }),
+            bytes: AtomicU64::new(len),
+            unread: AtomicU64::new(len - cursor),
             full: AtomicBool::new(false),
         };
         Ok(spool)
@@ -139,52 +151,68 @@ impl Spool {
     }
 
     pub fn bytes(&self) -> u64 {
-        self.lock().len
+        self.bytes.load(Ordering::SeqCst)
+    }
+
+    /// Whether anything after the cursor is still to be read (the drain's condition: it trusts
+    /// the file, not the record count).
+    pub fn has_unread(&self) -> bool {
+        self.unread.load(Ordering::SeqCst) > 0
+    }
+
+    fn publish(&self, spool: &SpoolFile) {
+        self.bytes.store(spool.len, Ordering::SeqCst);
+        self.unread
+            .store(spool.len.saturating_sub(spool.cursor), Ordering::SeqCst);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SpoolFile> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends the records and fsyncs once; the callers answer their clients only after this.
-    /// Blocking: call it off the async threads (see `SpoolWriter`).
-    pub fn append(&self, records: &[SpoolRecord]) -> std::io::Result<()> {
-        let mut text = String::new();
-        for record in records {
-            text.push_str(&serde_json::to_string(record).map_err(std::io::Error::other)?);
-            text.push('\n');
-        }
+    /// Appends the records that fit under the cap (bytes not yet drained) and fsyncs once; each
+    /// caller answers its client only after this. Blocking: call it off the async threads (see
+    /// `SpoolWriter`). One result per record, in order.
+    pub fn append(&self, records: &[SpoolRecord]) -> Vec<std::io::Result<()>> {
         let mut spool = self.lock();
         // The file's own length, in case something else wrote to it.
-        spool.len = spool.file.metadata()?.len();
-        if spool.len + text.len() as u64 > self.max_bytes {
-            if !self.full.swap(true, Ordering::SeqCst) {
-                log::error!(
-                    "spool.full path={} bytes={} max_bytes={}: submissions the database cannot take are refused (503) until it drains",
-                    self.path.display(),
-                    spool.len,
-                    self.max_bytes
-                );
-            }
-            return Err(std::io::Error::other(format!(
-                "the spool is full ({} bytes)",
-                spool.len
-            )));
+        match spool.file.metadata() {
+            Ok(meta) => spool.len = meta.len(),
+            Err(e) => return records.iter().map(|_| Err(copy_error(&e))).collect(),
         }
         let before = spool.len;
+        let mut text = String::new();
         // Every record starts on a fresh line, whatever the file ends with.
-        if before > 0 && last_byte(&mut spool.file, before)? != b'\n' {
-            text.insert(0, '\n');
+        if before > 0 && !matches!(last_byte(&mut spool.file, before), Ok(b'\n')) {
+            text.push('\n');
         }
-        let written = spool
-            .file
-            .write_all(text.as_bytes())
-            .and_then(|()| spool.file.sync_data());
-        match written {
+        let mut taken = 0;
+        for record in records {
+            let line = match serde_json::to_string(record) {
+                Ok(line) => line,
+                Err(_) => break,
+            };
+            let unread = before - spool.cursor.min(before) + text.len() as u64;
+            if unread + line.len() as u64 + 1 > self.max_bytes {
+                break;
+            }
+            text.push_str(&line);
+            text.push('\n');
+            taken += 1;
+        }
+        let written = match taken {
+            0 => Ok(()),
+            _ => spool
+                .file
+                .write_all(text.as_bytes())
+                .and_then(|()| spool.file.sync_data()),
+        };
+        let outcome = match written {
             Ok(()) => {
-                spool.len += text.len() as u64;
-                self.pending
-                    .fetch_add(records.len() as u64, Ordering::SeqCst);
+                if taken > 0 {
+                    spool.len += text.len() as u64;
+                    self.pending.fetch_add(taken as u64, Ordering::SeqCst);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -196,7 +224,25 @@ impl Spool {
                 spool.len = spool.file.metadata().map(|m| m.len()).unwrap_or(before);
                 Err(e)
             }
+        };
+        self.publish(&spool);
+        if taken < records.len() && !self.full.swap(true, Ordering::SeqCst) {
+            log::error!(
+                "spool.full path={} unread_bytes={} max_bytes={}: submissions the database cannot take are refused (503) until it drains",
+                self.path.display(),
+                spool.len.saturating_sub(spool.cursor),
+                self.max_bytes
+            );
         }
+        records
+            .iter()
+            .enumerate()
+            .map(|(i, _)| match (&outcome, i < taken) {
+                (Ok(()), true) => Ok(()),
+                (Err(e), true) => Err(copy_error(e)),
+                (_, false) => Err(std::io::Error::other("the spool is full")),
+            })
+            .collect()
     }
 
     /// Up to `max_records` lines (and about `max_bytes`) from the cursor on. Blocking.
@@ -262,15 +308,22 @@ impl Spool {
             self.quarantine(&unreadable)?;
         }
         let mut spool = self.lock();
-        spool.cursor = last.end.min(spool.len);
-        if spool.cursor == spool.len {
+        let cursor = last.end.min(spool.len);
+        if cursor == spool.len {
+            // Everything is drained: the cursor is reset on disk first, then the file emptied. A
+            // crash between the two re-offers records the inbox already has (skipped); the other
+            // order could leave an old cursor pointing into new records.
+            write_cursor(&self.cursor_path, 0)?;
             spool.file.set_len(0)?;
             spool.file.sync_data()?;
             spool.len = 0;
             spool.cursor = 0;
             self.full.store(false, Ordering::SeqCst);
+        } else {
+            write_cursor(&self.cursor_path, cursor)?;
+            spool.cursor = cursor;
         }
-        write_cursor(&self.cursor_path, spool.cursor)?;
+        self.publish(&spool);
         let _ = self
             .pending
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
@@ -339,13 +392,22 @@ fn read_cursor(path: &Path) -> std::io::Result<Option<u64>> {
     }
 }
 
-/// Written aside and renamed over, so a crash leaves the old cursor or the new one.
+/// Written aside and renamed over (the folder fsynced), so a crash leaves the old cursor or the
+/// new one.
 fn write_cursor(path: &Path, cursor: u64) -> std::io::Result<()> {
     let tmp = with_suffix(path, ".tmp");
     let mut out = File::create(&tmp)?;
     out.write_all(cursor.to_string().as_bytes())?;
     out.sync_all()?;
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+fn copy_error(e: &std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), e.to_string())
 }
 
 /// Appends from the async threads: a thread of its own takes every record waiting and writes
@@ -368,15 +430,21 @@ impl SpoolWriter {
             .name("spool-writer".into())
             .spawn(move || {
                 while let Ok(first) = rx.recv() {
+                    // A group of at most 512 records and about 64 MiB, written with one fsync.
+                    let mut size = first.0.body.len();
                     let mut group = vec![first];
-                    group.extend(rx.try_iter().take(511));
+                    while group.len() < 512 && size < 64 << 20 {
+                        match rx.try_recv() {
+                            Ok(next) => {
+                                size += next.0.body.len();
+                                group.push(next);
+                            }
+                            Err(_) => break,
+                        }
+                    }
                     let (records, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
-                    let result = spool.append(&records);
-                    for reply in replies {
-                        let _ = reply.send(match &result {
-                            Ok(()) => Ok(()),
-                            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
-                        });
+                    for (reply, result) in replies.into_iter().zip(spool.append(&records)) {
+                        let _ = reply.send(result);
                     }
                 }
             })
@@ -426,9 +494,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.spool");
         let spool = Spool::open(&path, 1 << 20).unwrap();
-        spool.append(&[record("1"), record("2")]).unwrap();
+        spool.append(&[record("1"), record("2")]);
         let batch = spool.read_batch(100, 1 << 20).unwrap();
-        spool.append(&[record("3")]).unwrap();
+        spool.append(&[record("3")]);
         assert_eq!(ids(&batch), ["1", "2"]);
         spool.consume(&batch).unwrap();
         assert_eq!(spool.pending(), 1);
@@ -452,7 +520,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::open(&dir.path().join("x.spool"), 1 << 20).unwrap();
         let records: Vec<_> = (0..10).map(|i| record(&i.to_string())).collect();
-        spool.append(&records).unwrap();
+        spool.append(&records);
         let first = spool.read_batch(4, 1 << 20).unwrap();
         assert_eq!(ids(&first), ["0", "1", "2", "3"]);
         spool.consume(&first).unwrap();
@@ -466,7 +534,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.spool");
         let spool = Spool::open(&path, 1 << 20).unwrap();
-        spool.append(&[record("1")]).unwrap();
+        spool.append(&[record("1")]);
         // Something wrote half a record without a newline (a torn write, a full disk).
         OpenOptions::new()
             .append(true)
@@ -474,8 +542,9 @@ mod tests {
             .unwrap()
             .write_all(b"{\"public_id\": \"torn\", \"ki")
             .unwrap();
+        drop(spool);
         let spool = Spool::open(&path, 1 << 20).unwrap();
-        spool.append(&[record("2")]).unwrap();
+        spool.append(&[record("2")]);
         let batch = spool.read_batch(100, 1 << 20).unwrap();
         assert_eq!(
             ids(&batch),
@@ -492,20 +561,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.spool");
         let spool = Spool::open(&path, 1 << 20).unwrap();
-        spool.append(&[record("1")]).unwrap();
+        spool.append(&[record("1")]);
         let mut other = OpenOptions::new().append(true).open(&path).unwrap();
         other.write_all(b"garbage").unwrap();
-        spool.append(&[record("2")]).unwrap();
+        spool.append(&[record("2")]);
         let batch = spool.read_batch(100, 1 << 20).unwrap();
         assert_eq!(ids(&batch), ["1", "unreadable:garbage", "2"]);
+    }
+
+    #[test]
+    fn one_spool_one_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.spool");
+        let _first = Spool::open(&path, 1 << 20).unwrap();
+        let second = Spool::open(&path, 1 << 20);
+        assert!(second.is_err_and(|e| e.to_string().contains("another leadgate process")));
     }
 
     #[test]
     fn a_full_spool_refuses_instead_of_filling_the_disk() {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::open(&dir.path().join("x.spool"), 300).unwrap();
-        spool.append(&[record("1")]).unwrap();
-        assert!(spool.append(&[record("2"), record("3")]).is_err());
-        assert_eq!(spool.pending(), 1);
+        spool.append(&[record("1")]);
+        // What fits is taken, record by record; the rest is refused.
+        let results = spool.append(&[record("2"), record("3")]);
+        assert!(results[0].is_ok() && results[1].is_err(), "{results:?}");
+        assert_eq!(spool.pending(), 2);
+        // Drained bytes do not count against the cap.
+        let batch = spool.read_batch(100, 1 << 20).unwrap();
+        spool.consume(&batch).unwrap();
+        assert!(spool.append(&[record("2")])[0].is_ok());
     }
 }

@@ -1,15 +1,17 @@
 //! Group commit for the ack path: writes that arrive while a commit is in flight are committed
 //! together by the next one, so one fsync acknowledges many requests.
 //!
-//! Failure policy: an answer never waits longer than its deadline (spec: 2 seconds) for the
-//! database. Each write is claimed by the committer or abandoned by its request, never both: a
-//! request whose deadline passes before its write is claimed takes it back (and spools it), and
-//! the committer skips it; a claimed write's transaction waits for locks only until the earliest
+//! Failure policy: an answer does not wait for the database past its deadline (spec: 2 seconds).
+//! Each write is claimed by the committer or abandoned by its request, never both: a request
+//! whose deadline passes before its write is claimed takes it back (and spools it), and the
+//! committer skips it; a claimed write's transaction waits for locks only until the earliest
 //! deadline of its group. A group that fails because the database is unavailable fails at once,
-//! whole, so every request in it goes to the spool together.
+//! whole, so every request in it goes to the spool together. A claimed write whose outcome does
+//! not come back (a COMMIT without an answer, a hung server) is `Unknown` after a grace period:
+//! spooled without being forwarded, so it is stored and forwarded once either way.
 
 use super::db_executor::Db;
-use crate::db::queries::{append_ack_writes, AckWrite};
+use crate::db::queries::{append_ack_writes, AckFailure, AckWrite};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,8 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most writes in one commit; beyond this the next commit takes the rest.
 const MAX_GROUP: usize = 512;
-/// A claimed write still gets this long for its locks, however late it was claimed.
-const MIN_LOCK_WAIT: Duration = Duration::from_millis(100);
+/// How long past its deadline a claimed write's commit is waited for before it is `Unknown`.
+const COMMIT_GRACE: Duration = Duration::from_secs(3);
 
 const WAITING: u8 = 0;
 const CLAIMED: u8 = 1;
@@ -28,8 +30,10 @@ const ABANDONED: u8 = 2;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AckOutcome {
     Stored,
-    /// Not stored, and never will be by this write: the caller spools it or answers 503.
+    /// Not stored, and never will be by this write: the caller spools it (and forwards it now).
     NotStored(String),
+    /// Perhaps stored: the caller spools it without forwarding it now.
+    Unknown(String),
 }
 
 struct Pending {
@@ -87,7 +91,13 @@ impl AckWriter {
                         deadline.saturating_duration_since(Instant::now()).as_millis().max(1)
                     )),
                     // Already in a commit: its lock wait ends by the deadline, the fsync soon after.
-                    Err(_) => done.await.unwrap_or_else(|_| dropped()),
+                    Err(_) => match tokio::time::timeout(COMMIT_GRACE, done).await {
+                        Ok(outcome) => outcome.unwrap_or_else(|_| dropped()),
+                        Err(_) => AckOutcome::Unknown(format!(
+                            "the database did not answer the commit within {} s",
+                            COMMIT_GRACE.as_secs()
+                        )),
+                    },
                 }
             }
         }
@@ -156,12 +166,7 @@ fn commit_claimed(
         .min();
     let results = match earliest {
         None => Vec::new(),
-        Some(deadline) => {
-            let lock_wait = deadline
-                .saturating_duration_since(Instant::now())
-                .max(MIN_LOCK_WAIT);
-            append_ack_writes(conn, &to_write, lock_wait)
-        }
+        Some(deadline) => append_ack_writes(conn, &to_write, deadline),
     };
     let mut results = results.into_iter();
     claimed
@@ -169,7 +174,8 @@ fn commit_claimed(
         .map(|claimed| match claimed {
             true => match results.next() {
                 Some(Ok(())) => AckOutcome::Stored,
-                Some(Err(e)) => AckOutcome::NotStored(e),
+                Some(Err(AckFailure::NotStored(e))) => AckOutcome::NotStored(e),
+                Some(Err(AckFailure::Unknown(e))) => AckOutcome::Unknown(e),
                 None => dropped(),
             },
             false => AckOutcome::NotStored("abandoned before it was written".into()),

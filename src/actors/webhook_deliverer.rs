@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
-const MAX_IN_FLIGHT: usize = 32;
+const MAX_IN_FLIGHT: usize = 64;
 /// At most this many attempts on the wire to one URL: a receiver that hangs holds these slots,
-/// never every campaign's.
-const MAX_IN_FLIGHT_PER_URL: usize = 8;
+/// never every campaign's (one healthy receiver still gets as many as it can take).
+const MAX_IN_FLIGHT_PER_URL: usize = 32;
 const REDRIVE_INTERVAL: Duration = Duration::from_secs(1);
 /// Lease beyond the attempt's own timeout: time to record its outcome.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
@@ -161,6 +161,17 @@ impl DeliveryGate {
     }
 }
 
+/// A finished attempt waiting to be recorded. While the database cannot take it, it is kept
+/// (and its slot held) until shortly before its lease would let the row be claimed again.
+pub struct Unrecorded {
+    record: AttemptRecord,
+    _slot: InFlight,
+    give_up_at: Instant,
+}
+
+/// How long after an attempt its recording is retried (well inside the lease margin).
+const RECORDING_RETRIES_FOR: Duration = Duration::from_secs(20);
+
 pub struct WebhookDeliverer {
     pub db: Db,
     pub settings: Arc<DeliverySettings>,
@@ -171,7 +182,7 @@ pub struct WebhookDeliverer {
     pub claiming: bool,
     pub client: Option<awc::Client>,
     /// Finished attempts waiting to be recorded, and whether a recording commit is in flight.
-    pub unrecorded: Vec<(AttemptRecord, InFlight)>,
+    pub unrecorded: Vec<Unrecorded>,
     pub recording: bool,
 }
 
@@ -236,7 +247,12 @@ impl Handler<DeliverNow> for WebhookDeliverer {
             async move {
                 let _sending = OfflineSend(delivered.clone(), pre.make_send_public_id.clone());
                 for attempt in 1u32.. {
+                    // The mark is renewed as each attempt starts: the drain waits for the send
+                    // however long it queued before starting.
+                    delivered.begin_offline_send(&pre.make_send_public_id, settings.offline_send_bound());
+                    let on_the_wire = InFlight::new(&delivered, &pre.url);
                     let (result, _) = post(&client, &pre.url, &pre.make_send_public_id, &pre.payload_json, &settings).await;
+                    drop(on_the_wire);
                     metrics.delivery_attempts.inc();
                     match verdict(&result, attempt) {
                         Verdict::Delivered => {
@@ -288,7 +304,8 @@ impl WebhookDeliverer {
         // An attempt is bounded by the timeout (see `post`); the rest is time to record it.
         let lease = chrono::Duration::from_std(self.settings.timeout + LEASE_MARGIN)
             .unwrap_or_else(|_| chrono::Duration::seconds(60));
-        let limit = (MAX_IN_FLIGHT - in_flight) as i64;
+        // No more than one destination can take: the rest would only be claimed and given back.
+        let limit = (MAX_IN_FLIGHT - in_flight).min(MAX_IN_FLIGHT_PER_URL) as i64;
         let busy_urls = self.gate.busy_urls();
         let claim = self.db.clone();
         let work = async move {
@@ -366,7 +383,11 @@ impl WebhookDeliverer {
                     .then(|| describe_with_body(&result, &answer)),
                 verdict,
             };
-            (record, in_flight)
+            Unrecorded {
+                record,
+                _slot: in_flight,
+                give_up_at: Instant::now() + RECORDING_RETRIES_FOR,
+            }
         };
         ctx.spawn(work.into_actor(self).map(|finished, act, ctx| {
             act.metrics.delivery_attempts.inc();
@@ -381,36 +402,40 @@ impl WebhookDeliverer {
             return;
         }
         self.recording = true;
-        let (records, guards): (Vec<AttemptRecord>, Vec<InFlight>) =
-            std::mem::take(&mut self.unrecorded).into_iter().unzip();
-        let (db, batch) = (self.db.clone(), records.clone());
-        let settings = self.settings.clone();
+        let pending = std::mem::take(&mut self.unrecorded);
+        let batch: Vec<AttemptRecord> = pending.iter().map(|u| u.record.clone()).collect();
+        let (db, settings) = (self.db.clone(), self.settings.clone());
         let work = async move {
             let count = batch.len();
-            let outcomes = db
-                .run(move |c| {
-                    Ok(deliveries::record_attempts(
-                        c,
-                        &batch,
-                        &settings.dead_letters,
-                    ))
-                })
-                .await
-                .unwrap_or_else(|e| vec![Err(e.to_string()); count]);
-            (outcomes, guards)
+            db.run(move |c| {
+                Ok(deliveries::record_attempts(
+                    c,
+                    &batch,
+                    &settings.dead_letters,
+                ))
+            })
+            .await
+            .unwrap_or_else(|e| vec![Err(e.to_string()); count])
         };
-        ctx.spawn(
-            work.into_actor(self)
-                .map(move |(outcomes, guards), act, ctx| {
-                    act.recording = false;
-                    drop(guards);
-                    for (record, outcome) in records.iter().zip(outcomes) {
-                        act.after_recording(record, outcome, ctx);
-                    }
-                    act.flush(ctx);
-                    act.pump(ctx);
-                }),
-        );
+        ctx.spawn(work.into_actor(self).map(move |outcomes, act, ctx| {
+            act.recording = false;
+            let mut retry_later = false;
+            for (unrecorded, outcome) in pending.into_iter().zip(outcomes) {
+                // A delivered attempt that is not recorded would be sent again: keep trying.
+                if outcome.is_err() && Instant::now() < unrecorded.give_up_at {
+                    act.unrecorded.push(unrecorded);
+                    retry_later = true;
+                    continue;
+                }
+                act.after_recording(&unrecorded.record, outcome, ctx);
+            }
+            if retry_later {
+                ctx.run_later(Duration::from_secs(1), |act, ctx| act.flush(ctx));
+            } else {
+                act.flush(ctx);
+            }
+            act.pump(ctx);
+        }));
     }
 
     fn after_recording(
@@ -514,6 +539,10 @@ async fn post(
     body: &str,
     settings: &DeliverySettings,
 ) -> (AttemptResult, String) {
+    // Checked again at every attempt: a URL stored before the checks existed is not followed.
+    if let Some(why) = outbound::forbidden_destination(url) {
+        return (AttemptResult::Refused(why), String::new());
+    }
     let deadline = tokio::time::Instant::now() + settings.timeout;
     let timestamp = chrono::Utc::now().timestamp();
     let mut request = client
@@ -530,17 +559,31 @@ async fn post(
             (AttemptResult::Timeout, String::new())
         }
         Ok(Err(e)) => (AttemptResult::Network(e.to_string()), String::new()),
-        Ok(Ok(mut response)) => {
+        Ok(Ok(response)) => {
             let status = response.status().as_u16();
-            // Read (a bounded part of) the answer so the connection can be reused; its start
-            // explains a failure.
-            let answer =
-                tokio::time::timeout_at(deadline, response.body().limit(MAX_RESPONSE_BYTES)).await;
-            let start = match answer {
-                Ok(Ok(bytes)) => body_start(&bytes),
-                _ => String::new(),
-            };
-            (AttemptResult::Status(status), start)
+            // The answer's start explains a failure; the rest is read (up to a point) so the
+            // connection can be reused, and thrown away.
+            let answer = tokio::time::timeout_at(deadline, read_start(response)).await;
+            (AttemptResult::Status(status), answer.unwrap_or_default())
         }
     }
+}
+
+/// The start of an answer of any size: at most `MAX_RESPONSE_BYTES` are read.
+async fn read_start<S>(mut response: awc::ClientResponse<S>) -> String
+where
+    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
+{
+    use futures_util::StreamExt;
+    let (mut start, mut read) = (Vec::new(), 0usize);
+    while let Some(Ok(chunk)) = response.next().await {
+        read += chunk.len();
+        if start.len() < 4096 {
+            start.extend_from_slice(&chunk[..chunk.len().min(4096 - start.len())]);
+        }
+        if read >= MAX_RESPONSE_BYTES {
+            break;
+        }
+    }
+    body_start(&start)
 }

@@ -365,7 +365,7 @@ fn backlog_run(options: &Options, bodies: &[String], receiver: &BenchReceiver) {
             })
         })
         .collect();
-    let no_one_else = Duration::from_secs(5);
+    let no_one_else = Instant::now() + Duration::from_secs(5);
     for result in leadgate::db::queries::append_ack_writes(&mut conn, &writes, no_one_else) {
         result.expect("fill inbox");
     }

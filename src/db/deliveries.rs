@@ -99,9 +99,14 @@ pub struct DeadLetterPolicy {
 }
 
 impl DeadLetterPolicy {
-    /// When a letter that has been re-driven `redrives` times, dead at `t`, is tried next.
+    /// When a letter that has been re-driven `redrives` times, dead at `t`, is tried next: the
+    /// schedule's step, and its last step again after that, until the letter expires.
     pub fn next_redrive(&self, redrives: i32, t: NaiveDateTime) -> Option<NaiveDateTime> {
-        let delay = self.redrive_schedule.get(usize::try_from(redrives).ok()?)?;
+        let step = usize::try_from(redrives).ok()?;
+        let delay = self
+            .redrive_schedule
+            .get(step)
+            .or(self.redrive_schedule.last())?;
         t.checked_add_signed(*delay)
     }
 }
@@ -340,16 +345,42 @@ pub fn redrive_due(conn: &mut AnyConnection, limit: i64) -> Result<usize, DbErro
             .load(conn)?;
         let mut redriven = 0;
         for letter in &letters {
-            redriven += requeue(conn, letter, Requeue::OneAttempt)?;
+            // 0 when its delivery is no longer dead (a replay is under way): nothing to count;
+            // it gets its next time when it dies again.
+            let requeued = requeue(conn, letter, Requeue::OneAttempt)?;
             diesel::update(dead_letters::table.find(letter.id))
                 .set((
-                    dead_letters::redrives.eq(letter.redrives + 1),
+                    dead_letters::redrives.eq(letter.redrives + requeued as i32),
                     dead_letters::next_redrive_at.eq(None::<NaiveDateTime>),
                 ))
                 .execute(conn)?;
+            redriven += requeued;
         }
         Ok(redriven)
     })
+}
+
+/// Dead letters with no re-drive time (written before re-driving existed, or while it was off)
+/// get their first one. Run at start.
+pub fn schedule_unscheduled_dead_letters(
+    conn: &mut AnyConnection,
+    policy: &DeadLetterPolicy,
+) -> Result<usize, DbError> {
+    let t = now();
+    let Some(first) = policy.next_redrive(0, t) else {
+        return Ok(0);
+    };
+    let dead = outbox::table
+        .select(outbox::id)
+        .filter(outbox::status.eq("dead"));
+    Ok(diesel::update(
+        dead_letters::table
+            .filter(dead_letters::next_redrive_at.is_null())
+            .filter(dead_letters::expires_at.gt(t))
+            .filter(dead_letters::delivery_id.eq_any(dead)),
+    )
+    .set(dead_letters::next_redrive_at.eq(first))
+    .execute(conn)?)
 }
 
 enum Requeue {

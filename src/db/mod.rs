@@ -73,21 +73,22 @@ impl DbError {
     /// retrying row by row would only wait for the same lock again.
     pub fn is_unavailable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind as Kind, Error};
+        // Specific: an error that merely looks like this but repeats for the same rows (a role's
+        // statement_timeout, say) would otherwise hold them forever without counting attempts.
         const SIGNS: &[&str] = &[
             "database is locked",
             "database table is locked",
-            "lock timeout",
-            "statement timeout",
-            "canceling statement",
             "disk I/O error",
             "readonly database",
-            "read-only",
+            "read-only transaction",
             "database or disk is full",
             "unable to open database",
             "terminating connection",
             "server closed the connection",
             "could not connect",
-            "connection",
+            "connection refused",
+            "the database system is starting up",
+            "the database system is shutting down",
         ];
         match self {
             DbError::Connection(_) => true,
@@ -195,6 +196,14 @@ pub fn is_sqlite(conn: &AnyConnection) -> bool {
     matches!(conn, AnyConnection::Sqlite(_))
 }
 
+/// How a write transaction ended. A failed COMMIT is told apart: on PostgreSQL it may have
+/// committed (the connection broke before the answer came back).
+pub enum TxOutcome<T, E> {
+    Committed(T),
+    Failed(E),
+    CommitFailed(diesel::result::Error),
+}
+
 /// A write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`) so that
 /// concurrent writers wait on `busy_timeout` instead of failing on lock upgrade; a panic
 /// inside rolls back before it continues, so a pooled connection never keeps a transaction.
@@ -205,23 +214,39 @@ pub fn write_transaction<T, E>(
 where
     E: From<diesel::result::Error>,
 {
+    match transaction_outcome(conn, body) {
+        TxOutcome::Committed(value) => Ok(value),
+        TxOutcome::Failed(e) => Err(e),
+        TxOutcome::CommitFailed(e) => Err(e.into()),
+    }
+}
+
+fn transaction_outcome<T, E>(
+    conn: &mut AnyConnection,
+    body: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> TxOutcome<T, E>
+where
+    E: From<diesel::result::Error>,
+{
     let begin = if is_sqlite(conn) {
         "BEGIN IMMEDIATE"
     } else {
         "BEGIN"
     };
-    conn.batch_execute(begin)?;
+    if let Err(e) = conn.batch_execute(begin) {
+        return TxOutcome::Failed(e.into());
+    }
     match catch_unwind(AssertUnwindSafe(|| body(conn))) {
         Ok(Ok(value)) => match conn.batch_execute("COMMIT") {
-            Ok(()) => Ok(value),
+            Ok(()) => TxOutcome::Committed(value),
             Err(e) => {
                 let _ = conn.batch_execute("ROLLBACK");
-                Err(e.into())
+                TxOutcome::CommitFailed(e)
             }
         },
         Ok(Err(e)) => {
             let _ = conn.batch_execute("ROLLBACK");
-            Err(e)
+            TxOutcome::Failed(e)
         }
         Err(panic) => {
             let _ = conn.batch_execute("ROLLBACK");
@@ -237,19 +262,25 @@ pub fn bounded_write_transaction<T, E>(
     conn: &mut AnyConnection,
     lock_wait: std::time::Duration,
     body: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
-) -> Result<T, E>
+) -> TxOutcome<T, E>
 where
     E: From<diesel::result::Error>,
 {
     let ms = lock_wait.as_millis().clamp(1, 60_000);
     match conn {
         AnyConnection::Sqlite(_) => {
-            conn.batch_execute(&format!("PRAGMA busy_timeout = {ms}"))?;
-            let result = write_transaction(conn, body);
+            if let Err(e) = conn.batch_execute(&format!("PRAGMA busy_timeout = {ms}")) {
+                return TxOutcome::Failed(e.into());
+            }
+            let outcome = transaction_outcome(conn, body);
             let _ = conn.batch_execute(&format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"));
-            result
+            match outcome {
+                // SQLite rolls a failed COMMIT back: it did not commit.
+                TxOutcome::CommitFailed(e) => TxOutcome::Failed(e.into()),
+                other => other,
+            }
         }
-        AnyConnection::Postgresql(_) => write_transaction(conn, |conn| {
+        AnyConnection::Postgresql(_) => transaction_outcome(conn, |conn| {
             conn.batch_execute(&format!(
                 "SET LOCAL lock_timeout = {ms}; SET LOCAL statement_timeout = {ms}"
             ))?;

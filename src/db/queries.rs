@@ -3,7 +3,7 @@
 
 use super::models::*;
 use super::schema::*;
-use super::{bounded_write_transaction, now, write_transaction, AnyConnection, DbError};
+use super::{bounded_write_transaction, now, write_transaction, AnyConnection, DbError, TxOutcome};
 use chrono::Duration;
 use diesel::prelude::*;
 use serde_json::Value;
@@ -180,59 +180,84 @@ fn append_ack_write(conn: &mut AnyConnection, write: &AckWrite) -> QueryResult<u
     }
 }
 
+/// Why an ack write is not known to be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckFailure {
+    /// Not stored: the caller may spool and forward it.
+    NotStored(String),
+    /// A COMMIT whose answer was lost: it may be stored. The caller spools it without
+    /// forwarding it now; the drain finds it in the inbox, or writes it, and it is forwarded once.
+    Unknown(String),
+}
+
 /// Commits writes that arrived together in one transaction (one fsync for all of them), waiting
-/// at most `lock_wait` for locks. If the batch fails because of one write's data, each write is
-/// tried alone, so a bad write cannot fail its neighbours; if it fails because the database is
-/// unavailable, every write fails at once (each would only wait for the same lock again).
+/// for locks no later than `deadline`. If the batch fails because of one write's data, each write
+/// is tried alone while time is left, so a bad write cannot fail its neighbours; if it fails
+/// because the database is unavailable, every write fails at once (each would only wait for the
+/// same lock again).
 pub fn append_ack_writes(
     conn: &mut AnyConnection,
     writes: &[AckWrite],
-    lock_wait: std::time::Duration,
-) -> Vec<Result<(), String>> {
-    let batch = bounded_write_transaction(conn, lock_wait, |conn| {
+    deadline: std::time::Instant,
+) -> Vec<Result<(), AckFailure>> {
+    let all = |r: Result<(), AckFailure>| writes.iter().map(|_| r.clone()).collect();
+    let batch = bounded_write_transaction(conn, lock_wait_until(deadline), |conn| {
         for write in writes {
             append_ack_write(conn, write)?;
         }
         Ok::<_, DbError>(())
     });
     match batch {
-        Ok(()) => writes.iter().map(|_| Ok(())).collect(),
-        Err(e) if !e.is_row_error() => {
-            // A COMMIT that reported an error may have committed: ask before calling it lost.
-            if already_stored(conn, writes) {
-                return writes.iter().map(|_| Ok(())).collect();
-            }
-            writes.iter().map(|_| Err(e.to_string())).collect()
-        }
-        Err(_) => writes
+        TxOutcome::Committed(()) => all(Ok(())),
+        TxOutcome::CommitFailed(e) => match already_stored(conn, writes) {
+            Some(true) => all(Ok(())),
+            Some(false) => all(Err(AckFailure::NotStored(e.to_string()))),
+            None => all(Err(AckFailure::Unknown(e.to_string()))),
+        },
+        TxOutcome::Failed(e) if !e.is_row_error() => all(Err(AckFailure::NotStored(e.to_string()))),
+        TxOutcome::Failed(_) => writes
             .iter()
             .map(|write| {
-                bounded_write_transaction(conn, lock_wait, |conn| {
+                if std::time::Instant::now() >= deadline {
+                    return Err(AckFailure::NotStored(
+                        "no time left to write it alone".into(),
+                    ));
+                }
+                let alone = bounded_write_transaction(conn, lock_wait_until(deadline), |conn| {
                     append_ack_write(conn, write).map_err(DbError::from)
-                })
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+                });
+                match alone {
+                    TxOutcome::Committed(_) => Ok(()),
+                    TxOutcome::Failed(e) => Err(AckFailure::NotStored(e.to_string())),
+                    TxOutcome::CommitFailed(e) => Err(AckFailure::Unknown(e.to_string())),
+                }
             })
             .collect(),
     }
 }
 
-/// Whether the group's first inbox row is there after all (a COMMIT whose answer was lost). The
-/// check itself must not wait on a lock: it gives up quickly and says no.
-fn already_stored(conn: &mut AnyConnection, writes: &[AckWrite]) -> bool {
-    let Some(public_id) = writes.iter().find_map(|w| match w {
+/// What is left until `deadline`, and at least a moment: a write that made it this far is tried.
+fn lock_wait_until(deadline: std::time::Instant) -> std::time::Duration {
+    deadline
+        .saturating_duration_since(std::time::Instant::now())
+        .max(std::time::Duration::from_millis(100))
+}
+
+/// Whether the group's first inbox row is there after all (a COMMIT whose answer was lost);
+/// `None` when that cannot be told either. The check must not wait on a lock: it gives up quickly.
+fn already_stored(conn: &mut AnyConnection, writes: &[AckWrite]) -> Option<bool> {
+    let public_id = writes.iter().find_map(|w| match w {
         AckWrite::Inbox(row) => Some(row.public_id.clone()),
         AckWrite::BlockedLead(_) | AckWrite::Ignored(_) => None,
-    }) else {
-        return false;
-    };
+    })?;
     super::bounded_read(conn, std::time::Duration::from_millis(250), |conn| {
         Ok(inbox::table
             .filter(inbox::public_id.eq(&public_id))
             .count()
             .get_result::<i64>(conn)?)
     })
-    .is_ok_and(|n| n > 0)
+    .ok()
+    .map(|n| n > 0)
 }
 
 /// What became of one spooled submission offered to the inbox.
@@ -701,10 +726,22 @@ pub fn backlog(conn: &mut AnyConnection) -> Result<Backlog, DbError> {
     })
 }
 
-pub fn ping(conn: &mut AnyConnection) -> Result<(), DbError> {
-    use diesel::connection::SimpleConnection;
-    conn.batch_execute("SELECT 1")?;
-    Ok(())
+/// Whether an ack could be written now, within `wait`: the write lock taken (SQLite) and the
+/// inbox read (PostgreSQL, where a table lock blocks it), then rolled back.
+pub fn ready_for_acks(conn: &mut AnyConnection, wait: std::time::Duration) -> Result<(), DbError> {
+    let probe = bounded_write_transaction(conn, wait, |conn| {
+        inbox::table
+            .select(inbox::id)
+            .order(inbox::id.desc())
+            .limit(1)
+            .load::<i64>(conn)?;
+        Err::<(), DbError>(DbError::Invalid("probe".into()))
+    });
+    match probe {
+        TxOutcome::Failed(DbError::Invalid(_)) | TxOutcome::Committed(()) => Ok(()),
+        TxOutcome::Failed(e) => Err(e),
+        TxOutcome::CommitFailed(e) => Err(e.into()),
+    }
 }
 
 /// A JSON object column's text, or `{}`.
@@ -749,8 +786,8 @@ mod tests {
     #[test]
     fn claims_spend_no_attempts_failures_do() {
         let (_dir, mut conn) = sqlite();
-        let wait = std::time::Duration::from_secs(1);
-        let written = append_ack_writes(&mut conn, &[AckWrite::Inbox(inbox_row("p1"))], wait);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        let written = append_ack_writes(&mut conn, &[AckWrite::Inbox(inbox_row("p1"))], deadline);
         assert_eq!(written, vec![Ok(())]);
         // A crash loop: claimed, process dies, leases released at the next start, again and again.
         for _ in 0..5 {

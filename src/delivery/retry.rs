@@ -15,6 +15,8 @@ pub enum AttemptResult {
     Status(u16),
     Timeout,
     Network(String),
+    /// Not sent: leadgate does not connect there (a link-local address). Never retried.
+    Refused(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +33,7 @@ pub fn is_retryable(result: &AttemptResult) -> bool {
     match result {
         AttemptResult::Timeout | AttemptResult::Network(_) => true,
         AttemptResult::Status(code) => *code >= 500 || *code == 408 || *code == 429,
+        AttemptResult::Refused(_) => false,
     }
 }
 
@@ -79,6 +82,7 @@ pub fn describe(result: &AttemptResult) -> String {
         AttemptResult::Status(code) => format!("HTTP {code}"),
         AttemptResult::Timeout => "timed out".into(),
         AttemptResult::Network(e) => format!("network error: {e}"),
+        AttemptResult::Refused(why) => format!("refused: {why}"),
     }
 }
 

@@ -113,7 +113,9 @@ async fn accept(
             created_at: now(),
         });
         // A refused submission is not a lead: if its audit row cannot be written, say so and go on.
-        if let AckOutcome::NotStored(e) = state.ack.write(write, ack_deadline()).await {
+        if let AckOutcome::NotStored(e) | AckOutcome::Unknown(e) =
+            state.ack.write(write, ack_deadline()).await
+        {
             log::warn!("blocked_ip.audit_failed ip={ip} error={e}");
         }
         state.metrics.blocked_ip_submissions.inc();
@@ -142,7 +144,9 @@ async fn accept(
             payload_json: json_text(&Value::Object(fields)),
             received_at: now(),
         });
-        if let AckOutcome::NotStored(e) = state.ack.write(write, ack_deadline()).await {
+        if let AckOutcome::NotStored(e) | AckOutcome::Unknown(e) =
+            state.ack.write(write, ack_deadline()).await
+        {
             log::warn!("lead.ignored_unrecorded account={account_id} error={e}");
         }
         log::info!("lead.ignored account={account_id} reason=account_inactive");
@@ -173,17 +177,23 @@ async fn accept(
         next_attempt_at: received_at,
         received_at,
     };
-    if let AckOutcome::NotStored(e) = state
+    let forward_now = match state
         .ack
         .write(AckWrite::Inbox(row.clone()), ack_deadline())
         .await
     {
+        AckOutcome::Stored => None,
+        AckOutcome::NotStored(e) => Some((true, e)),
+        // It may be in the database: forwarded once it is known to be, never twice.
+        AckOutcome::Unknown(e) => Some((false, e)),
+    };
+    if let Some((forward_now, e)) = forward_now {
         state.metrics.ack_failures.inc();
         log::error!(
             "lead.persistence_failed public_id={} error={e}",
             row.public_id
         );
-        spool_submission(state, &row, &meta, campaign)
+        spool_submission(state, &row, &meta, campaign, forward_now)
             .await
             .map_err(|_| {
                 ApiError::Unavailable("the lead could not be stored; retry shortly".into())
@@ -213,8 +223,12 @@ async fn spool_submission(
     row: &NewInboxRow,
     meta: &RequestMeta,
     campaign: Option<&crate::db::models::Campaign>,
+    forward_now: bool,
 ) -> std::io::Result<()> {
-    let record = spool_record(state, row, meta, campaign);
+    let mut record = spool_record(state, row, meta, campaign);
+    if !forward_now {
+        record.pre_forwarded = None;
+    }
     let pre_forwarded = record.pre_forwarded.clone();
     // Marked before the record is in the spool: a drain must not store it as unsent meanwhile.
     if let Some(pre) = &pre_forwarded {

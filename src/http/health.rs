@@ -35,7 +35,11 @@ async fn backlog(state: &AppState) -> Result<queries::Backlog, String> {
 
 /// Ready when the database answers (and can be read where the work is) and every actor runs.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let database_ok = backlog(&state).await.is_ok();
+    let probe = state.db.run(|c| queries::ready_for_acks(c, HEALTH_WAIT));
+    let database_ok = matches!(
+        tokio::time::timeout(HEALTH_WAIT + Duration::from_millis(500), probe).await,
+        Ok(Ok(()))
+    );
     let actors_ok = state.registry.all_running();
     let body = json!({"database": database_ok, "actors": actors_ok});
     if database_ok && actors_ok {

@@ -44,18 +44,7 @@ pub fn normalize_phone(
             .into_iter()
             .collect()
     } else if let Some(code) = calling_code.and_then(calling_code_digits) {
-        // A number that already starts with its code (`919812345678` beside `+91`) is read as
-        // typed when that is valid; else it is national (a leading trunk `0` is not part of it).
-        let national = digits.strip_prefix('0').unwrap_or(&digits);
-        let mut numbers = Vec::with_capacity(2);
-        if digits.starts_with(&code) {
-            numbers.push(format!("+{digits}"));
-        }
-        numbers.push(format!("+{code}{national}"));
-        numbers
-            .into_iter()
-            .filter_map(|n| phonenumber::parse(None, n).ok())
-            .collect()
+        beside_calling_code(&digits, &code)
     } else if let Some(id) =
         region.and_then(|r| r.trim().to_ascii_uppercase().parse::<country::Id>().ok())
     {
@@ -76,6 +65,29 @@ pub fn normalize_phone(
         country_code,
         national,
     })
+}
+
+/// A number typed beside its calling code: as typed when it already starts with that code
+/// (`919812345678` beside `+91`), else national by the rules of the code's countries (trunk
+/// prefixes: a UK `0` goes, an Italian `0` stays), else with a leading `0` dropped.
+fn beside_calling_code(digits: &str, code: &str) -> Vec<phonenumber::PhoneNumber> {
+    let mut candidates = Vec::new();
+    if digits.starts_with(code) {
+        candidates.extend(phonenumber::parse(None, format!("+{digits}")).ok());
+    }
+    let regions = code
+        .parse::<u16>()
+        .ok()
+        .and_then(|c| phonenumber::metadata::DATABASE.region(&c))
+        .unwrap_or_default();
+    for region in regions {
+        if let Ok(id) = region.parse::<country::Id>() {
+            candidates.extend(phonenumber::parse(Some(id), digits).ok());
+        }
+    }
+    let national = digits.strip_prefix('0').unwrap_or(digits);
+    candidates.extend(phonenumber::parse(None, format!("+{code}{national}")).ok());
+    candidates
 }
 
 /// `"+91"`, `"91"`, `"IN +91"` → `91`.
@@ -148,6 +160,23 @@ mod tests {
                 .unwrap()
                 .e164,
             "+919198123456"
+        );
+    }
+
+    #[test]
+    fn national_prefixes_follow_the_country() {
+        // Italy keeps the 0 of its landlines; the UK drops its trunk 0.
+        assert_eq!(
+            normalize_phone("06 1234 5678", Some("+39"), None)
+                .unwrap()
+                .e164,
+            "+390612345678"
+        );
+        assert_eq!(
+            normalize_phone("07911 123456", Some("+44"), None)
+                .unwrap()
+                .e164,
+            "+447911123456"
         );
     }
 

@@ -375,7 +375,10 @@ fn two_instances_on_one_postgresql_never_double_send() {
     }
     let receiver = Receiver::start(Behavior::Status(200));
     let a = production(&db, &receiver, &[]);
-    let b = production(&db, &receiver, &[]);
+    // Each instance has a spool of its own (a shared one is refused at start).
+    let b_spool = tempfile::tempdir().unwrap();
+    let b_spool_path = b_spool.path().join("b.spool").display().to_string();
+    let b = production(&db, &receiver, &[("SPOOL_PATH", &b_spool_path)]);
     for i in 0..40 {
         let d = if i % 2 == 0 { &a } else { &b };
         submit(d, &format!("shared{i}@example.com"));
@@ -635,22 +638,32 @@ fn dead_letters_are_redriven_on_the_schedule_with_the_same_webhook_id() {
 }
 
 #[test]
-fn redrives_stop_when_the_schedule_ends() {
+fn redrives_go_on_with_the_last_step_until_the_letter_expires() {
     let receiver = Receiver::start(Behavior::Status(500));
     let db = TestDb::new();
-    let d = production(&db, &receiver, &[("WEBHOOK_REDRIVE_SCHEDULE", "1s,1s")]);
+    // 0.0001 days is about 8.6 seconds.
+    let d = production(
+        &db,
+        &receiver,
+        &[
+            ("WEBHOOK_REDRIVE_SCHEDULE", "1s"),
+            ("DEAD_LETTER_TTL_DAYS", "0.0001"),
+        ],
+    );
     submit(&d, "stubborn@example.com");
-    receiver.wait_for(6, Duration::from_secs(20));
-    d.wait_until("the second re-drive recorded", || {
-        dead_letters(&d)
-            .first()
-            .is_some_and(|l| l["redrives"] == 2 && l["next_redrive_at"].is_null())
-    });
+    receiver.wait_for(7, Duration::from_secs(20));
+    d.wait_until("the letter to expire", || dead_letters(&d).is_empty());
+    std::thread::sleep(Duration::from_millis(1500));
+    let after_expiry = receiver.received().len();
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(
         receiver.received().len(),
-        6,
-        "4 fast attempts and 2 re-drives, no more"
+        after_expiry,
+        "an expired letter is not re-driven"
+    );
+    assert!(
+        after_expiry >= 7,
+        "4 fast attempts, then the 1 s step again and again"
     );
 }
 
@@ -699,7 +712,7 @@ fn a_hanging_receiver_does_not_hold_up_another_campaign() {
         let body = json!({"name": "S", "email": format!("slow{i}@example.com"), "project": "Slow"});
         assert_eq!(d.post_lead(&body).status, 200);
     }
-    hanging.wait_for(8, Duration::from_secs(10));
+    hanging.wait_for(32, Duration::from_secs(10));
     for i in 0..10 {
         submit(&d, &format!("fast{i}@example.com"));
     }
@@ -707,7 +720,39 @@ fn a_hanging_receiver_does_not_hold_up_another_campaign() {
     fast.wait_for(10, Duration::from_secs(8));
     assert_eq!(
         hanging.received().len(),
-        8,
-        "at most 8 attempts on the wire to one URL"
+        32,
+        "at most 32 attempts on the wire to one URL"
     );
+}
+
+#[test]
+fn a_link_local_url_stored_before_the_checks_is_never_connected_to() {
+    let receiver = Receiver::start(Behavior::Status(200));
+    let db = TestDb::new();
+    let d = production(&db, &receiver, &[]);
+    let account = d.default_account_id();
+    let campaign = d.admin(
+        "POST",
+        &format!("/admin/accounts/{account}/campaigns"),
+        Some(&json!({"name": "Old", "integration": "website", "project_name": "Old", "webhook_url": "https://old.example/hook"})),
+    );
+    let id = campaign.json()["id"].as_str().unwrap().to_string();
+    // As an older release would have accepted it.
+    db.execute(&format!(
+        "UPDATE campaigns SET webhook_url = 'http://169.254.169.254/latest/meta-data' WHERE id = '{id}'"
+    ));
+    d.admin(
+        "PATCH",
+        &format!("/admin/campaigns/{id}"),
+        Some(&json!({"active": true})),
+    );
+    let r = d.post_lead(&json!({"name": "M", "email": "meta@example.com", "project": "Old"}));
+    assert_eq!(r.status, 200);
+    d.wait_until("the refused delivery", || dead_letters(&d).len() == 1);
+    let letter = &dead_letters(&d)[0];
+    assert!(
+        letter["error"].as_str().unwrap().starts_with("refused: "),
+        "{letter}"
+    );
+    assert_eq!(letter["attempts"], 1, "never retried");
 }
