@@ -1,7 +1,7 @@
 //! WebhookDeliverer against a real local receiver: payload, signature, retry schedule, dead
 //! letters and replay, callbacks, a SIGKILL during the backoff.
 
-use crate::harness::{Daemon, TestDb};
+use crate::harness::{production, Daemon, TestDb};
 use crate::receiver::{Behavior, Receiver};
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -9,15 +9,6 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-fn production(db: &TestDb, receiver: &Receiver, extra: &[(&str, &str)]) -> Daemon {
-    let mut env = vec![
-        ("ENVIRONMENT", "production"),
-        ("MAKE_WEBHOOK_URL", receiver.url.as_str()),
-    ];
-    env.extend_from_slice(extra);
-    Daemon::start(db, &env)
-}
 
 /// A new person per email (no shared phone, so two emails are two leads).
 fn submit(d: &Daemon, email: &str) {

@@ -412,6 +412,20 @@ pub fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
 
+/// A daemon in production mode, forwarding to `receiver`.
+pub fn production(
+    db: &TestDb,
+    receiver: &crate::receiver::Receiver,
+    extra: &[(&str, &str)],
+) -> Daemon {
+    let mut env = vec![
+        ("ENVIRONMENT", "production"),
+        ("MAKE_WEBHOOK_URL", receiver.url.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    Daemon::start(db, &env)
+}
+
 /// Another process holding the database: an exclusive transaction on the SQLite file, or the
 /// inbox table locked on PostgreSQL. Released when dropped.
 pub enum DbLock {

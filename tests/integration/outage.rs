@@ -1,19 +1,10 @@
 //! The database held by someone else: answers do not wait for it, the spool takes the
 //! submissions, forwards them once, and hands them over exactly once when the database is back.
 
-use crate::harness::{Daemon, DbLock, TestDb};
+use crate::harness::{production, Daemon, DbLock, TestDb};
 use crate::receiver::{Behavior, Receiver};
 use serde_json::{json, Value};
 use std::time::Duration;
-
-fn production(db: &TestDb, receiver: &Receiver, extra: &[(&str, &str)]) -> Daemon {
-    let mut env = vec![
-        ("ENVIRONMENT", "production"),
-        ("MAKE_WEBHOOK_URL", receiver.url.as_str()),
-    ];
-    env.extend_from_slice(extra);
-    Daemon::start(db, &env)
-}
 
 /// Posts from several threads at once; every answer, in order.
 fn post_concurrently(d: &Daemon, bodies: &[Value]) -> Vec<u16> {
@@ -55,6 +46,15 @@ fn wait_all_stored(d: &Daemon, count: usize) {
     });
 }
 
+fn wait_delivered(d: &Daemon, count: usize) {
+    d.wait_until("every send recorded as delivered", || {
+        d.admin_get("/admin/deliveries?status=delivered&limit=500")["deliveries"]
+            .as_array()
+            .map_or(0, Vec::len)
+            == count
+    });
+}
+
 #[test]
 fn a_held_database_does_not_hold_the_answers() {
     let receiver = Receiver::start(Behavior::Status(200));
@@ -74,13 +74,7 @@ fn a_held_database_does_not_hold_the_answers() {
     assert!(d.logs().contains("lead.persistence_failed"));
     lock.release();
     wait_all_stored(&d, 20);
-    d.wait_until("the offline sends recorded as delivered", || {
-        d.admin_get("/admin/deliveries?status=delivered&limit=500")["deliveries"]
-            .as_array()
-            .unwrap()
-            .len()
-            == 20
-    });
+    wait_delivered(&d, 20);
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(webhook_ids(&receiver), (20, 20), "each lead sent once");
     assert_eq!(d.request("GET", "/readyz", &[], None).status, 200);
@@ -98,13 +92,7 @@ fn a_drain_never_races_a_send_in_flight() {
     lock.release();
     assert_eq!(answers, vec![200; 10]);
     wait_all_stored(&d, 10);
-    d.wait_until("every send recorded as delivered", || {
-        d.admin_get("/admin/deliveries?status=delivered&limit=500")["deliveries"]
-            .as_array()
-            .unwrap()
-            .len()
-            == 10
-    });
+    wait_delivered(&d, 10);
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(webhook_ids(&receiver), (10, 10), "no lead sent twice");
 }
