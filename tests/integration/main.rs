@@ -13,4 +13,5 @@ mod forwarding;
 mod identity;
 mod nginx;
 mod outage;
+mod upgrade;
 mod website;
