@@ -6,7 +6,6 @@ use crate::actors::health::Registry;
 use crate::actors::identity_resolver::IdentityResolver;
 use crate::actors::intake::Intake;
 use crate::actors::scorer::Scorer;
-use crate::actors::webhook_deliverer::{DeliveryGate, DeliverySettings, WebhookDeliverer};
 use crate::config::{Config, DatabaseTarget};
 use crate::db::pipeline::PipelineSettings;
 use crate::db::queries::SpoolInsert;
@@ -15,11 +14,13 @@ use crate::delivery::decision::ForwardPolicy;
 use crate::delivery::signing::signing_key;
 use crate::directory::Directory;
 use crate::http::{self, AppState};
+use crate::jobs::crm_webhook::{CrmWebhook, OfflineSends};
+use crate::jobs::runner::{JobRunner, RunnerGate};
+use crate::jobs::{DeadLetterPolicy, KindSettings};
 use crate::metrics::Metrics;
 use crate::spool::{Spool, SpoolEntry, SpoolRecord};
 use actix::Supervisor;
 use actix_web::{web, App, HttpServer};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,9 +127,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         // One instance per SQLite file: whatever it held when it stopped is free again.
         let mut conn = pool.get()?;
         let released = queries::release_all_inbox_leases(&mut conn)?;
-        let deliveries = crate::db::deliveries::release_all_delivery_leases(&mut conn)?;
-        if released + deliveries > 0 {
-            log::info!("leases_released inbox={released} outbox={deliveries}");
+        let jobs = crate::db::jobs::release_all_leases(&mut conn)?;
+        if released + jobs > 0 {
+            log::info!("leases_released inbox={released} jobs={jobs}");
         }
     }
 
@@ -182,50 +183,27 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             spool.pending()
         );
     }
-    let gate = Arc::new(DeliveryGate::default());
-    let delivery_settings = Arc::new(DeliverySettings {
-        timeout: Duration::from_secs_f64(config.webhook_timeout_seconds),
-        signing_key: config.webhook_signing_secret.as_deref().map(signing_key),
-        dead_letters: crate::db::deliveries::DeadLetterPolicy {
-            ttl: chrono::Duration::milliseconds(
-                (config.dead_letter_ttl_days * 86_400_000.0) as i64,
-            ),
-            redrive_schedule: config
-                .webhook_redrive_schedule
-                .iter()
-                .filter_map(|d| chrono::Duration::from_std(*d).ok())
-                .collect(),
-        },
-        tls: crate::outbound::tls_config(),
-    });
-    let offline_send_bound = delivery_settings.offline_send_bound();
-    {
-        let policy = delivery_settings.dead_letters.clone();
-        match db
-            .run(move |c| crate::db::deliveries::schedule_unscheduled_dead_letters(c, &policy))
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => log::info!("webhook.redrive_scheduled dead_letters={n}"),
-            Err(e) => log::warn!("webhook.redrive_schedule_failed error={e}"),
-        }
-    }
+    let offline = Arc::new(OfflineSends::default());
+    let gate = Arc::new(RunnerGate::default());
+    let webhook = webhook_settings(&config);
+    let offline_send_bound = CrmWebhook::offline_send_bound(&webhook);
+    schedule_unscheduled_dead_letters(&db, &webhook.dead_letters).await;
     let deliverer = {
-        let settings = delivery_settings;
-        let (db, metrics, gate) = (db.clone(), metrics.clone(), gate.clone());
-        let lease_owner = queries::new_public_id();
-        Supervisor::start(move |_| WebhookDeliverer {
-            db,
-            settings,
-            stats: deliverer_stats,
-            metrics,
-            gate,
-            lease_owner,
-            claiming: false,
-            client: None,
-            unrecorded: Vec::new(),
-            recording: false,
-        })
+        let kind = CrmWebhook::new(
+            webhook,
+            config.webhook_signing_secret.as_deref().map(signing_key),
+            crate::outbound::tls_config(),
+            metrics.clone(),
+            offline.clone(),
+        );
+        let runner = JobRunner::new(
+            db.clone(),
+            kind,
+            deliverer_stats,
+            gate.clone(),
+            queries::new_public_id(),
+        );
+        Supervisor::start(move |_| runner)
     };
     let (scorer_alive, resolver_alive) = (scorer.clone(), resolver.clone());
     let intake = {
@@ -258,7 +236,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     spawn_spool_drain(
         db.clone(),
         spool.clone(),
-        gate.clone(),
+        offline.clone(),
         intake.clone(),
         config.spool_drain_interval,
     );
@@ -275,7 +253,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         deliverer,
         spool_writer: crate::spool::SpoolWriter::start(spool.clone()),
         spool,
-        gate: gate.clone(),
+        offline,
         offline_send_bound,
     });
     let server = HttpServer::new(move || {
@@ -294,7 +272,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         log::info!("server.listening addr={addr}");
     }
     server.run().await?;
-    drain_deliveries(&gate).await;
+    // In-flight attempts get a bounded time to finish; the rest stays pending for the next start.
+    crate::jobs::runner::drain(&gate, Duration::from_secs(10)).await;
     log::info!("server.stopped");
     Ok(())
 }
@@ -343,6 +322,40 @@ fn spawn_inbox_purge(db: Db, retention_days: f64) {
     });
 }
 
+/// The CRM webhook's retry schedule, timeout, dead letters and concurrency, from the settings.
+fn webhook_settings(config: &Config) -> KindSettings {
+    KindSettings {
+        retry_delays: config.webhook_retry_schedule.clone(),
+        attempt_timeout: Duration::from_secs_f64(config.webhook_timeout_seconds),
+        dead_letters: DeadLetterPolicy {
+            ttl: chrono::Duration::milliseconds(
+                (config.dead_letter_ttl_days * 86_400_000.0) as i64,
+            ),
+            redrive_schedule: config
+                .webhook_redrive_schedule
+                .iter()
+                .filter_map(|d| chrono::Duration::from_std(*d).ok())
+                .collect(),
+        },
+        // A receiver that hangs holds at most half the slots, never every campaign's.
+        max_in_flight: 64,
+        max_in_flight_per_destination: 32,
+    }
+}
+
+/// Dead letters from before re-driving (or while it was off) get their first re-drive time.
+async fn schedule_unscheduled_dead_letters(db: &Db, policy: &DeadLetterPolicy) {
+    let policy = policy.clone();
+    match db
+        .run(move |c| crate::db::jobs::schedule_unscheduled_dead_letters(c, &policy))
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => log::info!("webhook.redrive_scheduled dead_letters={n}"),
+        Err(e) => log::warn!("webhook.redrive_schedule_failed error={e}"),
+    }
+}
+
 /// The listening socket (backlog 2048), bound before anything else starts.
 fn bind_listener(bind: &str) -> anyhow::Result<std::net::TcpListener> {
     use std::net::ToSocketAddrs;
@@ -364,27 +377,13 @@ fn bind_listener(bind: &str) -> anyhow::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// After the server stopped accepting: no new attempts, and the ones on the wire get a bounded
-/// time to finish; whatever is left stays pending for the next start.
-async fn drain_deliveries(gate: &DeliveryGate) {
-    gate.draining.store(true, Ordering::SeqCst);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while gate.in_flight.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    log::info!(
-        "webhook.drained in_flight={}",
-        gate.in_flight.load(Ordering::SeqCst)
-    );
-}
-
 /// Writes spooled submissions into the inbox once the database answers again (each exactly
 /// once: a public id already in the inbox is skipped), a bounded batch at a time, then moves the
 /// spool's cursor past them. Reads and writes of the file run on blocking threads.
 fn spawn_spool_drain(
     db: Db,
     spool: Arc<Spool>,
-    gate: Arc<DeliveryGate>,
+    offline: Arc<OfflineSends>,
     intake: actix::Addr<Intake>,
     interval: Duration,
 ) {
@@ -393,7 +392,7 @@ fn spawn_spool_drain(
         loop {
             tick.tick().await;
             while spool.has_unread() {
-                match drain_spool_batch(&db, &spool, &gate).await {
+                match drain_spool_batch(&db, &spool, &offline).await {
                     Ok(0) => break,
                     Ok(records) => {
                         intake.do_send(crate::actors::intake::Nudge);
@@ -418,7 +417,7 @@ const SPOOL_BATCH_BYTES: u64 = 8 << 20;
 async fn drain_spool_batch(
     db: &Db,
     spool: &Arc<Spool>,
-    gate: &DeliveryGate,
+    offline: &OfflineSends,
 ) -> Result<usize, String> {
     let reader = spool.clone();
     let mut entries = actix_rt::task::spawn_blocking(move || {
@@ -432,7 +431,7 @@ async fn drain_spool_batch(
         e.record.as_ref().is_ok_and(|r| {
             r.pre_forwarded
                 .as_ref()
-                .is_some_and(|p| gate.sending_offline(&p.make_send_public_id))
+                .is_some_and(|p| offline.sending(&p.make_send_public_id))
         })
     };
     if let Some(first_sending) = entries.iter().position(sending) {
@@ -451,7 +450,7 @@ async fn drain_spool_batch(
             let delivered = r
                 .pre_forwarded
                 .as_ref()
-                .is_some_and(|p| gate.delivered_offline(&p.make_send_public_id));
+                .is_some_and(|p| offline.delivered(&p.make_send_public_id));
             r.inbox_row(delivered)
         })
         .collect();
@@ -492,7 +491,7 @@ async fn drain_spool_batch(
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("spool.cursor_failed: {e}"))?;
     for pre in records.iter().filter_map(|r| r.pre_forwarded.as_ref()) {
-        gate.forget_offline(&pre.make_send_public_id);
+        offline.forget(&pre.make_send_public_id);
     }
     log::info!("spool.drained records={count} written={written}");
     Ok(count)

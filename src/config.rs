@@ -61,6 +61,9 @@ pub struct Config {
     pub dead_letter_ttl_days: f64,
     /// When dead letters are retried on their own, after the time each one died; empty: never.
     pub webhook_redrive_schedule: Vec<std::time::Duration>,
+    /// The delays before a webhook delivery's retries (`WEBHOOK_RETRY_SCHEDULE`, `1s,2s,4s`): the
+    /// contract's schedule; tests shorten it where timing is not what they test.
+    pub webhook_retry_schedule: Vec<std::time::Duration>,
     /// How long a request body may take to arrive (`BODY_TIMEOUT_SECONDS`).
     pub body_timeout: std::time::Duration,
     /// Processed inbox rows are deleted after this many days (`INBOX_RETENTION_DAYS`; 0 keeps them).
@@ -354,6 +357,7 @@ const KNOWN_FILE_KEYS: &[&str] = &[
     "webhook_timeout_seconds",
     "dead_letter_ttl_days",
     "webhook_redrive_schedule",
+    "webhook_retry_schedule",
     "body_timeout_seconds",
     "inbox_retention_days",
     "crm_callback_token",
@@ -610,6 +614,12 @@ impl Config {
             webhook_timeout_seconds,
             dead_letter_ttl_days: dead_letter_ttl_days(&s)?,
             webhook_redrive_schedule: redrive_schedule(&s)?,
+            webhook_retry_schedule: durations(
+                &s,
+                "webhook_retry_schedule",
+                "WEBHOOK_RETRY_SCHEDULE",
+                &["1s", "2s", "4s"],
+            )?,
             body_timeout: positive_seconds(
                 &s,
                 "body_timeout_seconds",
@@ -650,19 +660,32 @@ impl Config {
 
 /// `WEBHOOK_REDRIVE_SCHEDULE`: `5m,30m,2h,6h,12h,24h` by default; empty turns it off.
 fn redrive_schedule(s: &Sources<'_>) -> Result<Vec<std::time::Duration>, ConfigError> {
-    let key = "WEBHOOK_REDRIVE_SCHEDULE";
-    let items = s.list("webhook_redrive_schedule", key)?.unwrap_or_else(|| {
-        ["5m", "30m", "2h", "6h", "12h", "24h"]
-            .map(String::from)
-            .to_vec()
-    });
+    let default = ["5m", "30m", "2h", "6h", "12h", "24h"];
+    durations(
+        s,
+        "webhook_redrive_schedule",
+        "WEBHOOK_REDRIVE_SCHEDULE",
+        &default,
+    )
+}
+
+/// A list of durations (`1s,2s,4s`); the default when the key is absent.
+fn durations(
+    s: &Sources<'_>,
+    file_key: &str,
+    env_key: &str,
+    default: &[&str],
+) -> Result<Vec<std::time::Duration>, ConfigError> {
+    let items = s
+        .list(file_key, env_key)?
+        .unwrap_or_else(|| default.iter().map(|d| d.to_string()).collect());
     items
         .iter()
         .map(|item| {
             parse_duration(item).ok_or_else(|| {
                 s.err(
-                    "webhook_redrive_schedule",
-                    key,
+                    file_key,
+                    env_key,
                     format!("{item:?} is not a duration like 90s, 5m, 2h or 1d"),
                 )
             })

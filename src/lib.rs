@@ -9,6 +9,7 @@ pub mod directory;
 pub mod http;
 pub mod identity;
 pub mod intake;
+pub mod jobs;
 pub mod metrics;
 pub mod outbound;
 pub mod scoring;

@@ -9,12 +9,12 @@ use super::db_executor::Db;
 use super::health::{run_guarded, ActorStats};
 use super::identity_resolver::{IdentityResolver, ResolveBatch};
 use super::scorer::{ScoreBatch, Scorer};
-use super::webhook_deliverer::DeliveriesQueued;
 use crate::db::models::InboxRow;
 use crate::db::pipeline::PipelineItem;
 use crate::db::queries::{claim_inbox, fail_inbox_attempt};
 use crate::directory::Directory;
 use crate::intake::submission::{website_submission, RequestMeta, Submission};
+use crate::jobs::runner::JobsQueued;
 use actix::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +29,7 @@ pub struct Intake {
     pub db: Db,
     pub scorer: Addr<Scorer>,
     pub resolver: Addr<IdentityResolver>,
-    pub deliverer: Recipient<DeliveriesQueued>,
+    pub deliverer: Recipient<JobsQueued>,
     pub directory: Arc<Directory>,
     pub stats: Arc<ActorStats>,
     pub lease_owner: String,
@@ -110,7 +110,7 @@ async fn process_batch(
     db: Db,
     scorer: Addr<Scorer>,
     resolver: Addr<IdentityResolver>,
-    deliverer: Recipient<DeliveriesQueued>,
+    deliverer: Recipient<JobsQueued>,
     directory: Arc<Directory>,
     owner: String,
 ) -> Result<usize, String> {
@@ -145,7 +145,7 @@ async fn process_batch(
     match resolve(&scorer, &resolver, &directory, &owner, submissions.clone()).await {
         Ok(queued_deliveries) => {
             if queued_deliveries {
-                deliverer.do_send(DeliveriesQueued);
+                deliverer.do_send(JobsQueued);
             }
         }
         Err(e) => failures.extend(submissions.iter().map(|(id, _)| (*id, e.clone()))),

@@ -7,4 +7,3 @@ pub mod health;
 pub mod identity_resolver;
 pub mod intake;
 pub mod scorer;
-pub mod webhook_deliverer;

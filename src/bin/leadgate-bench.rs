@@ -375,7 +375,7 @@ fn backlog_run(options: &Options, bodies: &[String], receiver: &BenchReceiver) {
     leadgate.wait_drained();
     let elapsed = started.elapsed();
     println!(
-        "leadgate pipeline alone: {} queued submissions into {} leads and outbox rows in {:.2}s (start-up included): {:.0} submissions/s; peak RSS {} MiB",
+        "leadgate pipeline alone: {} queued submissions into {} leads and job rows in {:.2}s (start-up included): {:.0} submissions/s; peak RSS {} MiB",
         bodies.len(),
         leadgate.count_leads(),
         elapsed.as_secs_f64(),

@@ -1,6 +1,6 @@
 //! Storage: one connection type over SQLite and PostgreSQL, the pool, migrations, transactions.
 
-pub mod deliveries;
+pub mod jobs;
 pub mod models;
 pub mod pipeline;
 pub mod queries;
@@ -323,4 +323,41 @@ pub fn lock_identity_key(
 
 pub fn now() -> chrono::NaiveDateTime {
     chrono::Utc::now().naive_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The newest migration goes down and up again on a database with rows in it.
+    #[test]
+    fn the_newest_migration_reverts_and_reapplies() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = DatabaseTarget::Sqlite(dir.path().join("m.db"));
+        let AnyConnection::Sqlite(mut conn) = establish(&target).unwrap() else {
+            unreachable!()
+        };
+        let fixture = include_str!("../../tests/fixtures/upgrade/sqlite.sql");
+        conn.batch_execute(&fixture.replace("RECEIVER_URL", "http://127.0.0.1:9/hook"))
+            .unwrap();
+        conn.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+        conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
+        let outbox: i64 = diesel::sql_query("SELECT COUNT(*) AS n FROM outbox")
+            .get_result::<Count>(&mut conn)
+            .unwrap()
+            .n;
+        assert_eq!(outbox, 4);
+        conn.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+        let jobs: i64 = diesel::sql_query("SELECT COUNT(*) AS n FROM jobs")
+            .get_result::<Count>(&mut conn)
+            .unwrap()
+            .n;
+        assert_eq!(jobs, 4);
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
 }

@@ -269,34 +269,40 @@ pub struct NewLeadSubmission {
     pub forward_decision: Option<String>,
 }
 
+/// A side effect to carry out: written in the transaction that stores its lead (or that finishes
+/// the job before it).
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = outbox)]
-pub struct NewDelivery {
-    pub make_send_public_id: String,
-    pub lead_id: i64,
-    pub lead_submission_id: i64,
-    pub lead_public_id: String,
-    pub event: String,
-    pub url: String,
+#[diesel(table_name = jobs)]
+pub struct NewJob {
+    pub kind: String,
+    /// Unique; for the CRM webhook, the `make_send_public_id` (the `webhook-id`).
+    pub public_id: String,
+    pub lead_id: Option<i64>,
+    pub lead_submission_id: Option<i64>,
+    pub lead_public_id: Option<String>,
+    /// Where the job goes (a URL): concurrency is limited per destination.
+    pub destination: Option<String>,
     pub payload_json: String,
     pub status: String,
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
+    pub result_json: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = outbox)]
-pub struct Delivery {
+#[diesel(table_name = jobs)]
+pub struct Job {
     pub id: i64,
-    pub make_send_public_id: String,
-    pub lead_id: i64,
-    pub lead_submission_id: i64,
-    pub lead_public_id: String,
-    pub event: String,
-    pub url: String,
+    pub kind: String,
+    pub public_id: String,
+    pub lead_id: Option<i64>,
+    pub lead_submission_id: Option<i64>,
+    pub lead_public_id: Option<String>,
+    pub destination: Option<String>,
     pub payload_json: String,
+    /// `pending`, `done` or `dead`.
     pub status: String,
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
@@ -304,21 +310,18 @@ pub struct Delivery {
     pub lease_until: Option<NaiveDateTime>,
     pub last_status: Option<i32>,
     pub last_error: Option<String>,
-    pub execution_url: Option<String>,
+    pub result_json: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
 
-impl Delivery {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id, "make_send_public_id": self.make_send_public_id,
-            "lead_public_id": self.lead_public_id, "url": self.url, "event": self.event,
-            "status": self.status, "attempts": self.attempts, "last_status": self.last_status,
-            "last_error": self.last_error, "execution_url": self.execution_url,
-            "next_attempt_at": rfc3339(&self.next_attempt_at), "created_at": rfc3339(&self.created_at),
-            "payload": parse_json_or(&self.payload_json, json!({})),
-        })
+impl Job {
+    pub fn payload(&self) -> Value {
+        parse_json_or(&self.payload_json, json!({}))
+    }
+
+    pub fn result(&self) -> Value {
+        parse_json_or(&self.result_json, json!({}))
     }
 }
 

@@ -9,6 +9,7 @@ use crate::delivery::decision::{decide, is_duplicate, ForwardDecision, ForwardPo
 use crate::delivery::payload::{forwarded_lead, ForwardedLead, LeadContext};
 use crate::identity::{identity_keys, IdentityKey, IP_MATCH_WINDOW_HOURS};
 use crate::intake::submission::Submission;
+use crate::jobs::crm_webhook::send_job;
 use crate::scoring::{self, SubmissionSignals};
 use chrono::Duration;
 use diesel::dsl::max;
@@ -244,41 +245,28 @@ pub fn persist_submission(
         ))
         .execute(conn)?;
 
-    let delivery = match (send, make_send_public_id, &sub.pre_forwarded) {
-        (Some((event, url)), Some(make_send_public_id), _) => Some(NewDelivery {
-            make_send_public_id,
-            event: event.to_string(),
-            url,
-            payload_json: snapshot_json,
-            status: "pending".into(),
-            attempts: 0,
-            ..new_delivery(lead_id, submission_id, &lead_public_id, t)
-        }),
+    let lead = (lead_id, submission_id, lead_public_id.as_str());
+    let job = match (send, make_send_public_id, &sub.pre_forwarded) {
+        (Some((_, url)), Some(make_send_public_id), _) => Some(send_job(
+            &make_send_public_id,
+            &url,
+            &snapshot_json,
+            lead,
+            false,
+        )),
         // Forwarded from the spool: recorded as it went; if it had not got through, the
         // WebhookDeliverer sends it again with the same webhook-id.
-        (_, _, Some(pre)) => Some(NewDelivery {
-            make_send_public_id: pre.make_send_public_id.clone(),
-            event: "lead.created".into(),
-            url: pre.url.clone(),
-            payload_json: pre.payload_json.clone(),
-            status: if pre.delivered {
-                "delivered"
-            } else {
-                "pending"
-            }
-            .into(),
-            attempts: i32::from(pre.delivered),
-            ..new_delivery(lead_id, submission_id, &lead_public_id, t)
-        }),
+        (_, _, Some(pre)) => Some(send_job(
+            &pre.make_send_public_id,
+            &pre.url,
+            &pre.payload_json,
+            lead,
+            pre.delivered,
+        )),
         _ => None,
     };
-    let delivery_id = match delivery {
-        Some(row) => Some(
-            diesel::insert_into(outbox::table)
-                .values(&row)
-                .returning(outbox::id)
-                .get_result::<i64>(conn)?,
-        ),
+    let delivery_id = match job {
+        Some(job) => Some(super::jobs::insert_job(conn, &job)?),
         None => None,
     };
 
@@ -300,29 +288,6 @@ pub fn persist_submission(
         decision: Some(decision),
         delivery_id,
     })
-}
-
-/// The parts of an outbox row that come from the lead; the send fills in the rest.
-fn new_delivery(
-    lead_id: i64,
-    lead_submission_id: i64,
-    lead_public_id: &str,
-    t: chrono::NaiveDateTime,
-) -> NewDelivery {
-    NewDelivery {
-        make_send_public_id: String::new(),
-        lead_id,
-        lead_submission_id,
-        lead_public_id: lead_public_id.to_string(),
-        event: String::new(),
-        url: String::new(),
-        payload_json: String::new(),
-        status: "pending".into(),
-        attempts: 0,
-        next_attempt_at: t,
-        created_at: t,
-        updated_at: t,
-    }
 }
 
 /// Earlier submissions of the account that share a visitor id, email or phone with this one,

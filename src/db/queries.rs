@@ -591,16 +591,6 @@ pub fn lead_submissions_of(
         .load(conn)?)
 }
 
-pub fn deliveries_of_lead(
-    conn: &mut AnyConnection,
-    lead_id: i64,
-) -> Result<Vec<Delivery>, DbError> {
-    Ok(outbox::table
-        .filter(outbox::lead_id.eq(lead_id))
-        .order(outbox::id.asc())
-        .load(conn)?)
-}
-
 pub fn set_lead_status(
     conn: &mut AnyConnection,
     public_id: &str,
@@ -615,21 +605,37 @@ pub fn set_lead_status(
     find_lead(conn, public_id)
 }
 
-// ---- deliveries ----
-
-pub fn list_deliveries(
+/// `POST /v1/crm/callback`: the CRM's id (and link) for a lead.
+pub fn set_crm_ids(
     conn: &mut AnyConnection,
-    status: Option<&str>,
-    limit: i64,
-) -> Result<Vec<Delivery>, DbError> {
-    let mut query = outbox::table
-        .order(outbox::id.desc())
-        .limit(limit)
-        .into_boxed();
-    if let Some(status) = status {
-        query = query.filter(outbox::status.eq(status.to_string()));
-    }
-    Ok(query.load(conn)?)
+    lead: &LeadRef,
+    crm_lead_id: &str,
+    crm_url: Option<&str>,
+) -> Result<(), DbError> {
+    let target = leads::table.into_boxed();
+    let target = match lead {
+        LeadRef::PublicId(public_id) => target.filter(leads::public_id.eq(public_id.clone())),
+        LeadRef::Id(id) => target.filter(leads::id.eq(*id)),
+    };
+    let lead_id: i64 = target
+        .select(leads::id)
+        .get_result(conn)
+        .optional()?
+        .ok_or(DbError::NotFound)?;
+    diesel::update(leads::table.find(lead_id))
+        .set((
+            leads::crm_lead_id.eq(crm_lead_id),
+            leads::crm_url.eq(crm_url),
+            leads::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub enum LeadRef {
+    PublicId(String),
+    Id(i64),
 }
 
 // ---- blocked IPs ----
@@ -712,17 +718,12 @@ pub fn backlog(conn: &mut AnyConnection) -> Result<Backlog, DbError> {
             .count()
             .get_result(conn)
     };
-    let count_outbox = |conn: &mut AnyConnection, status: &str| -> QueryResult<i64> {
-        outbox::table
-            .filter(outbox::status.eq(status))
-            .count()
-            .get_result(conn)
-    };
+    let (jobs_pending, jobs_dead) = super::jobs::backlog(conn)?;
     Ok(Backlog {
         inbox_pending: count_inbox(conn, &["pending", "processing"])?,
         inbox_failed: count_inbox(conn, &["failed"])?,
-        outbox_pending: count_outbox(conn, "pending")?,
-        outbox_dead: count_outbox(conn, "dead")?,
+        outbox_pending: jobs_pending,
+        outbox_dead: jobs_dead,
     })
 }
 

@@ -99,14 +99,14 @@ diesel::table! {
 }
 
 diesel::table! {
-    outbox (id) {
+    jobs (id) {
         id -> BigInt,
-        make_send_public_id -> Text,
-        lead_id -> BigInt,
-        lead_submission_id -> BigInt,
-        lead_public_id -> Text,
-        event -> Text,
-        url -> Text,
+        kind -> Text,
+        public_id -> Text,
+        lead_id -> Nullable<BigInt>,
+        lead_submission_id -> Nullable<BigInt>,
+        lead_public_id -> Nullable<Text>,
+        destination -> Nullable<Text>,
         payload_json -> Text,
         status -> Text,
         attempts -> Integer,
@@ -115,7 +115,7 @@ diesel::table! {
         lease_until -> Nullable<Timestamp>,
         last_status -> Nullable<Integer>,
         last_error -> Nullable<Text>,
-        execution_url -> Nullable<Text>,
+        result_json -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }
@@ -141,9 +141,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    delivery_attempts (id) {
+    job_attempts (id) {
         id -> BigInt,
-        delivery_id -> BigInt,
+        job_id -> BigInt,
         attempt -> Integer,
         status_code -> Nullable<Integer>,
         duration_ms -> BigInt,
@@ -155,10 +155,7 @@ diesel::table! {
 diesel::table! {
     dead_letters (id) {
         id -> BigInt,
-        delivery_id -> BigInt,
-        make_send_public_id -> Text,
-        url -> Text,
-        payload_json -> Text,
+        job_id -> BigInt,
         error -> Text,
         attempts -> Integer,
         failed_at -> Timestamp,
@@ -182,6 +179,8 @@ diesel::table! {
 
 diesel::joinable!(lead_submissions -> leads (lead_id));
 diesel::joinable!(campaigns -> accounts (account_id));
+diesel::joinable!(dead_letters -> jobs (job_id));
+diesel::joinable!(job_attempts -> jobs (job_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -189,10 +188,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     inbox,
     leads,
     lead_submissions,
-    outbox,
+    jobs,
     blocked_ips,
     blocked_ip_leads,
-    delivery_attempts,
+    job_attempts,
     dead_letters,
     ignored_webhooks,
 );

@@ -1,13 +1,4 @@
-//! What an attempt's result means for the delivery. Pure.
-
-use std::time::Duration;
-
-/// The delays before retries 1, 2 and 3; the first attempt is at once.
-pub const RETRY_DELAYS: [Duration; 3] = [
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-    Duration::from_secs(4),
-];
+//! What a webhook attempt's result means: retried or not, and how it reads in the log. Pure.
 
 /// How one attempt ended, as seen by the sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,38 +10,12 @@ pub enum AttemptResult {
     Refused(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Delivered,
-    /// Try again after this long.
-    Retry(Duration),
-    /// Give up: dead letter.
-    Dead,
-}
-
 /// Retried: network errors, timeouts, 5xx, 408, 429. Not retried: other 4xx and 3xx.
 pub fn is_retryable(result: &AttemptResult) -> bool {
     match result {
         AttemptResult::Timeout | AttemptResult::Network(_) => true,
         AttemptResult::Status(code) => *code >= 500 || *code == 408 || *code == 429,
         AttemptResult::Refused(_) => false,
-    }
-}
-
-/// `attempts` counts this one (1 for the first attempt).
-pub fn verdict(result: &AttemptResult, attempts: u32) -> Verdict {
-    if let AttemptResult::Status(200..=299) = result {
-        return Verdict::Delivered;
-    }
-    if !is_retryable(result) {
-        return Verdict::Dead;
-    }
-    match attempts
-        .checked_sub(1)
-        .and_then(|i| RETRY_DELAYS.get(i as usize))
-    {
-        Some(delay) => Verdict::Retry(*delay),
-        None => Verdict::Dead,
     }
 }
 
@@ -91,20 +56,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn schedule_is_one_two_four_then_dead() {
-        let err = AttemptResult::Status(503);
-        assert_eq!(verdict(&err, 1), Verdict::Retry(Duration::from_secs(1)));
-        assert_eq!(verdict(&err, 2), Verdict::Retry(Duration::from_secs(2)));
-        assert_eq!(verdict(&err, 3), Verdict::Retry(Duration::from_secs(4)));
-        assert_eq!(verdict(&err, 4), Verdict::Dead);
-        assert_eq!(
-            verdict(&err, 0),
-            Verdict::Dead,
-            "no attempt number underflows"
-        );
-    }
-
-    #[test]
     fn errors_keep_the_start_of_the_answer_on_one_line() {
         let body = format!("<html>\n<b>Bad\tGateway</b>{}", "x".repeat(1000));
         let start = body_start(body.as_bytes());
@@ -141,8 +92,7 @@ mod tests {
             AttemptResult::Status(301),
             AttemptResult::Status(302),
         ] {
-            assert_eq!(verdict(&final_, 1), Verdict::Dead, "{final_:?}");
+            assert!(!is_retryable(&final_), "{final_:?}");
         }
-        assert_eq!(verdict(&AttemptResult::Status(204), 1), Verdict::Delivered);
     }
 }

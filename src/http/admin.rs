@@ -1,10 +1,10 @@
 //! `/admin/*`: accounts, campaigns, block list, leads, the inbox and deliveries, actor faults.
 //! Every route needs `Authorization: Bearer <ADMIN_TOKEN>`.
 
+use super::deliveries;
 use super::error::{not_found, ApiError};
 use super::AppState;
 use crate::config::{parse_ip_or_cidr, Environment};
-use crate::db::deliveries;
 use crate::db::models::Campaign;
 use crate::db::queries::{self, LeadFilter};
 use crate::db::{models::rfc3339, now};
@@ -41,16 +41,22 @@ pub fn scope() -> actix_web::Scope<
         .route("/leads", web::get().to(list_leads))
         .route("/leads/{public_id}", web::get().to(lead_detail))
         .route("/leads/{public_id}", web::patch().to(update_lead))
-        .route("/deliveries", web::get().to(list_deliveries))
-        .route("/deliveries/{id}", web::get().to(delivery_detail))
-        .route("/dead-letters", web::get().to(list_dead_letters))
+        .route("/deliveries", web::get().to(deliveries::list_deliveries))
+        .route(
+            "/deliveries/{id}",
+            web::get().to(deliveries::delivery_detail),
+        )
+        .route(
+            "/dead-letters",
+            web::get().to(deliveries::list_dead_letters),
+        )
         .route(
             "/dead-letters/replay",
-            web::post().to(replay_all_dead_letters),
+            web::post().to(deliveries::replay_all_dead_letters),
         )
         .route(
             "/dead-letters/{id}/replay",
-            web::post().to(replay_dead_letter),
+            web::post().to(deliveries::replay_dead_letter),
         )
         .route("/inbox", web::get().to(list_inbox))
         .route("/inbox/{id}/retry", web::post().to(retry_inbox))
@@ -105,10 +111,10 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-type Reply = Result<HttpResponse, ApiError>;
+pub type Reply = Result<HttpResponse, ApiError>;
 
 /// `{"<key>": [row, ...]}`: the shape of every listing.
-fn listing<T>(key: &str, rows: &[T], to_json: impl Fn(&T) -> Value) -> HttpResponse {
+pub fn listing<T>(key: &str, rows: &[T], to_json: impl Fn(&T) -> Value) -> HttpResponse {
     let items: Vec<Value> = rows.iter().map(to_json).collect();
     HttpResponse::Ok().json(json!({ key: items }))
 }
@@ -473,7 +479,7 @@ struct LeadQuery {
 
 pub const MAX_PAGE: i64 = 500;
 
-fn page_limit(limit: Option<&str>) -> Result<i64, ApiError> {
+pub fn page_limit(limit: Option<&str>) -> Result<i64, ApiError> {
     match limit {
         None | Some("") => Ok(50),
         Some(text) => match text.parse::<i64>() {
@@ -543,7 +549,7 @@ async fn lead_detail(state: web::Data<AppState>, id: web::Path<String>) -> Reply
         .run(move |c| {
             let lead = queries::find_lead(c, &id)?;
             let submissions = queries::lead_submissions_of(c, lead.id)?;
-            let deliveries = queries::deliveries_of_lead(c, lead.id)?;
+            let deliveries = crate::db::jobs::jobs_of_lead(c, lead.id)?;
             Ok((lead, submissions, deliveries))
         })
         .await
@@ -554,10 +560,7 @@ async fn lead_detail(state: web::Data<AppState>, id: web::Path<String>) -> Reply
             json!({"at": rfc3339(&s.submitted_at), "type": "submission", "submission_public_id": s.public_id,
                    "lead_source": s.lead_source, "is_duplicate": s.is_duplicate, "forwarded": s.forwarded})
         })
-        .chain(deliveries.iter().map(|d| {
-            json!({"at": rfc3339(&d.created_at), "type": "delivery", "make_send_public_id": d.make_send_public_id,
-                   "event": d.event, "status": d.status, "attempts": d.attempts})
-        }))
+        .chain(deliveries.iter().map(deliveries::delivery_event))
         .collect();
     timeline.sort_by(|a, b| a["at"].as_str().cmp(&b["at"].as_str()));
     Ok(HttpResponse::Ok().json(json!({
@@ -612,7 +615,7 @@ struct StatusQuery {
 }
 
 /// A `status` filter: one of `allowed`, or absent; anything else is a mistake worth a `400`.
-fn status_filter(status: Option<&str>, allowed: &[&str]) -> Result<Option<String>, ApiError> {
+pub fn status_filter(status: Option<&str>, allowed: &[&str]) -> Result<Option<String>, ApiError> {
     match status.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) if allowed.contains(&s) => Ok(Some(s.to_string())),
@@ -623,83 +626,12 @@ fn status_filter(status: Option<&str>, allowed: &[&str]) -> Result<Option<String
     }
 }
 
-async fn list_deliveries(state: web::Data<AppState>, query: web::Query<StatusQuery>) -> Reply {
-    let limit = page_limit(query.limit.as_deref())?;
-    let status = status_filter(query.status.as_deref(), &["pending", "delivered", "dead"])?;
-    let rows = state
-        .db
-        .run(move |c| queries::list_deliveries(c, status.as_deref(), limit))
-        .await?;
-    Ok(listing("deliveries", &rows, |r| r.to_json()))
-}
-
-async fn list_dead_letters(state: web::Data<AppState>) -> Reply {
-    let rows = state
-        .db
-        .run(|c| deliveries::list_dead_letters(c, MAX_PAGE))
-        .await?;
-    Ok(listing("dead_letters", &rows, |r| r.to_json()))
-}
-
-/// The delivery (payload, state) and every attempt made: status, duration, error.
-async fn delivery_detail(state: web::Data<AppState>, id: web::Path<String>) -> Reply {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::NotFound("no such delivery".into()))?;
-    let (delivery, attempts) = state
-        .db
-        .run(move |c| deliveries::delivery_with_attempts(c, id))
-        .await
-        .map_err(not_found("delivery"))?;
-    Ok(HttpResponse::Ok().json(json!({"delivery": delivery.to_json(), "attempts": attempts})))
-}
-
-#[derive(Deserialize)]
-struct ReplayQuery {
-    url: Option<String>,
-}
-
-/// Every unexpired dead letter (of one URL, with `?url=`) sent again, same `webhook-id`s.
-async fn replay_all_dead_letters(
-    state: web::Data<AppState>,
-    query: web::Query<ReplayQuery>,
-) -> Reply {
-    let url = query.url.clone().filter(|u| !u.is_empty());
-    let replayed = state
-        .db
-        .run(move |c| deliveries::replay_all_dead_letters(c, url.as_deref()))
-        .await?;
-    if replayed > 0 {
-        log::info!("webhook.replaying dead_letters={replayed}");
-        state
-            .deliverer
-            .do_send(crate::actors::webhook_deliverer::DeliveriesQueued);
-    }
-    Ok(HttpResponse::Accepted().json(json!({ "replayed": replayed })))
-}
-
 async fn list_ignored_webhooks(state: web::Data<AppState>) -> Reply {
     let rows = state
         .db
         .run(|c| queries::list_ignored_webhooks(c, MAX_PAGE))
         .await?;
     Ok(listing("ignored_webhooks", &rows, |r| r.to_json()))
-}
-
-/// Sends a dead letter again with the same `webhook-id`; it leaves the list once delivered.
-async fn replay_dead_letter(state: web::Data<AppState>, id: web::Path<String>) -> Reply {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::NotFound("no such dead letter".into()))?;
-    let letter = state
-        .db
-        .run(move |c| deliveries::replay_dead_letter(c, id))
-        .await
-        .map_err(not_found("dead letter"))?;
-    state
-        .deliverer
-        .do_send(crate::actors::webhook_deliverer::DeliveriesQueued);
-    Ok(HttpResponse::Accepted().json(json!({"replaying": letter.to_json()})))
 }
 
 async fn list_inbox(state: web::Data<AppState>, query: web::Query<StatusQuery>) -> Reply {

@@ -4,7 +4,9 @@
 use super::admin::{bearer_token, constant_time_eq};
 use super::error::{not_found, ApiError};
 use super::AppState;
-use crate::db::deliveries::{self, LeadRef};
+use crate::db::queries::{self, LeadRef};
+use crate::jobs::crm_webhook::CrmWebhook;
+use crate::jobs::JobKind;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
@@ -69,7 +71,7 @@ pub async fn crm_callback(
     let crm_url = text_field(&body, "crm_url");
     state
         .db
-        .run(move |c| deliveries::set_crm_ids(c, &lead, &crm_lead_id, crm_url.as_deref()))
+        .run(move |c| queries::set_crm_ids(c, &lead, &crm_lead_id, crm_url.as_deref()))
         .await
         .map_err(not_found("lead"))?;
     Ok(HttpResponse::Ok().json(json!({"success": true})))
@@ -88,7 +90,15 @@ pub async fn make_callback(
         .ok_or_else(|| ApiError::BadRequest("execution_url is required".into()))?;
     state
         .db
-        .run(move |c| deliveries::set_execution_url(c, &send_id, &execution_url))
+        .run(move |c| {
+            crate::db::jobs::set_result(
+                c,
+                CrmWebhook::NAME,
+                &send_id,
+                "execution_url",
+                &execution_url,
+            )
+        })
         .await
         .map_err(not_found("delivery"))?;
     Ok(HttpResponse::Ok().json(json!({"success": true})))

@@ -7,7 +7,6 @@ use super::site::{add_cors_origin, allowed_origin, is_site_host, requested_accou
 use super::AppState;
 use crate::actors::ack_writer::AckOutcome;
 use crate::actors::intake::Nudge;
-use crate::actors::webhook_deliverer::DeliverNow;
 use crate::db::models::{NewBlockedIpLead, NewIgnoredWebhook, NewInboxRow};
 use crate::db::now;
 use crate::db::queries::{json_text, new_public_id, AckWrite};
@@ -18,6 +17,7 @@ use crate::intake::body::{
 use crate::intake::client_ip::{client_ip, is_trusted, ProxyHeaders};
 use crate::intake::fields::{extract_website_fields, missing_contact};
 use crate::intake::submission::{website_submission, Geo, PreForwarded, RequestMeta};
+use crate::jobs::crm_webhook::DeliverNow;
 use crate::metrics::label;
 use crate::scoring;
 use crate::spool::SpoolRecord;
@@ -233,12 +233,12 @@ async fn spool_submission(
     // Marked before the record is in the spool: a drain must not store it as unsent meanwhile.
     if let Some(pre) = &pre_forwarded {
         state
-            .gate
-            .begin_offline_send(&pre.make_send_public_id, state.offline_send_bound);
+            .offline
+            .begin(&pre.make_send_public_id, state.offline_send_bound);
     }
     if let Err(e) = state.spool_writer.append(record).await {
         if let Some(pre) = &pre_forwarded {
-            state.gate.end_offline_send(&pre.make_send_public_id);
+            state.offline.end(&pre.make_send_public_id);
         }
         log::error!("spool.append_failed public_id={} error={e}", row.public_id);
         return Err(e);

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod callbacks;
 pub mod deadline;
+pub mod deliveries;
 pub mod error;
 pub mod forms;
 pub mod health;
@@ -13,9 +14,10 @@ use crate::actors::ack_writer::AckWriter;
 use crate::actors::db_executor::Db;
 use crate::actors::health::Registry;
 use crate::actors::intake::Intake;
-use crate::actors::webhook_deliverer::WebhookDeliverer;
 use crate::config::Config;
 use crate::directory::Directory;
+use crate::jobs::crm_webhook::{CrmWebhook, OfflineSends};
+use crate::jobs::runner::JobRunner;
 use crate::metrics::Metrics;
 use actix::Addr;
 use actix_web::http::Method;
@@ -30,10 +32,10 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
     pub intake: Addr<Intake>,
-    pub deliverer: Addr<WebhookDeliverer>,
+    pub deliverer: Addr<JobRunner<CrmWebhook>>,
     pub spool: Arc<crate::spool::Spool>,
     pub spool_writer: crate::spool::SpoolWriter,
-    pub gate: Arc<crate::actors::webhook_deliverer::DeliveryGate>,
+    pub offline: Arc<OfflineSends>,
     /// How long a send made while the database is down may take (see `DeliveryGate`).
     pub offline_send_bound: std::time::Duration,
 }

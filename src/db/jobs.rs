@@ -1,0 +1,514 @@
+//! The `jobs` table and its attempt log and dead letters, for every kind: claim due rows, record
+//! attempts, dead letters, re-drives, replays, and the views operators read.
+
+use super::models::{Job, NewJob};
+use super::schema::*;
+use super::{now, write_transaction, AnyConnection, DbError};
+use crate::jobs::{DeadLetterPolicy, Recorded, RecordedAttempt, Verdict};
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+
+pub const PENDING: &str = "pending";
+pub const DONE: &str = "done";
+pub const DEAD: &str = "dead";
+
+pub fn insert_job(conn: &mut AnyConnection, job: &NewJob) -> Result<i64, DbError> {
+    Ok(diesel::insert_into(jobs::table)
+        .values(job)
+        .returning(jobs::id)
+        .get_result(conn)?)
+}
+
+/// Claims up to `limit` pending jobs of `kind` that are due and not leased by anyone, leaving out
+/// those for the destinations in `busy` (their concurrency is used up).
+pub fn claim_due(
+    conn: &mut AnyConnection,
+    kind: &str,
+    owner: &str,
+    limit: i64,
+    lease: Duration,
+    busy: &[String],
+) -> Result<Vec<Job>, DbError> {
+    write_transaction(conn, |conn| {
+        let t = now();
+        let due = jobs::table
+            .select(jobs::id)
+            .filter(jobs::kind.eq(kind))
+            .filter(jobs::status.eq(PENDING))
+            .filter(jobs::next_attempt_at.le(t))
+            .filter(jobs::lease_until.is_null().or(jobs::lease_until.lt(t)))
+            .filter(
+                jobs::destination
+                    .is_null()
+                    .or(jobs::destination.ne_all(busy.to_vec())),
+            )
+            .order(jobs::next_attempt_at.asc())
+            .limit(limit);
+        let ids: Vec<i64> = match conn {
+            // Several instances may claim at once: skip rows another one holds.
+            AnyConnection::Postgresql(c) => due.for_update().skip_locked().load(c)?,
+            AnyConnection::Sqlite(c) => due.load(c)?,
+        };
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::update(jobs::table.filter(jobs::id.eq_any(&ids)))
+            .set((jobs::lease_owner.eq(owner), jobs::lease_until.eq(t + lease)))
+            .execute(conn)?;
+        Ok(jobs::table.filter(jobs::id.eq_any(&ids)).load(conn)?)
+    })
+}
+
+/// Gives back claimed jobs that will not be attempted now (their destination is busy).
+pub fn release(conn: &mut AnyConnection, owner_ids: &[(String, i64)]) -> Result<(), DbError> {
+    for (owner, id) in owner_ids {
+        diesel::update(jobs::table.find(id).filter(jobs::lease_owner.eq(owner)))
+            .set((
+                jobs::lease_owner.eq(None::<String>),
+                jobs::lease_until.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// After a restart of the only instance (SQLite), its leases are void at once.
+pub fn release_all_leases(conn: &mut AnyConnection) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        jobs::table.filter(
+            jobs::status
+                .eq(PENDING)
+                .and(jobs::lease_owner.is_not_null()),
+        ),
+    )
+    .set((
+        jobs::lease_owner.eq(None::<String>),
+        jobs::lease_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?)
+}
+
+/// Records attempts that finished together in one transaction (one fsync); if one record's data
+/// fails it, each in its own, so one bad record cannot hold back the others.
+pub fn record_attempts(
+    conn: &mut AnyConnection,
+    records: &[RecordedAttempt],
+    policy: &DeadLetterPolicy,
+) -> Vec<Result<Recorded, String>> {
+    let batch = write_transaction(conn, |conn| {
+        records
+            .iter()
+            .map(|rec| record_attempt_in(conn, rec, policy))
+            .collect::<Result<Vec<_>, DbError>>()
+    });
+    match batch {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        // Unavailable: each would wait for the same lock. The runner tries again.
+        Err(e) if e.is_unavailable() => records.iter().map(|_| Err(e.to_string())).collect(),
+        Err(_) => records
+            .iter()
+            .map(|rec| {
+                write_transaction(conn, |conn| record_attempt_in(conn, rec, policy))
+                    .map_err(|e| e.to_string())
+            })
+            .collect(),
+    }
+}
+
+/// Records one attempt inside the caller's transaction, with the follow-up jobs of a success.
+fn record_attempt_in(
+    conn: &mut AnyConnection,
+    rec: &RecordedAttempt,
+    policy: &DeadLetterPolicy,
+) -> Result<Recorded, DbError> {
+    let ours: Option<(String, Option<String>)> = jobs::table
+        .find(rec.job_id)
+        .select((jobs::status, jobs::lease_owner))
+        .get_result(conn)
+        .optional()?;
+    let still_ours = ours.is_some_and(|(status, owner)| {
+        status == PENDING && owner.as_deref() == Some(&rec.lease_owner)
+    });
+    if !still_ours {
+        return Ok(Recorded::NotOurs);
+    }
+    let t = now();
+    diesel::insert_into(job_attempts::table)
+        .values((
+            job_attempts::job_id.eq(rec.job_id),
+            job_attempts::attempt.eq(rec.attempt),
+            job_attempts::status_code.eq(rec.status_code),
+            job_attempts::duration_ms.eq(rec.duration_ms),
+            job_attempts::error.eq(&rec.error),
+            job_attempts::attempted_at.eq(t),
+        ))
+        .execute(conn)?;
+    let (status, next_attempt_at, recorded) = match &rec.verdict {
+        Verdict::Done => (DONE, t, Recorded::Done),
+        Verdict::Retry(delay) => {
+            let delay = Duration::from_std(*delay).unwrap_or_else(|_| Duration::seconds(1));
+            (PENDING, t + delay, Recorded::Retrying)
+        }
+        Verdict::Dead => (DEAD, t, Recorded::DeadLettered),
+    };
+    diesel::update(jobs::table.find(rec.job_id))
+        .set((
+            jobs::status.eq(status),
+            jobs::attempts.eq(rec.attempt),
+            jobs::last_status.eq(rec.status_code),
+            jobs::last_error.eq(&rec.error),
+            jobs::next_attempt_at.eq(next_attempt_at),
+            jobs::lease_owner.eq(None::<String>),
+            jobs::lease_until.eq(None::<NaiveDateTime>),
+            jobs::updated_at.eq(t),
+        ))
+        .execute(conn)?;
+    match recorded {
+        // A replayed dead letter that got through leaves the list; what follows is due now.
+        Recorded::Done => {
+            diesel::delete(dead_letters::table.filter(dead_letters::job_id.eq(rec.job_id)))
+                .execute(conn)?;
+            for job in &rec.follow_ups {
+                insert_job(conn, job)?;
+            }
+        }
+        Recorded::DeadLettered => dead_letter(conn, rec, policy, t)?,
+        _ => {}
+    }
+    Ok(recorded)
+}
+
+/// The job's dead letter: written the first time it dies; after a replay or a re-drive that
+/// failed too, updated, keeping its id (for replay) and its expiry (counted from the first death).
+fn dead_letter(
+    conn: &mut AnyConnection,
+    rec: &RecordedAttempt,
+    policy: &DeadLetterPolicy,
+    t: NaiveDateTime,
+) -> Result<(), DbError> {
+    let error = rec.error.clone().unwrap_or_else(|| "failed".into());
+    let letter = dead_letters::table.filter(dead_letters::job_id.eq(rec.job_id));
+    let existing: Option<i32> = letter
+        .select(dead_letters::redrives)
+        .get_result(conn)
+        .optional()?;
+    match existing {
+        Some(redrives) => {
+            diesel::update(letter)
+                .set((
+                    dead_letters::error.eq(&error),
+                    dead_letters::attempts.eq(rec.attempt),
+                    dead_letters::failed_at.eq(t),
+                    dead_letters::next_redrive_at.eq(policy.next_redrive(redrives, t)),
+                ))
+                .execute(conn)?;
+        }
+        None => {
+            let expires_at = t
+                .checked_add_signed(policy.ttl)
+                .unwrap_or(NaiveDateTime::MAX);
+            diesel::insert_into(dead_letters::table)
+                .values((
+                    dead_letters::job_id.eq(rec.job_id),
+                    dead_letters::error.eq(&error),
+                    dead_letters::attempts.eq(rec.attempt),
+                    dead_letters::failed_at.eq(t),
+                    dead_letters::expires_at.eq(expires_at),
+                    dead_letters::redrives.eq(0),
+                    dead_letters::next_redrive_at.eq(policy.next_redrive(0, t)),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = dead_letters)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub job_id: i64,
+    pub error: String,
+    pub attempts: i32,
+    pub failed_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub redrives: i32,
+    pub next_redrive_at: Option<NaiveDateTime>,
+}
+
+/// Unexpired dead letters of `kind`, newest first, with their jobs.
+pub fn list_dead_letters(
+    conn: &mut AnyConnection,
+    kind: &str,
+    limit: i64,
+) -> Result<Vec<(DeadLetter, Job)>, DbError> {
+    Ok(dead_letters::table
+        .inner_join(jobs::table)
+        .filter(jobs::kind.eq(kind))
+        .filter(dead_letters::expires_at.gt(now()))
+        .order(dead_letters::id.desc())
+        .limit(limit)
+        .select((DeadLetter::as_select(), Job::as_select()))
+        .load(conn)?)
+}
+
+/// Sends a dead letter again: its job goes back to pending with the same `public_id` and a fresh
+/// retry schedule. The letter stays until that succeeds.
+pub fn replay_dead_letter(
+    conn: &mut AnyConnection,
+    kind: &str,
+    id: i64,
+) -> Result<(DeadLetter, Job), DbError> {
+    write_transaction(conn, |conn| {
+        let (letter, job): (DeadLetter, Job) = dead_letters::table
+            .inner_join(jobs::table)
+            .filter(dead_letters::id.eq(id))
+            .filter(jobs::kind.eq(kind))
+            .filter(dead_letters::expires_at.gt(now()))
+            .select((DeadLetter::as_select(), Job::as_select()))
+            .get_result(conn)
+            .optional()?
+            .ok_or(DbError::NotFound)?;
+        requeue(conn, &letter, Requeue::FreshSchedule)?;
+        Ok((letter, job))
+    })
+}
+
+/// Every unexpired letter of `kind` (to one destination, when given) again.
+pub fn replay_all_dead_letters(
+    conn: &mut AnyConnection,
+    kind: &str,
+    destination: Option<&str>,
+) -> Result<usize, DbError> {
+    write_transaction(conn, |conn| {
+        let letters: Vec<(DeadLetter, Option<String>)> = dead_letters::table
+            .inner_join(jobs::table)
+            .filter(jobs::kind.eq(kind))
+            .filter(dead_letters::expires_at.gt(now()))
+            .select((DeadLetter::as_select(), jobs::destination))
+            .load(conn)?;
+        let mut replayed = 0;
+        for (letter, to) in &letters {
+            if destination.is_none_or(|d| to.as_deref() == Some(d)) {
+                replayed += requeue(conn, letter, Requeue::FreshSchedule)?;
+            }
+        }
+        Ok(replayed)
+    })
+}
+
+/// Dead letters of `kind` whose re-drive time has come go back for one attempt each (their
+/// attempt count stays past the fast schedule, so a failure makes them dead again at once, with
+/// the next re-drive time). Returns how many.
+pub fn redrive_due(
+    conn: &mut AnyConnection,
+    kind: &str,
+    fast_attempts: usize,
+    limit: i64,
+) -> Result<usize, DbError> {
+    write_transaction(conn, |conn| {
+        let t = now();
+        let letters: Vec<DeadLetter> = dead_letters::table
+            .inner_join(jobs::table)
+            .filter(jobs::kind.eq(kind))
+            .filter(dead_letters::next_redrive_at.le(t))
+            .filter(dead_letters::expires_at.gt(t))
+            .order(dead_letters::next_redrive_at.asc())
+            .limit(limit)
+            .select(DeadLetter::as_select())
+            .load(conn)?;
+        let mut redriven = 0;
+        for letter in &letters {
+            // 0 when its job is no longer dead (a replay is under way): nothing to count; it
+            // gets its next time when it dies again.
+            let requeued = requeue(conn, letter, Requeue::OneAttempt { fast_attempts })?;
+            diesel::update(dead_letters::table.find(letter.id))
+                .set((
+                    dead_letters::redrives.eq(letter.redrives + requeued as i32),
+                    dead_letters::next_redrive_at.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?;
+            redriven += requeued;
+        }
+        Ok(redriven)
+    })
+}
+
+/// Dead letters with no re-drive time (written before re-driving existed, or while it was off)
+/// get their first one. Run at start.
+pub fn schedule_unscheduled_dead_letters(
+    conn: &mut AnyConnection,
+    policy: &DeadLetterPolicy,
+) -> Result<usize, DbError> {
+    let t = now();
+    let Some(first) = policy.next_redrive(0, t) else {
+        return Ok(0);
+    };
+    let dead = jobs::table.select(jobs::id).filter(jobs::status.eq(DEAD));
+    Ok(diesel::update(
+        dead_letters::table
+            .filter(dead_letters::next_redrive_at.is_null())
+            .filter(dead_letters::expires_at.gt(t))
+            .filter(dead_letters::job_id.eq_any(dead)),
+    )
+    .set(dead_letters::next_redrive_at.eq(first))
+    .execute(conn)?)
+}
+
+enum Requeue {
+    /// A person asked: the retry schedule starts over.
+    FreshSchedule,
+    /// The re-drive schedule: one attempt, then dead again if it fails.
+    OneAttempt { fast_attempts: usize },
+}
+
+/// A dead job back to pending (same `public_id`), due now; 1 if it was dead.
+fn requeue(conn: &mut AnyConnection, letter: &DeadLetter, how: Requeue) -> Result<usize, DbError> {
+    let target = jobs::table
+        .find(letter.job_id)
+        .filter(jobs::status.eq(DEAD));
+    let common = (
+        jobs::status.eq(PENDING),
+        jobs::next_attempt_at.eq(now()),
+        jobs::lease_owner.eq(None::<String>),
+        jobs::lease_until.eq(None::<NaiveDateTime>),
+        jobs::updated_at.eq(now()),
+    );
+    let updated = match how {
+        Requeue::FreshSchedule => diesel::update(target)
+            .set((common, jobs::attempts.eq(0)))
+            .execute(conn)?,
+        Requeue::OneAttempt { fast_attempts } => diesel::update(target)
+            .set((
+                common,
+                jobs::attempts.eq(diesel::dsl::sql::<diesel::sql_types::Integer>(&format!(
+                    "CASE WHEN attempts < {fast_attempts} THEN {fast_attempts} ELSE attempts END"
+                ))),
+            ))
+            .execute(conn)?,
+    };
+    if updated > 0 {
+        diesel::update(dead_letters::table.find(letter.id))
+            .set(dead_letters::next_redrive_at.eq(None::<NaiveDateTime>))
+            .execute(conn)?;
+    }
+    Ok(updated)
+}
+
+pub fn purge_expired_dead_letters(conn: &mut AnyConnection) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(dead_letters::table.filter(dead_letters::expires_at.le(now())))
+            .execute(conn)?,
+    )
+}
+
+pub fn count_dead_letters(conn: &mut AnyConnection) -> Result<i64, DbError> {
+    Ok(dead_letters::table
+        .filter(dead_letters::expires_at.gt(now()))
+        .count()
+        .get_result(conn)?)
+}
+
+/// One attempt as the log keeps it.
+#[derive(Debug, Clone, Queryable)]
+pub struct AttemptRow {
+    pub attempt: i32,
+    pub status_code: Option<i32>,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+    pub attempted_at: NaiveDateTime,
+}
+
+/// A job of `kind` and every attempt made.
+pub fn job_with_attempts(
+    conn: &mut AnyConnection,
+    kind: &str,
+    id: i64,
+) -> Result<(Job, Vec<AttemptRow>), DbError> {
+    let job: Job = jobs::table
+        .find(id)
+        .filter(jobs::kind.eq(kind))
+        .get_result(conn)
+        .optional()?
+        .ok_or(DbError::NotFound)?;
+    let attempts = job_attempts::table
+        .filter(job_attempts::job_id.eq(id))
+        .order(job_attempts::id.asc())
+        .select((
+            job_attempts::attempt,
+            job_attempts::status_code,
+            job_attempts::duration_ms,
+            job_attempts::error,
+            job_attempts::attempted_at,
+        ))
+        .load(conn)?;
+    Ok((job, attempts))
+}
+
+/// Jobs of `kind`, newest first, of one status when given.
+pub fn list_jobs(
+    conn: &mut AnyConnection,
+    kind: &str,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Job>, DbError> {
+    let mut query = jobs::table
+        .filter(jobs::kind.eq(kind.to_string()))
+        .order(jobs::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(status) = status {
+        query = query.filter(jobs::status.eq(status.to_string()));
+    }
+    Ok(query.load(conn)?)
+}
+
+pub fn jobs_of_lead(conn: &mut AnyConnection, lead_id: i64) -> Result<Vec<Job>, DbError> {
+    Ok(jobs::table
+        .filter(jobs::lead_id.eq(lead_id))
+        .order(jobs::id.asc())
+        .load(conn)?)
+}
+
+/// Sets `key` in a job's result (what the other side reported back, e.g. an execution link).
+pub fn set_result(
+    conn: &mut AnyConnection,
+    kind: &str,
+    public_id: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), DbError> {
+    write_transaction(conn, |conn| {
+        let job: Job = jobs::table
+            .filter(jobs::kind.eq(kind))
+            .filter(jobs::public_id.eq(public_id))
+            .get_result(conn)
+            .optional()?
+            .ok_or(DbError::NotFound)?;
+        let mut result = job.result();
+        if let Some(map) = result.as_object_mut() {
+            map.insert(
+                key.to_string(),
+                serde_json::Value::String(value.to_string()),
+            );
+        }
+        diesel::update(jobs::table.find(job.id))
+            .set((
+                jobs::result_json.eq(result.to_string()),
+                jobs::updated_at.eq(now()),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+/// Pending and dead jobs, for the health page (every kind).
+pub fn backlog(conn: &mut AnyConnection) -> Result<(i64, i64), DbError> {
+    let count = |conn: &mut AnyConnection, status: &str| -> QueryResult<i64> {
+        jobs::table
+            .filter(jobs::status.eq(status))
+            .count()
+            .get_result(conn)
+    };
+    Ok((count(conn, PENDING)?, count(conn, DEAD)?))
+}
