@@ -4,7 +4,7 @@
 use crate::actors::db_executor::Db;
 use crate::db::models::{Account, Campaign};
 use crate::db::{queries, DbError};
-use crate::intake::submission::project_key;
+use crate::sources::submission::project_key;
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,13 +20,18 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The account's active website campaign for this project.
-    pub fn website_campaign(&self, account_id: &str, project: Option<&str>) -> Option<&Campaign> {
+    /// The account's active campaign of this integration for this project.
+    pub fn campaign_for(
+        &self,
+        account_id: &str,
+        integration: &str,
+        project: Option<&str>,
+    ) -> Option<&Campaign> {
         let key = project_key(project);
         self.campaigns.iter().find(|c| {
             c.account_id == account_id
                 && c.active
-                && c.integration == "website"
+                && c.integration == integration
                 && project_key(c.project_name.as_deref()) == key
         })
     }

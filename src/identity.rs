@@ -1,6 +1,6 @@
 //! Which existing lead a submission joins: the keys to try, in order. Pure.
 
-use crate::intake::submission::Submission;
+use crate::sources::submission::Submission;
 
 /// How long a client IP alone keeps pointing at the project's most recent lead from it.
 pub const IP_MATCH_WINDOW_HOURS: i64 = 24;
@@ -10,7 +10,8 @@ pub enum IdentityKey {
     VisitorId(String),
     Email(String),
     Phone(String),
-    /// Only for a website submission with no visitor id, email or phone.
+    /// Only for a submission whose source takes the IP as a key, with no visitor id, email or
+    /// phone.
     ClientIp(String),
 }
 
@@ -32,7 +33,7 @@ pub fn identity_keys(submission: &Submission) -> Vec<IdentityKey> {
         .phone_raw
         .as_deref()
         .is_some_and(|p| p.chars().filter(char::is_ascii_digit).count() >= 5);
-    if keys.is_empty() && !has_unreadable_phone && submission.lead_source == "website" {
+    if keys.is_empty() && !has_unreadable_phone && submission.ip_is_key {
         if let Some(ip) = &submission.ip {
             keys.push(IdentityKey::ClientIp(ip.clone()));
         }
@@ -43,7 +44,8 @@ pub fn identity_keys(submission: &Submission) -> Vec<IdentityKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intake::submission::{website_submission, RequestMeta};
+    use crate::sources::submission::RequestMeta;
+    use crate::sources::website::website_submission;
     use serde_json::json;
 
     fn sub(fields: serde_json::Value) -> Submission {
@@ -83,7 +85,7 @@ mod tests {
             vec![IdentityKey::ClientIp("203.0.113.1".into())]
         );
         let mut platform = sub(json!({"name": "Anon"}));
-        platform.lead_source = "facebook_ads".into();
+        platform.ip_is_key = false;
         assert!(identity_keys(&platform).is_empty());
     }
 }

@@ -10,7 +10,7 @@
 //! behind after a crash only re-offers records the inbox already has, which are skipped.
 
 use crate::db::models::NewInboxRow;
-use crate::intake::submission::PreForwarded;
+use crate::sources::submission::PreForwarded;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};

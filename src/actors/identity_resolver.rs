@@ -157,25 +157,35 @@ fn persist_batch(
                 items.len(),
                 batch_error
             );
-            items
-                .iter()
-                .filter_map(|item| {
-                    match write_transaction(conn, |conn| {
-                        persist_submission(conn, item, owner, settings)
-                    }) {
-                        Ok(outcome) => Some(outcome),
-                        Err(e) => {
-                            log::warn!(
-                                "pipeline.item_failed inbox_id={} error={}",
-                                item.inbox_id,
-                                e
-                            );
-                            let _ = fail_inbox_attempt(conn, item.inbox_id, owner, &e.to_string());
-                            None
-                        }
-                    }
+            // Row by row: a row's submissions are stored together or not at all.
+            rows_of(items)
+                .into_iter()
+                .flat_map(|row| {
+                    let stored = write_transaction(conn, |conn| {
+                        row.iter()
+                            .map(|item| persist_submission(conn, item, owner, settings))
+                            .collect::<Result<Vec<_>, DbError>>()
+                    });
+                    stored.unwrap_or_else(|e| {
+                        let inbox_id = row[0].inbox_id;
+                        log::warn!("pipeline.row_failed inbox_id={inbox_id} error={e}");
+                        let _ = fail_inbox_attempt(conn, inbox_id, owner, &e.to_string());
+                        Vec::new()
+                    })
                 })
                 .collect()
         }
     }
+}
+
+/// The items grouped by inbox row, in order.
+fn rows_of(items: &[PipelineItem]) -> Vec<Vec<&PipelineItem>> {
+    let mut rows: Vec<Vec<&PipelineItem>> = Vec::new();
+    for item in items {
+        match rows.last_mut() {
+            Some(row) if row[0].inbox_id == item.inbox_id => row.push(item),
+            _ => rows.push(vec![item]),
+        }
+    }
+    rows
 }

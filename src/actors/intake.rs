@@ -11,10 +11,12 @@ use super::identity_resolver::{IdentityResolver, ResolveBatch};
 use super::scorer::{ScoreBatch, Scorer};
 use crate::db::models::InboxRow;
 use crate::db::pipeline::PipelineItem;
+use crate::db::pipeline::RowPosition;
 use crate::db::queries::{claim_inbox, fail_inbox_attempt};
 use crate::directory::Directory;
-use crate::intake::submission::{website_submission, RequestMeta, Submission};
 use crate::jobs::runner::JobsQueued;
+use crate::sources::submission::{RequestMeta, Submission};
+use crate::sources::{self, StoredRequest};
 use actix::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,25 +132,30 @@ async fn process_batch(
         return Ok(0);
     }
     let claimed = rows.len();
-    let (submissions, unreadable): (Vec<_>, Vec<_>) = rows
+    let mut submissions = Vec::new();
+    let mut failures: Vec<(i64, String)> = Vec::new();
+    for row in &rows {
+        match normalize_row_guarded(row) {
+            Ok(of_row) => submissions.extend(in_row(row.id, of_row)),
+            Err(e) => failures.push((row.id, e)),
+        }
+    }
+    let row_ids: Vec<i64> = rows
         .iter()
-        .map(|row| {
-            normalize_row_guarded(row)
-                .map(|s| (row.id, s))
-                .map_err(|e| (row.id, e))
+        .map(|r| r.id)
+        .filter(|id| {
+            submissions
+                .iter()
+                .any(|s: &RowSubmission| s.inbox_id == *id)
         })
-        .partition(Result::is_ok);
-    let submissions: Vec<(i64, Submission)> =
-        submissions.into_iter().filter_map(Result::ok).collect();
-    let mut failures: Vec<(i64, String)> = unreadable.into_iter().filter_map(Result::err).collect();
-
-    match resolve(&scorer, &resolver, &directory, &owner, submissions.clone()).await {
-        Ok(queued_deliveries) => {
-            if queued_deliveries {
+        .collect();
+    match resolve(&scorer, &resolver, &directory, &owner, submissions).await {
+        Ok(queued_jobs) => {
+            if queued_jobs {
                 deliverer.do_send(JobsQueued);
             }
         }
-        Err(e) => failures.extend(submissions.iter().map(|(id, _)| (*id, e.clone()))),
+        Err(e) => failures.extend(row_ids.into_iter().map(|id| (id, e.clone()))),
     }
     if !failures.is_empty() {
         let failed_owner = owner.clone();
@@ -165,19 +172,42 @@ async fn process_batch(
     Ok(claimed)
 }
 
+/// A submission with the inbox row it came from (a row may hold several).
+struct RowSubmission {
+    inbox_id: i64,
+    submission: Submission,
+    row: RowPosition,
+}
+
+fn in_row(inbox_id: i64, submissions: Vec<Submission>) -> Vec<RowSubmission> {
+    let count = submissions.len();
+    submissions
+        .into_iter()
+        .enumerate()
+        .map(|(i, submission)| RowSubmission {
+            inbox_id,
+            submission,
+            row: RowPosition {
+                first: i == 0,
+                last: i + 1 == count,
+            },
+        })
+        .collect()
+}
+
 async fn resolve(
     scorer: &Addr<Scorer>,
     resolver: &Addr<IdentityResolver>,
     directory: &Directory,
     owner: &str,
-    submissions: Vec<(i64, Submission)>,
+    submissions: Vec<RowSubmission>,
 ) -> Result<bool, String> {
     if submissions.is_empty() {
         return Ok(false);
     }
     let signals = scorer
         .send(ScoreBatch(
-            submissions.iter().map(|(_, s)| s.clone()).collect(),
+            submissions.iter().map(|s| s.submission.clone()).collect(),
         ))
         .await
         .map_err(|e| format!("Scorer unavailable: {e}"))?
@@ -186,14 +216,19 @@ async fn resolve(
     let items = submissions
         .into_iter()
         .zip(signals)
-        .map(|((inbox_id, submission), signals)| {
-            let campaign = snapshot
-                .website_campaign(&submission.account_id, submission.project_name.as_deref());
+        .map(|(of_row, signals)| {
+            let sub = &of_row.submission;
+            let campaign = snapshot.campaign_for(
+                &sub.account_id,
+                &sub.lead_source,
+                sub.project_name.as_deref(),
+            );
             PipelineItem {
-                inbox_id,
+                inbox_id: of_row.inbox_id,
+                row: of_row.row,
                 campaign_id: campaign.map(|c| c.id.clone()),
                 campaign_webhook_url: campaign.and_then(|c| c.webhook_url.clone()),
-                submission,
+                submission: of_row.submission,
                 signals,
             }
         })
@@ -210,26 +245,25 @@ async fn resolve(
 
 /// Normalizing parses what visitors sent (phone numbers among it); a panic in there fails this
 /// row, not the actor.
-fn normalize_row_guarded(row: &InboxRow) -> Result<Submission, String> {
+fn normalize_row_guarded(row: &InboxRow) -> Result<Vec<Submission>, String> {
     std::panic::catch_unwind(|| normalize_row(row))
         .unwrap_or_else(|_| Err("normalizing the submission panicked".into()))
 }
 
-/// An inbox row back into a submission.
-pub fn normalize_row(row: &InboxRow) -> Result<Submission, String> {
+/// An inbox row back into submissions, by the source that took the request.
+pub fn normalize_row(row: &InboxRow) -> Result<Vec<Submission>, String> {
     let meta: RequestMeta =
         serde_json::from_str(&row.meta_json).map_err(|e| format!("unreadable meta: {e}"))?;
-    match row.kind.as_str() {
-        "website" => {
-            let fields: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&row.body).map_err(|e| format!("unreadable body: {e}"))?;
-            Ok(website_submission(
-                &row.public_id,
-                &row.account_id,
-                &fields,
-                &meta,
-            ))
-        }
-        other => Err(format!("unknown inbox kind {other:?}")),
+    let source =
+        sources::source(&row.kind).ok_or_else(|| format!("unknown inbox kind {:?}", row.kind))?;
+    let submissions = source.submissions(&StoredRequest {
+        public_id: &row.public_id,
+        account_id: &row.account_id,
+        body: &row.body,
+        meta: &meta,
+    })?;
+    if submissions.is_empty() {
+        return Err("the request holds no submission".into());
     }
+    Ok(submissions)
 }

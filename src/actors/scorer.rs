@@ -3,8 +3,8 @@
 //! caller puts the batch back in the inbox for a later attempt.
 
 use super::health::{run_guarded, ActorCrash, ActorStats};
-use crate::intake::submission::Submission;
 use crate::scoring::{signals, SubmissionSignals};
+use crate::sources::submission::Submission;
 use actix::prelude::*;
 use std::sync::Arc;
 

@@ -354,7 +354,7 @@ fn backlog_run(options: &Options, bodies: &[String], receiver: &BenchReceiver) {
         .map(|body| {
             leadgate::db::queries::AckWrite::Inbox(leadgate::db::models::NewInboxRow {
                 public_id: leadgate::db::queries::new_public_id(),
-                kind: "website".into(),
+                kind: leadgate::sources::website::NAME.into(),
                 account_id: account.id.clone(),
                 body: body.clone(),
                 meta_json: meta.clone(),

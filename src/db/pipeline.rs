@@ -8,9 +8,9 @@ use super::{lock_identity_key, now, AnyConnection, DbError};
 use crate::delivery::decision::{decide, is_duplicate, ForwardDecision, ForwardPolicy};
 use crate::delivery::payload::{forwarded_lead, ForwardedLead, LeadContext};
 use crate::identity::{identity_keys, IdentityKey, IP_MATCH_WINDOW_HOURS};
-use crate::intake::submission::Submission;
 use crate::jobs::crm_webhook::send_job;
 use crate::scoring::{self, SubmissionSignals};
+use crate::sources::submission::Submission;
 use chrono::Duration;
 use diesel::dsl::max;
 use diesel::prelude::*;
@@ -27,10 +27,27 @@ pub struct PipelineSettings {
 #[derive(Debug, Clone)]
 pub struct PipelineItem {
     pub inbox_id: i64,
+    /// Where the submission sits in its inbox row: the row is done with its last submission.
+    pub row: RowPosition,
     pub submission: Submission,
     pub signals: SubmissionSignals,
     pub campaign_id: Option<String>,
     pub campaign_webhook_url: Option<String>,
+}
+
+/// The first submission of a row is linked to it (`inbox_id`, unique: a row is never stored
+/// twice); the last marks it done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowPosition {
+    pub first: bool,
+    pub last: bool,
+}
+
+impl RowPosition {
+    pub const ONLY: RowPosition = RowPosition {
+        first: true,
+        last: true,
+    };
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -189,16 +206,15 @@ pub fn persist_submission(
     let submission_row = NewLeadSubmission {
         public_id: sub.public_id.clone(),
         lead_id,
-        inbox_id: Some(item.inbox_id),
+        inbox_id: item.row.first.then_some(item.inbox_id),
         account_id: sub.account_id.clone(),
         project_key: sub.project_key.clone(),
         lead_source: sub.lead_source.clone(),
         visitor_id: sub.visitor_id.clone(),
         email_key: sub.email_key.clone(),
         phone_e164: sub.phone.as_ref().map(|p| p.e164.clone()),
-        ip: (sub.lead_source == "website")
-            .then(|| sub.ip.clone())
-            .flatten(),
+        // Stored only where it identifies the person (the source's identity policy).
+        ip: sub.ip.clone().filter(|_| sub.ip_is_key),
         cta: sub.cta.clone(),
         page_url: sub.page_url.clone(),
         payload_json: json_text(&sub.payload),
@@ -270,14 +286,16 @@ pub fn persist_submission(
         None => None,
     };
 
-    diesel::update(inbox::table.find(item.inbox_id))
-        .set((
-            inbox::status.eq("done"),
-            inbox::lease_owner.eq(None::<String>),
-            inbox::lease_until.eq(None::<chrono::NaiveDateTime>),
-            inbox::processed_at.eq(t),
-        ))
-        .execute(conn)?;
+    if item.row.last {
+        diesel::update(inbox::table.find(item.inbox_id))
+            .set((
+                inbox::status.eq("done"),
+                inbox::lease_owner.eq(None::<String>),
+                inbox::lease_until.eq(None::<chrono::NaiveDateTime>),
+                inbox::processed_at.eq(t),
+            ))
+            .execute(conn)?;
+    }
 
     Ok(PersistOutcome {
         inbox_id: item.inbox_id,
@@ -371,7 +389,8 @@ impl PersonHistory {
     }
 }
 
-/// An anonymous website submission joins the project's most recent lead from its IP (24 h).
+/// An anonymous submission (of a source whose IP is a key) joins the project's most recent lead
+/// from its IP (24 h).
 fn lead_from_client_ip(conn: &mut AnyConnection, sub: &Submission) -> Result<Option<i64>, DbError> {
     use lead_submissions::dsl as s;
     let Some(IdentityKey::ClientIp(ip)) = identity_keys(sub)
@@ -388,19 +407,17 @@ fn lead_from_client_ip(conn: &mut AnyConnection, sub: &Submission) -> Result<Opt
                 .and(s::ip.eq(ip))
                 .and(s::submitted_at.ge(since)),
         )
-        .filter(
-            s::project_key
-                .eq(&sub.project_key)
-                .and(s::lead_source.eq("website")),
-        )
+        // Only sources whose IP is an identity key store it, so any match is one of theirs.
+        .filter(s::project_key.eq(&sub.project_key))
         .select(max(s::lead_id))
         .get_result(conn)?)
 }
 
-/// Website submissions from this client IP in the hour before this one (no visitor id).
+/// Submissions from this client IP in the hour before this one (no visitor id), for the sources
+/// whose IP identifies the person.
 fn count_recent_from_ip(conn: &mut AnyConnection, sub: &Submission) -> Result<i64, DbError> {
     use lead_submissions::dsl as s;
-    let (Some(ip), "website") = (&sub.ip, sub.lead_source.as_str()) else {
+    let Some(ip) = sub.ip.as_ref().filter(|_| sub.ip_is_key) else {
         return Ok(0);
     };
     let since = sub.submitted_at.naive_utc() - Duration::hours(1);

@@ -512,7 +512,7 @@ pub fn search_pattern(q: &str) -> Option<String> {
         .all(|c| c.is_ascii_digit() || " +-().".contains(c))
         && q.chars().any(|c| c.is_ascii_digit());
     let term = if phone_like {
-        crate::intake::phone::digits_of(q)
+        crate::sources::common::phone::digits_of(q)
     } else {
         q.to_lowercase()
     };
@@ -537,7 +537,7 @@ pub fn search_text_with(
     let tokens = [
         name.map(str::to_lowercase),
         email.map(str::to_lowercase),
-        phone.map(crate::intake::phone::digits_of),
+        phone.map(crate::sources::common::phone::digits_of),
     ];
     for token in tokens.into_iter().flatten().filter(|t| !t.is_empty()) {
         if !text.split('\n').any(|existing| existing == token) && text.len() < 8192 {

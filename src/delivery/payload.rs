@@ -1,7 +1,7 @@
 //! The lead as forwarded to the CRM webhook and shown to operators: every key, always. Pure.
 
-use crate::intake::submission::Submission;
 use crate::scoring::{Engagement, Suspicion};
+use crate::sources::submission::Submission;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -289,8 +289,9 @@ pub const PAYLOAD_KEYS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intake::submission::{website_submission, RequestMeta};
     use crate::scoring::SubmissionSignals;
+    use crate::sources::submission::RequestMeta;
+    use crate::sources::website::website_submission;
     use serde_json::json;
 
     fn website(fields: Value) -> Submission {

@@ -8,7 +8,7 @@ use crate::config::{parse_ip_or_cidr, Environment};
 use crate::db::models::Campaign;
 use crate::db::queries::{self, LeadFilter};
 use crate::db::{models::rfc3339, now};
-use crate::intake::submission::project_key;
+use crate::sources::submission::project_key;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Next};
@@ -67,7 +67,7 @@ pub fn scope() -> actix_web::Scope<
 /// JSON bodies: 1 MiB at most, errors as `{"error": ...}`.
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
-        .limit(crate::intake::body::MAX_BODY_BYTES)
+        .limit(crate::sources::common::body::MAX_BODY_BYTES)
         .error_handler(|err, _req| ApiError::BadRequest(format!("invalid JSON body: {err}")).into())
 }
 
@@ -178,19 +178,6 @@ async fn refresh_directory(state: &AppState) {
 
 // ---- campaigns ----
 
-pub const INTEGRATIONS: &[&str] = &[
-    "website",
-    "facebook_ads",
-    "clickfunnels",
-    "manychat",
-    "unbounce",
-    "instapage",
-    "kartra",
-    "phonesites",
-    "callrail",
-    "calltrackingmetrics",
-];
-
 /// Keys kept in their own columns; everything else of the contract is kept in `settings_json`.
 const CAMPAIGN_COLUMNS: &[&str] = &[
     "name",
@@ -287,10 +274,10 @@ pub fn apply_campaign_input(
     }
     if let Some(integration) = optional_string(body, "integration")? {
         let integration = integration.unwrap_or_default();
-        if !INTEGRATIONS.contains(&integration.as_str()) {
+        if !crate::sources::INTEGRATIONS.contains(&integration.as_str()) {
             return Err(ApiError::BadRequest(format!(
                 "integration must be one of {}",
-                INTEGRATIONS.join(", ")
+                crate::sources::INTEGRATIONS.join(", ")
             )));
         }
         campaign.integration = integration;

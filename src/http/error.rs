@@ -77,11 +77,11 @@ impl From<DbError> for ApiError {
     }
 }
 
-impl From<crate::intake::body::BodyError> for ApiError {
-    fn from(e: crate::intake::body::BodyError) -> Self {
+impl From<crate::sources::common::body::BodyError> for ApiError {
+    fn from(e: crate::sources::common::body::BodyError) -> Self {
         match e {
-            crate::intake::body::BodyError::UnsupportedType(_)
-            | crate::intake::body::BodyError::UnsupportedCharset(_) => {
+            crate::sources::common::body::BodyError::UnsupportedType(_)
+            | crate::sources::common::body::BodyError::UnsupportedCharset(_) => {
                 ApiError::UnsupportedMediaType(e.to_string())
             }
             other => ApiError::BadRequest(other.to_string()),

@@ -11,15 +11,16 @@ use crate::db::models::{NewBlockedIpLead, NewIgnoredWebhook, NewInboxRow};
 use crate::db::now;
 use crate::db::queries::{json_text, new_public_id, AckWrite};
 use crate::delivery::payload::offline_payload;
-use crate::intake::body::{
-    body_charset, body_kind, parse_form_body, without_nul_characters, MAX_BODY_BYTES,
-};
-use crate::intake::client_ip::{client_ip, is_trusted, ProxyHeaders};
-use crate::intake::fields::{extract_website_fields, missing_contact};
-use crate::intake::submission::{website_submission, Geo, PreForwarded, RequestMeta};
 use crate::jobs::crm_webhook::DeliverNow;
 use crate::metrics::label;
 use crate::scoring;
+use crate::sources::common::body::{
+    body_charset, body_kind, parse_form_body, without_nul_characters, MAX_BODY_BYTES,
+};
+use crate::sources::common::client_ip::{client_ip, is_trusted, ProxyHeaders};
+use crate::sources::common::fields::{extract_website_fields, missing_contact};
+use crate::sources::submission::{Geo, PreForwarded, RequestMeta};
+use crate::sources::website::{self, website_submission};
 use crate::spool::SpoolRecord;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -68,8 +69,8 @@ async fn accept(
     let kind = body_kind(content_type)?;
     let charset = body_charset(content_type)?;
     let fields = without_nul_characters(parse_form_body(&kind, charset, &body).await?);
-    let website = extract_website_fields(&fields);
-    if let Some(missing) = missing_contact(&website) {
+    let fields_of_form = extract_website_fields(&fields);
+    if let Some(missing) = missing_contact(&fields_of_form) {
         return Err(ApiError::Unprocessable {
             message: "the form has no name, email or phone".into(),
             fields: missing.into_iter().map(str::to_string).collect(),
@@ -82,7 +83,11 @@ async fn accept(
             "unknown account {account_id:?}"
         )));
     }
-    let campaign = snapshot.website_campaign(&account_id, website.project.as_deref());
+    let campaign = snapshot.campaign_for(
+        &account_id,
+        website::NAME,
+        fields_of_form.project.as_deref(),
+    );
     let answer = answer(
         req,
         state,
@@ -122,7 +127,7 @@ async fn accept(
         log::info!("lead.blocked_ip ip={ip}");
         return Ok(answer);
     }
-    if state.config.bot_lead_detection && website.honeypot.is_some() {
+    if state.config.bot_lead_detection && fields_of_form.honeypot.is_some() {
         state.metrics.honeypot_trips.inc();
         log::info!(
             "lead.honeypot ip={}",
@@ -137,7 +142,7 @@ async fn accept(
         .is_some_and(|a| !a.active)
     {
         let write = AckWrite::Ignored(NewIgnoredWebhook {
-            platform: "website".into(),
+            platform: website::NAME.into(),
             account_id: Some(account_id.clone()),
             campaign_id: campaign.map(|c| c.id.clone()),
             reason: "account_inactive".into(),
@@ -168,7 +173,7 @@ async fn accept(
     let received_at = now();
     let row = NewInboxRow {
         public_id: new_public_id(),
-        kind: "website".into(),
+        kind: website::NAME.into(),
         account_id,
         body: json_text(&Value::Object(fields)),
         meta_json: serde_json::to_string(&meta).unwrap_or_else(|_| "{}".into()),
@@ -202,7 +207,7 @@ async fn accept(
     state
         .metrics
         .submissions_accepted
-        .get_or_create(&label("source", "website"))
+        .get_or_create(&label("source", website::NAME))
         .inc();
     state.intake.do_send(Nudge);
     Ok(answer)

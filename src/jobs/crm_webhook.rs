@@ -16,9 +16,9 @@ use crate::delivery::retry::{
     body_start, describe, describe_with_body, is_retryable, AttemptResult,
 };
 use crate::delivery::signing::sign;
-use crate::intake::submission::PreForwarded;
 use crate::metrics::{label, Metrics};
 use crate::outbound;
+use crate::sources::submission::PreForwarded;
 use actix::prelude::*;
 use futures_util::future::LocalBoxFuture;
 use std::collections::{HashMap, HashSet};

@@ -1,83 +1,38 @@
-//! An accepted request (an inbox row) turned into a normalized submission, purely.
+//! The website form (`POST /v1/leads`, handled in `http/forms.rs`): no authentication (anyone
+//! may post a form; the block list and the honeypot keep bots out), one submission per request,
+//! and the only source whose client IP identifies an anonymous person.
 
-use super::fields::{email_key, extract_website_fields, is_plausible_email, WebsiteFields};
-use super::phone::{normalize_phone, Phone};
+use super::common::fields::{email_key, extract_website_fields, is_plausible_email, WebsiteFields};
+use super::common::phone::normalize_phone;
+use super::submission::{normalize_calling_code, project_key, RequestMeta, Submission};
+use super::{Auth, Source, StoredRequest};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// What the HTTP layer knew about a request besides its body, stored beside it in the inbox.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RequestMeta {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub geo: Geo,
-    /// Epoch milliseconds at the ack.
-    pub received_at_ms: i64,
-    /// Set when the lead was forwarded while the database was down (see `spool.rs`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pre_forwarded: Option<PreForwarded>,
-}
+/// The integration name of the website form.
+pub const NAME: &str = "website";
 
-/// A send made from the spool while the database was down: the pipeline keeps its ids and
-/// records it instead of deciding again.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PreForwarded {
-    pub lead_public_id: String,
-    pub make_send_public_id: String,
-    pub url: String,
-    pub payload_json: String,
-    /// Whether the receiver took it before the database was back.
-    #[serde(default)]
-    pub delivered: bool,
-}
+pub struct Website;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Geo {
-    pub country: Option<String>,
-    pub city: Option<String>,
-    pub timezone: Option<String>,
-    pub region: Option<String>,
-}
+impl Source for Website {
+    fn name(&self) -> &'static str {
+        NAME
+    }
 
-/// One submission, normalized, ready for identity and scoring.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Submission {
-    pub public_id: String,
-    pub account_id: String,
-    pub lead_source: String,
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub email_key: Option<String>,
-    pub phone_raw: Option<String>,
-    pub phone: Option<Phone>,
-    pub country_code: Option<String>,
-    pub project_name: Option<String>,
-    pub project_key: String,
-    pub location: Option<String>,
-    pub team: Option<String>,
-    pub visitor_id: Option<String>,
-    pub session_id: Option<String>,
-    pub cta: Option<String>,
-    pub page_url: Option<String>,
-    pub refered_by: Option<String>,
-    pub searched_keyword: Option<String>,
-    pub message: Option<String>,
-    pub utm: std::collections::BTreeMap<String, String>,
-    pub test_lead: bool,
-    /// Seconds from form render to submit, when the form said when it rendered.
-    pub time_to_submit: Option<f64>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub geo: Geo,
-    pub submitted_at: DateTime<Utc>,
-    pub payload: Value,
-    pub pre_forwarded: Option<PreForwarded>,
-}
+    fn auth(&self) -> Auth {
+        Auth::None
+    }
 
-/// The project key that identity and filters compare: trimmed, lowercase, `""` when none.
-pub fn project_key(project: Option<&str>) -> String {
-    project.map(|p| p.trim().to_lowercase()).unwrap_or_default()
+    fn submissions(&self, request: &StoredRequest) -> Result<Vec<Submission>, String> {
+        let fields: Map<String, Value> =
+            serde_json::from_str(request.body).map_err(|e| format!("unreadable body: {e}"))?;
+        Ok(vec![website_submission(
+            request.public_id,
+            request.account_id,
+            &fields,
+            request.meta,
+        )])
+    }
 }
 
 /// A website form's fields and request meta as a submission.
@@ -122,7 +77,7 @@ pub fn website_submission(
     Submission {
         public_id: public_id.to_string(),
         account_id: account_id.to_string(),
-        lead_source: "website".into(),
+        lead_source: NAME.into(),
         name: fields.display_name(),
         email_key: email.as_deref().map(email_key),
         email,
@@ -144,6 +99,8 @@ pub fn website_submission(
         test_lead,
         time_to_submit,
         ip: meta.ip.clone(),
+        ip_is_key: true,
+        platform_lead_id: None,
         user_agent: meta.user_agent.clone(),
         geo: meta.geo.clone(),
         submitted_at,
@@ -162,14 +119,10 @@ fn time_to_submit(fields: &WebsiteFields, received_at_ms: i64) -> Option<f64> {
         .then(|| elapsed_ms as f64 / 1000.0)
 }
 
-fn normalize_calling_code(code: &str) -> String {
-    let digits: String = code.chars().filter(char::is_ascii_digit).collect();
-    format!("+{digits}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::submission::RequestMeta;
     use serde_json::json;
 
     #[test]

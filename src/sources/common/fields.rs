@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn fixture_fields() {
-        let raw = include_str!("../../tests/fixtures/website/form.json");
+        let raw = include_str!("../../../tests/fixtures/website/form.json");
         let f = extract_website_fields(&obj(serde_json::from_str(raw).unwrap()));
         assert_eq!(f.name.as_deref(), Some("Priya Sharma"));
         assert_eq!(f.email.as_deref(), Some("priya@example.com"));

@@ -1,0 +1,66 @@
+//! Where leads come from: one module per source (the website form now; Facebook Lead Ads and the
+//! other platforms next), each saying in one place its integration name, how its requests are
+//! authenticated, how a stored request becomes neutral submissions, and its identity policy.
+//! `common/` holds what they share: body parsing, field lists, phones, client IP.
+//!
+//! Failure policy: everything here is pure. A request that cannot be read is an error of its
+//! inbox row (retried, then `failed` for an operator), never a panic of the pipeline.
+//!
+//! Adding a source: its file here, one line in [`SOURCES`], its HTTP route. A source that needs
+//! an asynchronous step (Facebook's Graph fetch) enqueues a job of its own kind (`jobs/`), which
+//! brings its own retry schedule.
+
+pub mod common;
+pub mod submission;
+pub mod website;
+
+use submission::{RequestMeta, Submission};
+
+/// How a source's requests prove where they come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Anyone may post (a website form): the block list and the honeypot keep bots out.
+    None,
+}
+
+/// A request as the ack stored it in the inbox.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredRequest<'a> {
+    pub public_id: &'a str,
+    pub account_id: &'a str,
+    pub body: &'a str,
+    pub meta: &'a RequestMeta,
+}
+
+pub trait Source: Sync {
+    /// The integration name: the inbox row's `kind`, each submission's `lead_source`, the
+    /// `integration` of the source's campaigns.
+    fn name(&self) -> &'static str;
+
+    fn auth(&self) -> Auth;
+
+    /// A stored request as neutral submissions (a platform may batch several leads in one body),
+    /// each with its own public id and, where the platform has one, its lead id.
+    fn submissions(&self, request: &StoredRequest) -> Result<Vec<Submission>, String>;
+}
+
+/// Every source leadgate reads, by name.
+pub static SOURCES: &[&dyn Source] = &[&website::Website];
+
+pub fn source(name: &str) -> Option<&'static dyn Source> {
+    SOURCES.iter().copied().find(|s| s.name() == name)
+}
+
+/// The integration names of the contract, for campaigns (each becomes a source in this folder).
+pub const INTEGRATIONS: &[&str] = &[
+    website::NAME,
+    "facebook_ads",
+    "clickfunnels",
+    "manychat",
+    "unbounce",
+    "instapage",
+    "kartra",
+    "phonesites",
+    "callrail",
+    "calltrackingmetrics",
+];
