@@ -1,24 +1,24 @@
 //! Builds the actor system and the HTTP server from a configuration.
 
-use crate::actors::ack_writer::AckWriter;
 use crate::actors::db_executor::Db;
 use crate::actors::health::Registry;
 use crate::actors::identity_resolver::IdentityResolver;
 use crate::actors::intake::Intake;
 use crate::actors::scorer::Scorer;
 use crate::config::{Config, DatabaseTarget};
-use crate::db::pipeline::PipelineSettings;
 use crate::db::queries::SpoolInsert;
 use crate::db::{self, queries};
-use crate::delivery::decision::ForwardPolicy;
-use crate::delivery::signing::signing_key;
 use crate::directory::Directory;
 use crate::http::{self, AppState};
 use crate::jobs::crm_webhook::{CrmWebhook, OfflineSends};
 use crate::jobs::runner::{JobRunner, RunnerGate};
+use crate::jobs::signing::signing_key;
 use crate::jobs::{DeadLetterPolicy, KindSettings};
 use crate::metrics::Metrics;
-use crate::spool::{Spool, SpoolEntry, SpoolRecord};
+use crate::pipeline::ack::AckWriter;
+use crate::pipeline::forwarding::ForwardPolicy;
+use crate::pipeline::spool::{Spool, SpoolEntry, SpoolRecord};
+use crate::pipeline::PipelineSettings;
 use actix::Supervisor;
 use actix_web::{web, App, HttpServer};
 use std::sync::Arc;
@@ -171,9 +171,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let resolver_db = db.clone();
     let resolver_metrics = metrics.clone();
+    let resolver_settings = settings.clone();
     let resolver = Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| IdentityResolver {
         db: resolver_db,
-        settings,
+        settings: resolver_settings,
         stats: resolver_stats,
         metrics: resolver_metrics,
     });
@@ -251,10 +252,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         metrics,
         intake,
         deliverer,
-        spool_writer: crate::spool::SpoolWriter::start(spool.clone()),
+        spool_writer: crate::pipeline::spool::SpoolWriter::start(spool.clone()),
         spool,
         offline,
         offline_send_bound,
+        pipeline: settings,
     });
     let server = HttpServer::new(move || {
         App::new()

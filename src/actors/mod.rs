@@ -1,7 +1,6 @@
 //! The supervised actors. Each holds wiring and counters; the work is in pure functions and
 //! in tables.
 
-pub mod ack_writer;
 pub mod db_executor;
 pub mod health;
 pub mod identity_resolver;

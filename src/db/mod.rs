@@ -2,7 +2,6 @@
 
 pub mod jobs;
 pub mod models;
-pub mod pipeline;
 pub mod queries;
 pub mod schema;
 

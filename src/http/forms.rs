@@ -5,14 +5,16 @@ use super::error::ApiError;
 use super::redirect::{request_origin, thank_you_location};
 use super::site::{add_cors_origin, allowed_origin, is_site_host, requested_account};
 use super::AppState;
-use crate::actors::ack_writer::AckOutcome;
 use crate::actors::intake::Nudge;
 use crate::db::models::{NewBlockedIpLead, NewIgnoredWebhook, NewInboxRow};
 use crate::db::now;
 use crate::db::queries::{json_text, new_public_id, AckWrite};
-use crate::delivery::payload::offline_payload;
 use crate::jobs::crm_webhook::DeliverNow;
 use crate::metrics::label;
+use crate::pipeline::ack::AckOutcome;
+use crate::pipeline::forwarding::{forwarding, Send};
+use crate::pipeline::payload::offline_payload;
+use crate::pipeline::spool::SpoolRecord;
 use crate::scoring;
 use crate::sources::common::body::{
     body_charset, body_kind, parse_form_body, without_nul_characters, MAX_BODY_BYTES,
@@ -21,7 +23,6 @@ use crate::sources::common::client_ip::{client_ip, is_trusted, ProxyHeaders};
 use crate::sources::common::fields::{extract_website_fields, missing_contact};
 use crate::sources::submission::{Geo, PreForwarded, RequestMeta};
 use crate::sources::website::{self, website_submission};
-use crate::spool::SpoolRecord;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -270,12 +271,16 @@ fn spool_record(
         submission.email_key.as_deref(),
         submission.user_agent.as_deref(),
     );
-    let url = campaign
-        .and_then(|c| c.webhook_url.clone())
-        .or_else(|| state.config.make_webhook_url.clone());
-    let forward = state.config.is_production()
-        && !scoring::is_bot_lead(state.config.bot_lead_detection, &signals);
-    let pre_forwarded = url.filter(|_| forward).map(|url| {
+    // The pipeline's rule, for a new lead: whether it repeats one cannot be known now.
+    let settings = &state.pipeline;
+    let decided = forwarding(
+        &settings.policy,
+        scoring::is_bot_lead(settings.bot_lead_detection, &signals),
+        None,
+        submission.submitted_at,
+        settings.destination(campaign.and_then(|c| c.webhook_url.as_deref())),
+    );
+    let pre_forwarded = decided.send.map(|Send { url, .. }| {
         let (lead_public_id, make_send_public_id) = (new_public_id(), new_public_id());
         let payload = offline_payload(
             &submission,

@@ -10,7 +10,6 @@ pub mod health;
 pub mod redirect;
 pub mod site;
 
-use crate::actors::ack_writer::AckWriter;
 use crate::actors::db_executor::Db;
 use crate::actors::health::Registry;
 use crate::actors::intake::Intake;
@@ -19,6 +18,7 @@ use crate::directory::Directory;
 use crate::jobs::crm_webhook::{CrmWebhook, OfflineSends};
 use crate::jobs::runner::JobRunner;
 use crate::metrics::Metrics;
+use crate::pipeline::ack::AckWriter;
 use actix::Addr;
 use actix_web::http::Method;
 use actix_web::web;
@@ -33,9 +33,11 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub intake: Addr<Intake>,
     pub deliverer: Addr<JobRunner<CrmWebhook>>,
-    pub spool: Arc<crate::spool::Spool>,
-    pub spool_writer: crate::spool::SpoolWriter,
+    pub spool: Arc<crate::pipeline::spool::Spool>,
+    pub spool_writer: crate::pipeline::spool::SpoolWriter,
     pub offline: Arc<OfflineSends>,
+    /// The forwarding rule's settings, shared with the pipeline.
+    pub pipeline: Arc<crate::pipeline::PipelineSettings>,
     /// How long a send made while the database is down may take (see `DeliveryGate`).
     pub offline_send_bound: std::time::Duration,
 }

@@ -12,10 +12,10 @@ use super::runner::{InFlight, JobRunner};
 use super::{Attempted, JobKind, KindSettings, Recorded, RecordedAttempt, Verdict};
 use crate::db::jobs::PENDING;
 use crate::db::models::{Job, NewJob};
-use crate::delivery::retry::{
+use crate::jobs::http_attempt::{
     body_start, describe, describe_with_body, is_retryable, AttemptResult,
 };
-use crate::delivery::signing::sign;
+use crate::jobs::signing::sign;
 use crate::metrics::{label, Metrics};
 use crate::outbound;
 use crate::sources::submission::PreForwarded;

@@ -10,7 +10,9 @@
 //! `webhook-id`). An attempt is counted when it is recorded, never when it is claimed.
 
 pub mod crm_webhook;
+pub mod http_attempt;
 pub mod runner;
+pub mod signing;
 
 use crate::db::models::{Job, NewJob};
 use futures_util::future::LocalBoxFuture;

@@ -90,6 +90,42 @@ pub fn decide(
     ForwardDecision::Reengaged
 }
 
+/// What forwarding comes to for one submission: the decision, its `forward_decision` value, and
+/// the send to make.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forwarding {
+    pub decision: ForwardDecision,
+    pub value: &'static str,
+    pub send: Option<Send>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Send {
+    pub event: &'static str,
+    pub url: String,
+}
+
+/// The forwarding rule, in one place: the pipeline asks it for every submission, the spool path
+/// (the database down, so no earlier submission known) for a new lead. `url` is where the
+/// campaign or the configuration says leads go.
+pub fn forwarding(
+    policy: &ForwardPolicy,
+    is_bot_lead: bool,
+    previous_submission: Option<DateTime<Utc>>,
+    submitted_at: DateTime<Utc>,
+    url: Option<String>,
+) -> Forwarding {
+    let decision = decide(policy, is_bot_lead, previous_submission, submitted_at);
+    Forwarding {
+        decision,
+        value: decision.submission_value(url.is_some()),
+        send: decision
+            .event()
+            .zip(url)
+            .map(|(event, url)| Send { event, url }),
+    }
+}
+
 /// Whether a submission that joins an existing lead counts as a duplicate of it.
 pub fn is_duplicate(decision: ForwardDecision, joined_existing: bool) -> bool {
     joined_existing && decision != ForwardDecision::Created

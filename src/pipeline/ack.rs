@@ -10,7 +10,7 @@
 //! not come back (a COMMIT without an answer, a hung server) is `Unknown` after a grace period:
 //! spooled without being forwarded, so it is stored and forwarded once either way.
 
-use super::db_executor::Db;
+use crate::actors::db_executor::Db;
 use crate::db::queries::{append_ack_writes, AckFailure, AckWrite};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;

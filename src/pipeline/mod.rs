@@ -1,0 +1,205 @@
+//! The pipeline: the durable ack (`ack.rs`, `spool.rs`) and the steps after it, run for each
+//! submission in the transaction that stores it: claim, history, identity, scores, forwarding,
+//! store (lead, submission and job rows, the inbox row marked done) — all or nothing.
+
+pub mod ack;
+pub mod forwarding;
+pub mod history;
+pub mod identity;
+pub mod payload;
+pub mod spool;
+mod store;
+
+use crate::db::models::Lead;
+use crate::db::{lock_identity_key, AnyConnection, DbError};
+use crate::scoring::{self, Engagement, SubmissionSignals, Suspicion};
+use crate::sources::submission::Submission;
+use forwarding::{ForwardDecision, ForwardPolicy, Forwarding};
+use history::PersonHistory;
+use payload::ForwardedLead;
+
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    pub policy: ForwardPolicy,
+    pub bot_lead_detection: bool,
+    pub default_webhook_url: Option<String>,
+    pub dev_environment: bool,
+}
+
+/// One inbox row, normalized and scored, ready to be stored.
+#[derive(Debug, Clone)]
+pub struct PipelineItem {
+    pub inbox_id: i64,
+    /// Where the submission sits in its inbox row: the row is done with its last submission.
+    pub row: RowPosition,
+    pub submission: Submission,
+    pub signals: SubmissionSignals,
+    pub campaign_id: Option<String>,
+    pub campaign_webhook_url: Option<String>,
+}
+
+/// The first submission of a row is linked to it (`inbox_id`, unique: a row is never stored
+/// twice); the last marks it done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowPosition {
+    pub first: bool,
+    pub last: bool,
+}
+
+impl RowPosition {
+    pub const ONLY: RowPosition = RowPosition {
+        first: true,
+        last: true,
+    };
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersistOutcome {
+    pub inbox_id: i64,
+    pub lead_public_id: Option<String>,
+    pub submission_public_id: Option<String>,
+    /// The submission's `forward_decision` (`sent`, or why not).
+    pub forward_decision: Option<&'static str>,
+    pub new_lead: bool,
+    pub decision: Option<ForwardDecision>,
+    pub delivery_id: Option<i64>,
+}
+
+impl PersistOutcome {
+    /// The row was not ours any more (done by another instance, or re-claimed after our lease
+    /// ran out): nothing written.
+    fn untouched(inbox_id: i64) -> PersistOutcome {
+        PersistOutcome {
+            inbox_id,
+            lead_public_id: None,
+            submission_public_id: None,
+            forward_decision: None,
+            new_lead: false,
+            decision: None,
+            delivery_id: None,
+        }
+    }
+}
+
+/// Stores one submission through the pipeline's steps. The caller holds the write transaction;
+/// identity decisions for one (account, project) are serialised by its lock.
+pub fn persist_submission(
+    conn: &mut AnyConnection,
+    item: &PipelineItem,
+    lease_owner: &str,
+    settings: &PipelineSettings,
+) -> Result<PersistOutcome, DbError> {
+    let sub = &item.submission;
+    lock_identity_key(conn, &sub.account_id, &sub.project_key)?;
+    if !store::still_ours(conn, item.inbox_id, lease_owner)? {
+        return Ok(PersistOutcome::untouched(item.inbox_id));
+    }
+    let history = PersonHistory::load(conn, sub)?;
+    let person = resolve_identity(conn, sub, &history)?;
+    let scores = score(conn, item, &history, settings)?;
+    let forwarding = decide_forwarding(item, &person, &scores, settings);
+    store::store(conn, item, &person, &scores, &forwarding, settings)
+}
+
+/// Who the submission is: the project's lead it joins (by visitor id, email, phone, else —
+/// for an anonymous submission — client IP), if any.
+pub struct Person {
+    pub existing: Option<Lead>,
+    /// Joined by client IP alone: it is the lead's, but does not speak for the person.
+    pub joined_by_ip_only: bool,
+    /// The lead's snapshot before this submission.
+    pub previous: Option<ForwardedLead>,
+}
+
+fn resolve_identity(
+    conn: &mut AnyConnection,
+    sub: &Submission,
+    history: &PersonHistory,
+) -> Result<Person, DbError> {
+    let (lead_id, joined_by_ip_only) = match history.lead_in_project(sub) {
+        Some(id) => (Some(id), false),
+        None => {
+            let by_ip = history::lead_from_client_ip(conn, sub)?;
+            (by_ip, by_ip.is_some())
+        }
+    };
+    let existing = match lead_id {
+        Some(id) => Some(store::find_lead(conn, id)?),
+        None => None,
+    };
+    let previous = existing
+        .as_ref()
+        .and_then(|lead| serde_json::from_str(&lead.data_json).ok());
+    Ok(Person {
+        existing,
+        joined_by_ip_only,
+        previous,
+    })
+}
+
+/// What the scores say of the submission.
+pub struct Scores {
+    pub suspicion: Suspicion,
+    pub engagement: Engagement,
+    pub is_bot_lead: bool,
+    pub form_submit_count: i64,
+    pub related_projects: Vec<String>,
+}
+
+fn score(
+    conn: &mut AnyConnection,
+    item: &PipelineItem,
+    history: &PersonHistory,
+    settings: &PipelineSettings,
+) -> Result<Scores, DbError> {
+    let sub = &item.submission;
+    let form_submit_count = match history.recent_visitor_submissions(sub) {
+        Some(count) => count,
+        None => history::count_recent_from_ip(conn, sub)?,
+    } + 1;
+    Ok(Scores {
+        suspicion: scoring::suspicion(&item.signals, form_submit_count),
+        engagement: scoring::engagement(0, 0, 0),
+        is_bot_lead: scoring::is_bot_lead(settings.bot_lead_detection, &item.signals),
+        form_submit_count,
+        related_projects: history::project_names(conn, history.leads_in_other_projects(sub))?,
+    })
+}
+
+/// The forwarding rule for this submission. A lead forwarded from the spool while the database
+/// was down is recorded as sent, not decided again.
+fn decide_forwarding(
+    item: &PipelineItem,
+    person: &Person,
+    scores: &Scores,
+    settings: &PipelineSettings,
+) -> Forwarding {
+    let sub = &item.submission;
+    let decided = forwarding::forwarding(
+        &settings.policy,
+        scores.is_bot_lead,
+        person
+            .existing
+            .as_ref()
+            .map(|l| l.last_submitted_at.and_utc()),
+        sub.submitted_at,
+        settings.destination(item.campaign_webhook_url.as_deref()),
+    );
+    match sub.pre_forwarded {
+        Some(_) => Forwarding {
+            value: "sent",
+            send: None,
+            ..decided
+        },
+        None => decided,
+    }
+}
+
+impl PipelineSettings {
+    /// Where a lead goes: its campaign's webhook, else the configured one.
+    pub fn destination(&self, campaign_webhook_url: Option<&str>) -> Option<String> {
+        campaign_webhook_url
+            .map(str::to_string)
+            .or_else(|| self.default_webhook_url.clone())
+    }
+}
