@@ -6,8 +6,6 @@ use crate::actors::identity_resolver::IdentityResolver;
 use crate::actors::intake::Intake;
 use crate::actors::scorer::Scorer;
 use crate::config::{Config, DatabaseTarget};
-use crate::db::queries::SpoolInsert;
-use crate::db::{self, queries};
 use crate::directory::Directory;
 use crate::http::{self, AppState};
 use crate::jobs::crm_webhook::{CrmWebhook, OfflineSends};
@@ -19,29 +17,31 @@ use crate::pipeline::ack::AckWriter;
 use crate::pipeline::forwarding::ForwardPolicy;
 use crate::pipeline::spool::{Spool, SpoolEntry, SpoolRecord};
 use crate::pipeline::PipelineSettings;
+use crate::store::inbox::SpoolInsert;
+use crate::store::{self, accounts, health, inbox};
 use actix::Supervisor;
 use actix_web::{web, App, HttpServer};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Opens the database and applies pending migrations (also what `leadgate migrate` does).
-pub fn prepare_database(config: &Config) -> anyhow::Result<db::Pool> {
+pub fn prepare_database(config: &Config) -> anyhow::Result<store::Pool> {
     let target = redact(&config.database_url);
     let failed = |e: &dyn std::fmt::Display| start_error(&target, &e.to_string());
     // One connection first: its error is the real one, said once (the pool retries and logs).
-    let mut conn = db::establish(&config.database).map_err(|e| failed(&e))?;
-    let applied = db::run_migrations(&mut conn).map_err(|e| failed(&e))?;
+    let mut conn = store::establish(&config.database).map_err(|e| failed(&e))?;
+    let applied = store::run_migrations(&mut conn).map_err(|e| failed(&e))?;
     if applied > 0 {
         log::info!("database.migrated applied={applied}");
     }
     // Two instances starting together on one PostgreSQL: the loser of the insert finds the row.
-    if queries::ensure_default_account(&mut conn).is_err() {
+    if accounts::ensure_default_account(&mut conn).is_err() {
         std::thread::sleep(Duration::from_millis(200));
-        queries::ensure_default_account(&mut conn).map_err(|e| failed(&e))?;
+        accounts::ensure_default_account(&mut conn).map_err(|e| failed(&e))?;
     }
-    queries::probe_writable(&mut conn).map_err(|e| failed(&e))?;
+    health::probe_writable(&mut conn).map_err(|e| failed(&e))?;
     drop(conn);
-    db::build_pool(&config.database, config.database_pool_size).map_err(|e| failed(&e))
+    store::build_pool(&config.database, config.database_pool_size).map_err(|e| failed(&e))
 }
 
 /// The one line a start that cannot reach its database ends with, naming the event and the cause.
@@ -126,8 +126,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if is_sqlite {
         // One instance per SQLite file: whatever it held when it stopped is free again.
         let mut conn = pool.get()?;
-        let released = queries::release_all_inbox_leases(&mut conn)?;
-        let jobs = crate::db::jobs::release_all_leases(&mut conn)?;
+        let released = inbox::release_all_inbox_leases(&mut conn)?;
+        let jobs = crate::store::jobs::release_all_leases(&mut conn)?;
         if released + jobs > 0 {
             log::info!("leases_released inbox={released} jobs={jobs}");
         }
@@ -202,7 +202,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             kind,
             deliverer_stats,
             gate.clone(),
-            queries::new_public_id(),
+            store::new_public_id(),
         );
         Supervisor::start(move |_| runner)
     };
@@ -210,7 +210,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let intake = {
         let (db, directory) = (db.clone(), directory.clone());
         let deliverer = deliverer.clone().recipient();
-        let lease_owner = queries::new_public_id();
+        let lease_owner = store::new_public_id();
         Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| Intake {
             db,
             scorer,
@@ -295,14 +295,14 @@ fn spawn_inbox_purge(db: Db, retention_days: f64) {
             tick.tick().await;
             let Some(before) = chrono::Duration::from_std(retention)
                 .ok()
-                .and_then(|r| crate::db::now().checked_sub_signed(r))
+                .and_then(|r| crate::store::now().checked_sub_signed(r))
             else {
                 continue;
             };
             let mut purged = 0;
             loop {
                 match db
-                    .run(move |c| queries::purge_processed_inbox(c, before, 1000))
+                    .run(move |c| inbox::purge_processed_inbox(c, before, 1000))
                     .await
                 {
                     Ok(n) => {
@@ -349,7 +349,7 @@ fn webhook_settings(config: &Config) -> KindSettings {
 async fn schedule_unscheduled_dead_letters(db: &Db, policy: &DeadLetterPolicy) {
     let policy = policy.clone();
     match db
-        .run(move |c| crate::db::jobs::schedule_unscheduled_dead_letters(c, &policy))
+        .run(move |c| crate::store::jobs::schedule_unscheduled_dead_letters(c, &policy))
         .await
     {
         Ok(0) => {}
@@ -459,7 +459,7 @@ async fn drain_spool_batch(
     let outcomes = match rows.is_empty() {
         true => Vec::new(),
         false => db
-            .run(move |c| queries::insert_spooled(c, &rows))
+            .run(move |c| inbox::insert_spooled(c, &rows))
             .await
             .map_err(|e| e.to_string())?,
     };

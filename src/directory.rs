@@ -2,9 +2,9 @@
 //! from the database every second (and at once after an admin change).
 
 use crate::actors::db_executor::Db;
-use crate::db::models::{Account, Campaign};
-use crate::db::{queries, DbError};
 use crate::sources::submission::project_key;
+use crate::store::models::{Account, Campaign};
+use crate::store::{accounts, blocked_ips, DbError};
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -72,9 +72,9 @@ impl Directory {
         let generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
         let snapshot = db
             .run(|conn| {
-                let accounts = queries::list_accounts(conn)?;
-                let campaigns = queries::all_campaigns(conn)?;
-                let blocked = queries::list_blocked_ips(conn)?
+                let accounts = accounts::list_accounts(conn)?;
+                let campaigns = accounts::all_campaigns(conn)?;
+                let blocked = blocked_ips::list_blocked_ips(conn)?
                     .iter()
                     .filter_map(|b| crate::config::parse_ip_or_cidr(&b.ip))
                     .collect();

@@ -3,7 +3,6 @@
 pub mod actors;
 pub mod app;
 pub mod config;
-pub mod db;
 pub mod directory;
 pub mod http;
 pub mod jobs;
@@ -12,3 +11,4 @@ pub mod outbound;
 pub mod pipeline;
 pub mod scoring;
 pub mod sources;
+pub mod store;

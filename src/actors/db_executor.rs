@@ -6,7 +6,7 @@
 //! so nothing is lost with the worker.
 
 use super::health::{run_guarded, ActorStats};
-use crate::db::{AnyConnection, DbError, Pool};
+use crate::store::{AnyConnection, DbError, Pool};
 use actix::prelude::*;
 use std::sync::Arc;
 

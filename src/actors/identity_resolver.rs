@@ -10,10 +10,10 @@
 
 use super::db_executor::Db;
 use super::health::{run_guarded, ActorStats};
-use crate::db::queries::fail_inbox_attempt;
-use crate::db::{write_transaction, AnyConnection, DbError};
 use crate::metrics::{label, Metrics};
 use crate::pipeline::{persist_submission, PersistOutcome, PipelineItem, PipelineSettings};
+use crate::store::inbox::fail_inbox_attempt;
+use crate::store::{write_transaction, AnyConnection, DbError};
 use actix::prelude::*;
 use std::sync::Arc;
 

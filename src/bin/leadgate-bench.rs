@@ -344,16 +344,16 @@ fn backlog_run(options: &Options, bodies: &[String], receiver: &BenchReceiver) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("leadgate.db");
     let target = leadgate::config::DatabaseTarget::Sqlite(path.clone());
-    let mut conn = leadgate::db::establish(&target).expect("open bench db");
-    leadgate::db::run_migrations(&mut conn).expect("migrate");
-    let account = leadgate::db::queries::ensure_default_account(&mut conn).expect("account");
-    let now = leadgate::db::now();
+    let mut conn = leadgate::store::establish(&target).expect("open bench db");
+    leadgate::store::run_migrations(&mut conn).expect("migrate");
+    let account = leadgate::store::accounts::ensure_default_account(&mut conn).expect("account");
+    let now = leadgate::store::now();
     let meta = serde_json::json!({"ip": "192.0.2.1", "user_agent": "bench", "geo": {}, "received_at_ms": chrono::Utc::now().timestamp_millis()}).to_string();
     let writes: Vec<_> = bodies
         .iter()
         .map(|body| {
-            leadgate::db::queries::AckWrite::Inbox(leadgate::db::models::NewInboxRow {
-                public_id: leadgate::db::queries::new_public_id(),
+            leadgate::store::inbox::AckWrite::Inbox(leadgate::store::models::NewInboxRow {
+                public_id: leadgate::store::new_public_id(),
                 kind: leadgate::sources::website::NAME.into(),
                 account_id: account.id.clone(),
                 body: body.clone(),
@@ -366,7 +366,7 @@ fn backlog_run(options: &Options, bodies: &[String], receiver: &BenchReceiver) {
         })
         .collect();
     let no_one_else = Instant::now() + Duration::from_secs(5);
-    for result in leadgate::db::queries::append_ack_writes(&mut conn, &writes, no_one_else) {
+    for result in leadgate::store::inbox::append_ack_writes(&mut conn, &writes, no_one_else) {
         result.expect("fill inbox");
     }
     drop(conn);

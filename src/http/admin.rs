@@ -5,10 +5,11 @@ use super::deliveries;
 use super::error::{not_found, ApiError};
 use super::AppState;
 use crate::config::{parse_ip_or_cidr, Environment};
-use crate::db::models::Campaign;
-use crate::db::queries::{self, LeadFilter};
-use crate::db::{models::rfc3339, now};
 use crate::sources::submission::project_key;
+use crate::store::leads::LeadFilter;
+use crate::store::models::{Campaign, InboxStatus};
+use crate::store::{self, accounts, blocked_ips, inbox, leads};
+use crate::store::{models::rfc3339, now};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Next};
@@ -122,7 +123,7 @@ pub fn listing<T>(key: &str, rows: &[T], to_json: impl Fn(&T) -> Value) -> HttpR
 // ---- accounts ----
 
 async fn list_accounts(state: web::Data<AppState>) -> Reply {
-    let accounts = state.db.run(queries::list_accounts).await?;
+    let accounts = state.db.run(accounts::list_accounts).await?;
     Ok(listing("accounts", &accounts, |a| a.to_json()))
 }
 
@@ -148,7 +149,7 @@ async fn create_account(state: web::Data<AppState>, body: web::Json<AccountInput
     let active = body.active.unwrap_or(true);
     let account = state
         .db
-        .run(move |c| queries::create_account(c, &name, active))
+        .run(move |c| accounts::create_account(c, &name, active))
         .await?;
     refresh_directory(&state).await;
     Ok(HttpResponse::Created().json(account.to_json()))
@@ -164,7 +165,7 @@ async fn update_account(
     let id = id.into_inner();
     let account = state
         .db
-        .run(move |c| queries::update_account(c, &id, name.as_deref(), active))
+        .run(move |c| accounts::update_account(c, &id, name.as_deref(), active))
         .await?;
     refresh_directory(&state).await;
     Ok(HttpResponse::Ok().json(account.to_json()))
@@ -320,7 +321,7 @@ pub fn apply_campaign_input(
             settings.insert(key.clone(), value.clone());
         }
     }
-    campaign.settings_json = queries::json_text(&Value::Object(settings));
+    campaign.settings_json = store::json_text(&Value::Object(settings));
     if campaign.integration.is_empty() {
         return Err(ApiError::BadRequest("integration is required".into()));
     }
@@ -332,8 +333,8 @@ async fn list_campaigns(state: web::Data<AppState>, id: web::Path<String>) -> Re
     let campaigns = state
         .db
         .run(move |c| {
-            queries::find_account(c, &id)?;
-            queries::list_campaigns(c, &id)
+            accounts::find_account(c, &id)?;
+            accounts::list_campaigns(c, &id)
         })
         .await?;
     Ok(listing("campaigns", &campaigns, Campaign::to_json))
@@ -346,7 +347,7 @@ async fn create_campaign(
 ) -> Reply {
     let t = now();
     let mut campaign = Campaign {
-        id: queries::new_public_id(),
+        id: store::new_public_id(),
         account_id: id.into_inner(),
         name: String::new(),
         project_name: None,
@@ -366,8 +367,8 @@ async fn create_campaign(
     state
         .db
         .run(move |c| {
-            queries::find_account(c, &stored.account_id)?;
-            queries::insert_campaign(c, &stored)
+            accounts::find_account(c, &stored.account_id)?;
+            accounts::insert_campaign(c, &stored)
         })
         .await?;
     refresh_directory(&state).await;
@@ -385,16 +386,16 @@ async fn update_campaign(
     let campaign = state
         .db
         .run(move |c| {
-            let mut campaign = queries::find_campaign(c, &id)?;
+            let mut campaign = accounts::find_campaign(c, &id)?;
             apply_campaign_input(&mut campaign, &body)
-                .map_err(|e| crate::db::DbError::Invalid(e.to_string()))?;
+                .map_err(|e| crate::store::DbError::Invalid(e.to_string()))?;
             campaign.updated_at = now();
-            queries::replace_campaign(c, &campaign)?;
+            accounts::replace_campaign(c, &campaign)?;
             Ok(campaign)
         })
         .await
         .map_err(|e| match e {
-            crate::db::DbError::Invalid(message) => ApiError::BadRequest(message),
+            crate::store::DbError::Invalid(message) => ApiError::BadRequest(message),
             other => other.into(),
         })?;
     refresh_directory(&state).await;
@@ -404,7 +405,7 @@ async fn update_campaign(
 // ---- blocked IPs ----
 
 async fn list_blocked_ips(state: web::Data<AppState>) -> Reply {
-    let rows = state.db.run(queries::list_blocked_ips).await?;
+    let rows = state.db.run(blocked_ips::list_blocked_ips).await?;
     Ok(listing("blocked_ips", &rows, |r| r.to_json()))
 }
 
@@ -428,7 +429,7 @@ async fn block_ip(state: web::Data<AppState>, body: web::Json<BlockInput>) -> Re
     let reason = body.reason.clone();
     let row = state
         .db
-        .run(move |c| queries::insert_blocked_ip(c, &ip, reason.as_deref()))
+        .run(move |c| blocked_ips::insert_blocked_ip(c, &ip, reason.as_deref()))
         .await?;
     refresh_directory(&state).await;
     Ok(HttpResponse::Created().json(row.to_json()))
@@ -438,7 +439,7 @@ async fn unblock_ip(state: web::Data<AppState>, id: web::Path<String>) -> Reply 
     let id = id.into_inner();
     state
         .db
-        .run(move |c| queries::delete_blocked_ip(c, &id))
+        .run(move |c| blocked_ips::delete_blocked_ip(c, &id))
         .await?;
     refresh_directory(&state).await;
     Ok(HttpResponse::NoContent().finish())
@@ -447,7 +448,7 @@ async fn unblock_ip(state: web::Data<AppState>, id: web::Path<String>) -> Reply 
 async fn list_blocked_ip_leads(state: web::Data<AppState>) -> Reply {
     let rows = state
         .db
-        .run(|c| queries::list_blocked_ip_leads(c, 500))
+        .run(|c| blocked_ips::list_blocked_ip_leads(c, 500))
         .await?;
     Ok(listing("blocked_ip_leads", &rows, |r| r.to_json()))
 }
@@ -505,18 +506,18 @@ async fn list_leads(state: web::Data<AppState>, query: web::Query<LeadQuery>) ->
         .db
         .run(move |c| {
             if let Some(account) = &filter.account_id {
-                queries::find_account(c, account).map_err(|e| match e {
-                    crate::db::DbError::NotFound => {
-                        crate::db::DbError::Invalid(format!("unknown account {account:?}"))
+                accounts::find_account(c, account).map_err(|e| match e {
+                    crate::store::DbError::NotFound => {
+                        crate::store::DbError::Invalid(format!("unknown account {account:?}"))
                     }
                     other => other,
                 })?;
             }
-            queries::list_leads(c, &filter)
+            leads::list_leads(c, &filter)
         })
         .await
         .map_err(|e| match e {
-            crate::db::DbError::Invalid(message) => ApiError::BadRequest(message),
+            crate::store::DbError::Invalid(message) => ApiError::BadRequest(message),
             other => other.into(),
         })?;
     let next_cursor = if leads.len() as i64 > limit {
@@ -534,9 +535,9 @@ async fn lead_detail(state: web::Data<AppState>, id: web::Path<String>) -> Reply
     let (lead, submissions, deliveries) = state
         .db
         .run(move |c| {
-            let lead = queries::find_lead(c, &id)?;
-            let submissions = queries::lead_submissions_of(c, lead.id)?;
-            let deliveries = crate::db::jobs::jobs_of_lead(c, lead.id)?;
+            let lead = leads::find_lead(c, &id)?;
+            let submissions = leads::lead_submissions_of(c, lead.id)?;
+            let deliveries = crate::store::jobs::jobs_of_lead(c, lead.id)?;
             Ok((lead, submissions, deliveries))
         })
         .await
@@ -588,7 +589,7 @@ async fn update_lead(
     let id = id.into_inner();
     let lead = state
         .db
-        .run(move |c| queries::set_lead_status(c, &id, &status))
+        .run(move |c| leads::set_lead_status(c, &id, &status))
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "lead": lead.to_json() })))
 }
@@ -616,7 +617,7 @@ pub fn status_filter(status: Option<&str>, allowed: &[&str]) -> Result<Option<St
 async fn list_ignored_webhooks(state: web::Data<AppState>) -> Reply {
     let rows = state
         .db
-        .run(|c| queries::list_ignored_webhooks(c, MAX_PAGE))
+        .run(|c| blocked_ips::list_ignored_webhooks(c, MAX_PAGE))
         .await?;
     Ok(listing("ignored_webhooks", &rows, |r| r.to_json()))
 }
@@ -625,11 +626,11 @@ async fn list_inbox(state: web::Data<AppState>, query: web::Query<StatusQuery>) 
     let limit = page_limit(query.limit.as_deref())?;
     let status = status_filter(
         query.status.as_deref(),
-        &["pending", "processing", "done", "failed"],
+        &InboxStatus::ALL.map(InboxStatus::as_str),
     )?;
     let rows = state
         .db
-        .run(move |c| queries::list_inbox(c, status.as_deref(), limit))
+        .run(move |c| inbox::list_inbox(c, status.as_deref(), limit))
         .await?;
     Ok(listing("items", &rows, |r| r.to_json()))
 }
@@ -638,7 +639,7 @@ async fn retry_inbox(state: web::Data<AppState>, id: web::Path<String>) -> Reply
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::NotFound("no such inbox item".into()))?;
-    let row = state.db.run(move |c| queries::retry_inbox(c, id)).await?;
+    let row = state.db.run(move |c| inbox::retry_inbox(c, id)).await?;
     state.intake.do_send(crate::actors::intake::Nudge);
     Ok(HttpResponse::Accepted().json(row.to_json()))
 }

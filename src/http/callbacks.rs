@@ -4,9 +4,10 @@
 use super::admin::{bearer_token, constant_time_eq};
 use super::error::{not_found, ApiError};
 use super::AppState;
-use crate::db::queries::{self, LeadRef};
 use crate::jobs::crm_webhook::CrmWebhook;
 use crate::jobs::JobKind;
+use crate::store::leads;
+use crate::store::leads::LeadRef;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
@@ -71,7 +72,7 @@ pub async fn crm_callback(
     let crm_url = text_field(&body, "crm_url");
     state
         .db
-        .run(move |c| queries::set_crm_ids(c, &lead, &crm_lead_id, crm_url.as_deref()))
+        .run(move |c| leads::set_crm_ids(c, &lead, &crm_lead_id, crm_url.as_deref()))
         .await
         .map_err(not_found("lead"))?;
     Ok(HttpResponse::Ok().json(json!({"success": true})))
@@ -91,7 +92,7 @@ pub async fn make_callback(
     state
         .db
         .run(move |c| {
-            crate::db::jobs::set_result(
+            crate::store::jobs::set_result(
                 c,
                 CrmWebhook::NAME,
                 &send_id,

@@ -3,11 +3,11 @@
 use super::admin::{listing, page_limit, status_filter, Reply, MAX_PAGE};
 use super::error::{not_found, ApiError};
 use super::AppState;
-use crate::db::jobs::{self, AttemptRow, DeadLetter};
-use crate::db::models::{rfc3339, Job};
 use crate::jobs::crm_webhook::CrmWebhook;
 use crate::jobs::runner::JobsQueued;
 use crate::jobs::JobKind;
+use crate::store::jobs::{self, AttemptRow, DeadLetter};
+use crate::store::models::{rfc3339, Job};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -1,6 +1,6 @@
 //! The errors the API reports, each with its status and `{"error": ...}` body.
 
-use crate::db::DbError;
+use crate::store::DbError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;

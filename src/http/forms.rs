@@ -6,9 +6,6 @@ use super::redirect::{request_origin, thank_you_location};
 use super::site::{add_cors_origin, allowed_origin, is_site_host, requested_account};
 use super::AppState;
 use crate::actors::intake::Nudge;
-use crate::db::models::{NewBlockedIpLead, NewIgnoredWebhook, NewInboxRow};
-use crate::db::now;
-use crate::db::queries::{json_text, new_public_id, AckWrite};
 use crate::jobs::crm_webhook::DeliverNow;
 use crate::metrics::label;
 use crate::pipeline::ack::AckOutcome;
@@ -23,6 +20,11 @@ use crate::sources::common::client_ip::{client_ip, is_trusted, ProxyHeaders};
 use crate::sources::common::fields::{extract_website_fields, missing_contact};
 use crate::sources::submission::{Geo, PreForwarded, RequestMeta};
 use crate::sources::website::{self, website_submission};
+use crate::store::inbox::AckWrite;
+use crate::store::json_text;
+use crate::store::models::{InboxStatus, NewBlockedIpLead, NewIgnoredWebhook, NewInboxRow};
+use crate::store::new_public_id;
+use crate::store::now;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -178,7 +180,7 @@ async fn accept(
         account_id,
         body: json_text(&Value::Object(fields)),
         meta_json: serde_json::to_string(&meta).unwrap_or_else(|_| "{}".into()),
-        status: "pending".into(),
+        status: InboxStatus::Pending.as_str().into(),
         attempts: 0,
         next_attempt_at: received_at,
         received_at,
@@ -228,7 +230,7 @@ async fn spool_submission(
     state: &AppState,
     row: &NewInboxRow,
     meta: &RequestMeta,
-    campaign: Option<&crate::db::models::Campaign>,
+    campaign: Option<&crate::store::models::Campaign>,
     forward_now: bool,
 ) -> std::io::Result<()> {
     let mut record = spool_record(state, row, meta, campaign);
@@ -261,7 +263,7 @@ fn spool_record(
     state: &AppState,
     row: &NewInboxRow,
     meta: &RequestMeta,
-    campaign: Option<&crate::db::models::Campaign>,
+    campaign: Option<&crate::store::models::Campaign>,
 ) -> SpoolRecord {
     // The rare path parses the stored body again, so the common one need not keep a copy.
     let fields: Map<String, Value> = serde_json::from_str(&row.body).unwrap_or_default();

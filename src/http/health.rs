@@ -1,7 +1,7 @@
 //! Liveness, readiness, the health page and metrics.
 
 use super::AppState;
-use crate::db::queries;
+use crate::store::health;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 use std::time::Duration;
@@ -17,11 +17,11 @@ const HEALTH_WAIT: Duration = Duration::from_millis(1500);
 /// A health read, or why the database did not answer it in time.
 async fn read_bounded<T: Send + 'static>(
     state: &AppState,
-    read: fn(&mut crate::db::AnyConnection) -> Result<T, crate::db::DbError>,
+    read: fn(&mut crate::store::AnyConnection) -> Result<T, crate::store::DbError>,
 ) -> Result<T, String> {
     let query = state
         .db
-        .run(move |c| crate::db::bounded_read(c, HEALTH_WAIT, read));
+        .run(move |c| crate::store::bounded_read(c, HEALTH_WAIT, read));
     let wait = HEALTH_WAIT + Duration::from_millis(500);
     match tokio::time::timeout(wait, query).await {
         Ok(result) => result.map_err(|e| e.to_string()),
@@ -29,13 +29,13 @@ async fn read_bounded<T: Send + 'static>(
     }
 }
 
-async fn backlog(state: &AppState) -> Result<queries::Backlog, String> {
-    read_bounded(state, queries::backlog).await
+async fn backlog(state: &AppState) -> Result<health::Backlog, String> {
+    read_bounded(state, health::backlog).await
 }
 
 /// Ready when the database answers (and can be read where the work is) and every actor runs.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let probe = state.db.run(|c| queries::ready_for_acks(c, HEALTH_WAIT));
+    let probe = state.db.run(|c| health::ready_for_acks(c, HEALTH_WAIT));
     let database_ok = matches!(
         tokio::time::timeout(HEALTH_WAIT + Duration::from_millis(500), probe).await,
         Ok(Ok(()))
@@ -84,7 +84,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         state.metrics.outbox_pending.set(backlog.outbox_pending);
         state.metrics.outbox_dead.set(backlog.outbox_dead);
     }
-    if let Ok(dead) = read_bounded(&state, crate::db::jobs::count_dead_letters).await {
+    if let Ok(dead) = read_bounded(&state, crate::store::jobs::count_dead_letters).await {
         state.metrics.dead_letters.set(dead);
     }
     if let Some(actors) = state.registry.to_json().as_object() {

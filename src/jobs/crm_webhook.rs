@@ -10,8 +10,6 @@
 
 use super::runner::{InFlight, JobRunner};
 use super::{Attempted, JobKind, KindSettings, Recorded, RecordedAttempt, Verdict};
-use crate::db::jobs::PENDING;
-use crate::db::models::{Job, NewJob};
 use crate::jobs::http_attempt::{
     body_start, describe, describe_with_body, is_retryable, AttemptResult,
 };
@@ -19,6 +17,8 @@ use crate::jobs::signing::sign;
 use crate::metrics::{label, Metrics};
 use crate::outbound;
 use crate::sources::submission::PreForwarded;
+use crate::store::jobs::PENDING;
+use crate::store::models::{Job, NewJob};
 use actix::prelude::*;
 use futures_util::future::LocalBoxFuture;
 use std::collections::{HashMap, HashSet};
@@ -163,7 +163,7 @@ pub fn send_job(
     already_delivered: bool,
 ) -> NewJob {
     let (lead_id, lead_submission_id, lead_public_id) = lead;
-    let t = crate::db::now();
+    let t = crate::store::now();
     NewJob {
         kind: CrmWebhook::NAME.to_string(),
         public_id: make_send_public_id.to_string(),
@@ -173,7 +173,7 @@ pub fn send_job(
         destination: Some(url.to_string()),
         payload_json: payload_json.to_string(),
         status: if already_delivered {
-            crate::db::jobs::DONE
+            crate::store::jobs::DONE
         } else {
             PENDING
         }

@@ -14,7 +14,7 @@ pub mod http_attempt;
 pub mod runner;
 pub mod signing;
 
-use crate::db::models::{Job, NewJob};
+use crate::store::models::{Job, NewJob};
 use futures_util::future::LocalBoxFuture;
 use std::time::Duration;
 

@@ -6,8 +6,8 @@
 use super::{JobKind, Recorded, RecordedAttempt};
 use crate::actors::db_executor::Db;
 use crate::actors::health::{run_guarded, ActorStats};
-use crate::db::jobs;
-use crate::db::models::Job;
+use crate::store::jobs;
+use crate::store::models::Job;
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

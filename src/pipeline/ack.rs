@@ -11,7 +11,9 @@
 //! spooled without being forwarded, so it is stored and forwarded once either way.
 
 use crate::actors::db_executor::Db;
-use crate::db::queries::{append_ack_writes, AckFailure, AckWrite};
+use crate::store::inbox::append_ack_writes;
+use crate::store::inbox::AckFailure;
+use crate::store::inbox::AckWrite;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -141,7 +143,7 @@ async fn commit_group(db: &Db, group: Vec<Pending>) {
 /// Runs on the database thread: claims the writes whose requests still wait, commits them with a
 /// lock wait bounded by the earliest deadline, and reports an outcome per write of the group.
 fn commit_claimed(
-    conn: &mut crate::db::AnyConnection,
+    conn: &mut crate::store::AnyConnection,
     writes: &[(AckWrite, Arc<AtomicU8>, Instant)],
 ) -> Vec<AckOutcome> {
     let claimed: Vec<bool> = writes

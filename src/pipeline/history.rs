@@ -1,10 +1,10 @@
 //! Gather the person's history: their earlier submissions in the account that share a key
 //! (visitor id, email, phone), the project's recent lead from their client IP, and counts.
 
-use crate::db::schema::*;
-use crate::db::{AnyConnection, DbError};
 use crate::pipeline::identity::{identity_keys, IdentityKey, IP_MATCH_WINDOW_HOURS};
 use crate::sources::submission::Submission;
+use crate::store::schema::*;
+use crate::store::{AnyConnection, DbError};
 use chrono::Duration;
 use diesel::dsl::max;
 use diesel::prelude::*;

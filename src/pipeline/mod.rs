@@ -10,10 +10,10 @@ pub mod payload;
 pub mod spool;
 mod store;
 
-use crate::db::models::Lead;
-use crate::db::{lock_identity_key, AnyConnection, DbError};
 use crate::scoring::{self, Engagement, SubmissionSignals, Suspicion};
 use crate::sources::submission::Submission;
+use crate::store::models::Lead;
+use crate::store::{lock_identity_key, AnyConnection, DbError};
 use forwarding::{ForwardDecision, ForwardPolicy, Forwarding};
 use history::PersonHistory;
 use payload::ForwardedLead;

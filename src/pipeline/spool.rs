@@ -9,8 +9,8 @@
 //! file is emptied once everything in it has been written to the database. A cursor that falls
 //! behind after a crash only re-offers records the inbox already has, which are skipped.
 
-use crate::db::models::NewInboxRow;
 use crate::sources::submission::PreForwarded;
+use crate::store::models::NewInboxRow;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -53,9 +53,9 @@ impl SpoolRecord {
             account_id: self.account_id.clone(),
             body: self.body.clone(),
             meta_json: meta.to_string(),
-            status: "pending".into(),
+            status: crate::store::models::InboxStatus::Pending.as_str().into(),
             attempts: 0,
-            next_attempt_at: crate::db::now(),
+            next_attempt_at: crate::store::now(),
             received_at,
         }
     }

@@ -5,12 +5,14 @@
 use super::forwarding::{is_duplicate, Forwarding};
 use super::payload::{forwarded_lead, ForwardedLead, LeadContext};
 use super::{PersistOutcome, Person, PipelineItem, PipelineSettings, Scores};
-use crate::db::models::{Lead, NewLead, NewLeadSubmission};
-use crate::db::queries::{json_text, new_public_id, search_text_with};
-use crate::db::schema::*;
-use crate::db::{now, AnyConnection, DbError};
 use crate::jobs::crm_webhook::send_job;
 use crate::sources::submission::Submission;
+use crate::store::json_text;
+use crate::store::leads::search_text_with;
+use crate::store::models::{InboxStatus, Lead, NewLead, NewLeadSubmission};
+use crate::store::new_public_id;
+use crate::store::schema::*;
+use crate::store::{now, AnyConnection, DbError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -24,8 +26,9 @@ pub fn still_ours(conn: &mut AnyConnection, inbox_id: i64, owner: &str) -> Resul
         AnyConnection::Postgresql(c) => claim.for_update().get_result(c).optional()?,
         AnyConnection::Sqlite(c) => claim.get_result(c).optional()?,
     };
-    Ok(claim
-        .is_some_and(|(status, lease)| status == "processing" && lease.as_deref() == Some(owner)))
+    Ok(claim.is_some_and(|(status, lease)| {
+        status == InboxStatus::Processing.as_str() && lease.as_deref() == Some(owner)
+    }))
 }
 
 pub fn find_lead(conn: &mut AnyConnection, id: i64) -> Result<Lead, DbError> {
@@ -76,7 +79,7 @@ pub fn store(
         _ => None,
     };
     let delivery_id = match job {
-        Some(job) => Some(crate::db::jobs::insert_job(conn, &job)?),
+        Some(job) => Some(crate::store::jobs::insert_job(conn, &job)?),
         None => None,
     };
     if item.row.last {
@@ -246,7 +249,7 @@ fn update_lead(
 fn mark_done(conn: &mut AnyConnection, inbox_id: i64, t: NaiveDateTime) -> Result<(), DbError> {
     diesel::update(inbox::table.find(inbox_id))
         .set((
-            inbox::status.eq("done"),
+            inbox::status.eq(InboxStatus::Done.as_str()),
             inbox::lease_owner.eq(None::<String>),
             inbox::lease_until.eq(None::<NaiveDateTime>),
             inbox::processed_at.eq(t),

@@ -5,6 +5,51 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
+/// Where an inbox row is: waiting, claimed by a runner, stored, or given up on (for an operator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxStatus {
+    Pending,
+    Processing,
+    Done,
+    Failed,
+}
+
+impl InboxStatus {
+    pub const ALL: [InboxStatus; 4] = [
+        InboxStatus::Pending,
+        InboxStatus::Processing,
+        InboxStatus::Done,
+        InboxStatus::Failed,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            InboxStatus::Pending => "pending",
+            InboxStatus::Processing => "processing",
+            InboxStatus::Done => "done",
+            InboxStatus::Failed => "failed",
+        }
+    }
+}
+
+/// Where a job is: due (now or later), done, or dead (its dead letter says why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Pending,
+    Done,
+    Dead,
+}
+
+impl JobStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Done => "done",
+            JobStatus::Dead => "dead",
+        }
+    }
+}
+
 /// RFC 3339 UTC with milliseconds, as every time in the API is written.
 pub fn rfc3339(t: &NaiveDateTime) -> String {
     t.and_utc()

@@ -1,8 +1,16 @@
-//! Storage: one connection type over SQLite and PostgreSQL, the pool, migrations, transactions.
+//! Storage: one connection type over SQLite and PostgreSQL, the pool, migrations, transactions
+//! (the backends' differences in one place: here), and one file per table group.
+//!
+//! Failure policy: a query error is returned to the caller, classified (`is_row_error`,
+//! `is_unavailable`) so that a batch is retried row by row only when one row's data failed it.
 
+pub mod accounts;
+pub mod blocked_ips;
+pub mod health;
+pub mod inbox;
 pub mod jobs;
+pub mod leads;
 pub mod models;
-pub mod queries;
 pub mod schema;
 
 use crate::config::DatabaseTarget;
@@ -318,6 +326,15 @@ pub fn lock_identity_key(
             .execute(c)?;
     }
     Ok(())
+}
+
+pub fn new_public_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A JSON object column's text, or `{}`.
+pub fn json_text(value: &serde_json::Value) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".into())
 }
 
 pub fn now() -> chrono::NaiveDateTime {

@@ -1,16 +1,16 @@
 //! The `jobs` table and its attempt log and dead letters, for every kind: claim due rows, record
 //! attempts, dead letters, re-drives, replays, and the views operators read.
 
-use super::models::{Job, NewJob};
+use super::models::{Job, JobStatus, NewJob};
 use super::schema::*;
 use super::{now, write_transaction, AnyConnection, DbError};
 use crate::jobs::{DeadLetterPolicy, Recorded, RecordedAttempt, Verdict};
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-pub const PENDING: &str = "pending";
-pub const DONE: &str = "done";
-pub const DEAD: &str = "dead";
+pub const PENDING: &str = JobStatus::Pending.as_str();
+pub const DONE: &str = JobStatus::Done.as_str();
+pub const DEAD: &str = JobStatus::Dead.as_str();
 
 pub fn insert_job(conn: &mut AnyConnection, job: &NewJob) -> Result<i64, DbError> {
     Ok(diesel::insert_into(jobs::table)
