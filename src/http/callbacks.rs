@@ -1,29 +1,15 @@
 //! Callbacks from the CRM side: the CRM's id for a lead, the automation's link for a send.
 //! `Authorization: Bearer <CRM_CALLBACK_TOKEN>`; unknown ids are `404`.
 
-use super::admin::{bearer_token, constant_time_eq};
+use super::auth::CrmCaller;
 use super::error::{not_found, ApiError};
 use super::AppState;
 use crate::jobs::crm_webhook::CrmWebhook;
 use crate::jobs::JobKind;
 use crate::store::leads;
 use crate::store::leads::LeadRef;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
-
-fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
-    let expected = state
-        .config
-        .crm_callback_token
-        .as_deref()
-        .ok_or(ApiError::Unauthorized)?;
-    let given = bearer_token(req.headers()).unwrap_or_default();
-    if constant_time_eq(expected.as_bytes(), given.as_bytes()) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized)
-    }
-}
 
 /// The body, parsed only once the caller is known: a stranger learns nothing from a `400`.
 fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
@@ -45,11 +31,10 @@ fn text_field(body: &Map<String, Value>, key: &str) -> Option<String> {
 }
 
 pub async fn crm_callback(
-    req: HttpRequest,
+    _caller: CrmCaller,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state)?;
     let body = json_object(&body)?;
     let lead = match (text_field(&body, "lead_public_id"), body.get("lead_id")) {
         (Some(public_id), _) => LeadRef::PublicId(public_id),
@@ -79,11 +64,10 @@ pub async fn crm_callback(
 }
 
 pub async fn make_callback(
-    req: HttpRequest,
+    _caller: CrmCaller,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state)?;
     let body = json_object(&body)?;
     let send_id = text_field(&body, "make_send_public_id")
         .ok_or_else(|| ApiError::BadRequest("make_send_public_id is required".into()))?;

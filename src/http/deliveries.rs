@@ -1,6 +1,7 @@
 //! `/admin/deliveries` and `/admin/dead-letters`: the CRM webhook's jobs as operators read them.
 
 use super::admin::{listing, page_limit, status_filter, Reply, MAX_PAGE};
+use super::auth::Admin;
 use super::error::{not_found, ApiError};
 use super::AppState;
 use crate::jobs::crm_webhook::CrmWebhook;
@@ -61,7 +62,11 @@ pub struct StatusQuery {
     limit: Option<String>,
 }
 
-pub async fn list_deliveries(state: web::Data<AppState>, query: web::Query<StatusQuery>) -> Reply {
+pub async fn list_deliveries(
+    _: Admin,
+    state: web::Data<AppState>,
+    query: web::Query<StatusQuery>,
+) -> Reply {
     let limit = page_limit(query.limit.as_deref())?;
     let status =
         status_filter(query.status.as_deref(), &["pending", "delivered", "dead"])?.map(|s| {
@@ -79,7 +84,7 @@ pub async fn list_deliveries(state: web::Data<AppState>, query: web::Query<Statu
 }
 
 /// The delivery (payload, state) and every attempt made: status, duration, error.
-pub async fn delivery_detail(state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+pub async fn delivery_detail(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::NotFound("no such delivery".into()))?;
@@ -92,7 +97,7 @@ pub async fn delivery_detail(state: web::Data<AppState>, id: web::Path<String>) 
     Ok(HttpResponse::Ok().json(json!({"delivery": delivery_json(&job), "attempts": attempts})))
 }
 
-pub async fn list_dead_letters(state: web::Data<AppState>) -> Reply {
+pub async fn list_dead_letters(_: Admin, state: web::Data<AppState>) -> Reply {
     let rows = state
         .db
         .run(|c| jobs::list_dead_letters(c, KIND, MAX_PAGE))
@@ -101,7 +106,11 @@ pub async fn list_dead_letters(state: web::Data<AppState>) -> Reply {
 }
 
 /// Sends a dead letter again with the same `webhook-id`; it leaves the list once delivered.
-pub async fn replay_dead_letter(state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+pub async fn replay_dead_letter(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Reply {
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::NotFound("no such dead letter".into()))?;
@@ -121,6 +130,7 @@ pub struct ReplayQuery {
 
 /// Every unexpired dead letter (of one URL, with `?url=`) sent again, same `webhook-id`s.
 pub async fn replay_all_dead_letters(
+    _: Admin,
     state: web::Data<AppState>,
     query: web::Query<ReplayQuery>,
 ) -> Reply {

@@ -99,7 +99,7 @@ async fn accept(
         // A URL stored before it was checked is not sent as a `Location`.
         campaign
             .and_then(|c| c.thank_you_url.as_deref())
-            .filter(|url| super::admin::valid_thank_you_url(url).is_ok()),
+            .filter(|url| super::campaigns::valid_thank_you_url(url).is_ok()),
     );
 
     let peer = req.peer_addr().map(|a| a.ip());

@@ -1,5 +1,6 @@
 //! Liveness, readiness, the health page and metrics.
 
+use super::auth::Admin;
 use super::AppState;
 use crate::store::health;
 use actix_web::{web, HttpResponse};
@@ -49,7 +50,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-pub async fn admin_health(state: web::Data<AppState>) -> HttpResponse {
+pub async fn admin_health(_: Admin, state: web::Data<AppState>) -> HttpResponse {
     let backlog = backlog(&state).await;
     let database = match &backlog {
         Ok(_) => json!({"backend": backend_name(&state), "status": "ok"}),

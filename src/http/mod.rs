@@ -1,12 +1,18 @@
 //! The HTTP surface: one file per surface, all handlers thin.
 
+pub mod accounts;
 pub mod admin;
+pub mod auth;
+pub mod blocked_ips;
 pub mod callbacks;
+pub mod campaigns;
 pub mod deadline;
 pub mod deliveries;
 pub mod error;
 pub mod forms;
 pub mod health;
+pub mod inbox;
+pub mod leads;
 pub mod redirect;
 pub mod site;
 

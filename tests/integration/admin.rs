@@ -546,3 +546,50 @@ fn processed_inbox_rows_leave_after_the_retention() {
         "the submission keeps what was sent"
     );
 }
+
+#[test]
+fn every_admin_route_needs_the_token() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    let routes = [
+        ("GET", "/admin/health"),
+        ("GET", "/admin/accounts"),
+        ("POST", "/admin/accounts"),
+        ("PATCH", "/admin/accounts/x"),
+        ("GET", "/admin/accounts/x/campaigns"),
+        ("POST", "/admin/accounts/x/campaigns"),
+        ("PATCH", "/admin/campaigns/x"),
+        ("GET", "/admin/blocked-ips"),
+        ("POST", "/admin/blocked-ips"),
+        ("DELETE", "/admin/blocked-ips/x"),
+        ("GET", "/admin/blocked-ip-leads"),
+        ("GET", "/admin/leads"),
+        ("GET", "/admin/leads/x"),
+        ("PATCH", "/admin/leads/x"),
+        ("GET", "/admin/deliveries"),
+        ("GET", "/admin/deliveries/1"),
+        ("GET", "/admin/dead-letters"),
+        ("POST", "/admin/dead-letters/replay"),
+        ("POST", "/admin/dead-letters/1/replay"),
+        ("GET", "/admin/inbox"),
+        ("POST", "/admin/inbox/1/retry"),
+        ("GET", "/admin/ignored-webhooks"),
+        ("POST", "/admin/actors/Scorer/crash"),
+    ];
+    for (method, path) in routes {
+        let r = d.request(
+            method,
+            path,
+            &[("Content-Type", "application/json")],
+            Some(b"{}"),
+        );
+        assert_eq!(r.status, 401, "{method} {path}: {}", r.body);
+        let wrong = d.request(
+            method,
+            path,
+            &[("Authorization", "Bearer nope")],
+            Some(b"{}"),
+        );
+        assert_eq!(wrong.status, 401, "{method} {path}");
+    }
+}

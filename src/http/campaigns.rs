@@ -1,0 +1,284 @@
+//! `/admin/accounts/{id}/campaigns`, `/admin/campaigns/{id}`: what each campaign is, checked
+//! key by key (unknown keys are `422`, URLs must be safe to send browsers and leads to).
+
+use super::accounts::valid_name;
+use super::admin::{listing, refresh_directory, Reply};
+use super::auth::Admin;
+use super::error::ApiError;
+use super::AppState;
+use crate::store::models::Campaign;
+use crate::store::{self, accounts, now};
+use actix_web::{web, HttpResponse};
+use serde_json::{Map, Value};
+
+/// Keys kept in their own columns; everything else of the contract is kept in `settings_json`.
+const CAMPAIGN_COLUMNS: &[&str] = &[
+    "name",
+    "project_name",
+    "integration",
+    "active",
+    "thank_you_url",
+    "webhook_url",
+];
+
+/// The campaign keys of the contract kept in `settings_json`.
+const CAMPAIGN_SETTINGS: &[&str] = &[
+    "page_id",
+    "lead_form_id",
+    "tracking_number",
+    "signing_secret",
+    "site_domains",
+    "add_to_crm",
+    "add_person_or_business",
+    "create_deal",
+    "pipeline_id",
+    "stage_id",
+    "deal_value",
+    "currency",
+    "selected_user",
+    "notification_type",
+    "email_details",
+    "sms_details",
+];
+
+/// Keys leadgate writes itself: a client may send a campaign back as it got it.
+const CAMPAIGN_READ_ONLY: &[&str] = &["id", "account_id", "created_at", "updated_at", "health"];
+
+fn optional_string(
+    body: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<Option<String>>, ApiError> {
+    match body.get(key) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(s)) => Ok(Some(Some(s.trim().to_string()).filter(|s| !s.is_empty()))),
+        Some(_) => Err(ApiError::BadRequest(format!("{key} must be a string"))),
+    }
+}
+
+/// Where browsers are sent: an absolute http(s) URL, or a path on this host starting with one
+/// `/`. Control characters and backslashes are refused: browsers read `/\evil.example` as
+/// another host, and a line break would end the `Location` header.
+pub fn valid_thank_you_url(url: &str) -> Result<(), String> {
+    if url.chars().any(|c| c.is_control() || c == '\\') {
+        return Err("thank_you_url must not contain control characters or backslashes".into());
+    }
+    if url.starts_with('/') {
+        let ok = !url.starts_with("//") && url.parse::<actix_web::http::Uri>().is_ok();
+        return ok
+            .then_some(())
+            .ok_or_else(|| "thank_you_url must be a path starting with a single /".into());
+    }
+    match url.parse::<actix_web::http::Uri>() {
+        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
+            Ok(())
+        }
+        _ => Err("thank_you_url must be an http(s) URL or a path starting with /".into()),
+    }
+}
+
+/// A key the contract does not name is a mistake (`thankyou_url`), not a setting to keep: `422`.
+fn refuse_unknown_campaign_keys(body: &Map<String, Value>) -> Result<(), ApiError> {
+    let known = |key: &str| {
+        CAMPAIGN_COLUMNS.contains(&key)
+            || CAMPAIGN_SETTINGS.contains(&key)
+            || CAMPAIGN_READ_ONLY.contains(&key)
+    };
+    match body.keys().find(|k| !known(k)) {
+        Some(unknown) => Err(ApiError::Unprocessable {
+            message: format!("unknown campaign key {unknown:?}"),
+            fields: vec![unknown.clone()],
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Applies a JSON body to a campaign (new or existing), checking every field it uses.
+pub fn apply_campaign_input(
+    campaign: &mut Campaign,
+    body: &Map<String, Value>,
+) -> Result<(), ApiError> {
+    refuse_unknown_campaign_keys(body)?;
+    if let Some(name) = optional_string(body, "name")? {
+        campaign.name = valid_name(name.as_deref(), true)?.unwrap_or_default();
+    }
+    if let Some(project) = optional_string(body, "project_name")? {
+        campaign.project_name = project;
+    }
+    if let Some(integration) = optional_string(body, "integration")? {
+        let integration = integration.unwrap_or_default();
+        if !crate::sources::INTEGRATIONS.contains(&integration.as_str()) {
+            return Err(ApiError::BadRequest(format!(
+                "integration must be one of {}",
+                crate::sources::INTEGRATIONS.join(", ")
+            )));
+        }
+        campaign.integration = integration;
+    }
+    match body.get("active") {
+        None => {}
+        Some(Value::Bool(b)) => campaign.active = *b,
+        Some(_) => return Err(ApiError::BadRequest("active must be true or false".into())),
+    }
+    if let Some(url) = optional_string(body, "thank_you_url")? {
+        if let Some(u) = &url {
+            valid_thank_you_url(u).map_err(ApiError::BadRequest)?;
+        }
+        campaign.thank_you_url = url;
+    }
+    if let Some(url) = optional_string(body, "webhook_url")? {
+        if let Some(why) = url
+            .as_deref()
+            .and_then(crate::outbound::forbidden_destination)
+        {
+            return Err(ApiError::BadRequest(format!("webhook_url: {why}")));
+        }
+        campaign.webhook_url = url;
+    }
+    if let Some(domains) = body.get("site_domains") {
+        let valid = domains.as_array().is_some_and(|items| {
+            items
+                .iter()
+                .all(|d| d.as_str().is_some_and(|s| !s.trim().is_empty()))
+        });
+        if !valid {
+            return Err(ApiError::BadRequest(
+                "site_domains must be an array of host names".into(),
+            ));
+        }
+    }
+    let mut settings = campaign.settings();
+    for (key, value) in body {
+        if CAMPAIGN_SETTINGS.contains(&key.as_str()) {
+            settings.insert(key.clone(), value.clone());
+        }
+    }
+    campaign.settings_json = store::json_text(&Value::Object(settings));
+    if campaign.integration.is_empty() {
+        return Err(ApiError::BadRequest("integration is required".into()));
+    }
+    Ok(())
+}
+
+pub async fn list_campaigns(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+    let id = id.into_inner();
+    let campaigns = state
+        .db
+        .run(move |c| {
+            accounts::find_account(c, &id)?;
+            accounts::list_campaigns(c, &id)
+        })
+        .await?;
+    Ok(listing("campaigns", &campaigns, Campaign::to_json))
+}
+
+pub async fn create_campaign(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<Map<String, Value>>,
+) -> Reply {
+    let t = now();
+    let mut campaign = Campaign {
+        id: store::new_public_id(),
+        account_id: id.into_inner(),
+        name: String::new(),
+        project_name: None,
+        integration: String::new(),
+        active: true,
+        thank_you_url: None,
+        webhook_url: None,
+        settings_json: "{}".into(),
+        created_at: t,
+        updated_at: t,
+    };
+    if !body.contains_key("name") {
+        return Err(ApiError::BadRequest("name is required".into()));
+    }
+    apply_campaign_input(&mut campaign, &body)?;
+    let stored = campaign.clone();
+    state
+        .db
+        .run(move |c| {
+            accounts::find_account(c, &stored.account_id)?;
+            accounts::insert_campaign(c, &stored)
+        })
+        .await?;
+    refresh_directory(&state).await;
+    Ok(HttpResponse::Created().json(campaign.to_json()))
+}
+
+pub async fn update_campaign(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<Map<String, Value>>,
+) -> Reply {
+    let id = id.into_inner();
+    let body = body.into_inner();
+    refuse_unknown_campaign_keys(&body)?;
+    let campaign = state
+        .db
+        .run(move |c| {
+            let mut campaign = accounts::find_campaign(c, &id)?;
+            apply_campaign_input(&mut campaign, &body)
+                .map_err(|e| crate::store::DbError::Invalid(e.to_string()))?;
+            campaign.updated_at = now();
+            accounts::replace_campaign(c, &campaign)?;
+            Ok(campaign)
+        })
+        .await
+        .map_err(|e| match e {
+            crate::store::DbError::Invalid(message) => ApiError::BadRequest(message),
+            other => other.into(),
+        })?;
+    refresh_directory(&state).await;
+    Ok(HttpResponse::Ok().json(campaign.to_json()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn blank() -> Campaign {
+        Campaign {
+            id: "c".into(),
+            account_id: "a".into(),
+            name: String::new(),
+            project_name: None,
+            integration: String::new(),
+            active: true,
+            thank_you_url: None,
+            webhook_url: None,
+            settings_json: "{}".into(),
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    #[test]
+    fn campaign_input_is_checked() {
+        let mut c = blank();
+        let body = json!({"name": "Skyline", "integration": "website", "project_name": "Skyline Towers",
+            "site_domains": ["skyline.example.com"], "thank_you_url": "/thanks", "create_deal": true});
+        apply_campaign_input(&mut c, body.as_object().unwrap()).unwrap();
+        assert_eq!(c.site_domains(), vec!["skyline.example.com"]);
+        assert_eq!(c.to_json()["create_deal"], true);
+        for bad in [
+            json!({"integration": "myspace"}),
+            json!({"thank_you_url": "javascript:x"}),
+            json!({"site_domains": "x"}),
+            json!({"active": "yes"}),
+            json!({"webhook_url": "/relative"}),
+        ] {
+            let mut c = blank();
+            c.name = "n".into();
+            c.integration = "website".into();
+            assert!(
+                apply_campaign_input(&mut c, bad.as_object().unwrap()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}

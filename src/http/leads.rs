@@ -1,0 +1,142 @@
+//! `/admin/leads`: the canonical leads, their submissions and timeline, their status.
+
+use super::admin::{page_limit, Reply};
+use super::auth::Admin;
+use super::error::{not_found, ApiError};
+use super::AppState;
+use crate::sources::submission::project_key;
+use crate::store::leads::{self, LeadFilter};
+use crate::store::{accounts, models::rfc3339};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+pub struct LeadQuery {
+    account: Option<String>,
+    project: Option<String>,
+    q: Option<String>,
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+pub async fn list_leads(
+    _: Admin,
+    state: web::Data<AppState>,
+    query: web::Query<LeadQuery>,
+) -> Reply {
+    let limit = page_limit(query.limit.as_deref())?;
+    let before_id = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| ApiError::BadRequest("cursor is not valid".into()))?,
+        ),
+    };
+    let nonempty = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let filter = LeadFilter {
+        account_id: nonempty(&query.account),
+        project_key: nonempty(&query.project).map(|p| project_key(Some(&p))),
+        q: nonempty(&query.q),
+        status: nonempty(&query.status),
+        limit: limit + 1,
+        before_id,
+    };
+    let mut leads = state
+        .db
+        .run(move |c| {
+            if let Some(account) = &filter.account_id {
+                accounts::find_account(c, account).map_err(|e| match e {
+                    crate::store::DbError::NotFound => {
+                        crate::store::DbError::Invalid(format!("unknown account {account:?}"))
+                    }
+                    other => other,
+                })?;
+            }
+            leads::list_leads(c, &filter)
+        })
+        .await
+        .map_err(|e| match e {
+            crate::store::DbError::Invalid(message) => ApiError::BadRequest(message),
+            other => other.into(),
+        })?;
+    let next_cursor = if leads.len() as i64 > limit {
+        leads.truncate(limit as usize);
+        leads.last().map(|l| l.id.to_string())
+    } else {
+        None
+    };
+    let items: Vec<Value> = leads.iter().map(|l| l.to_json()).collect();
+    Ok(HttpResponse::Ok().json(json!({ "leads": items, "next_cursor": next_cursor })))
+}
+
+pub async fn lead_detail(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+    let id = id.into_inner();
+    let (lead, submissions, deliveries) = state
+        .db
+        .run(move |c| {
+            let lead = leads::find_lead(c, &id)?;
+            let submissions = leads::lead_submissions_of(c, lead.id)?;
+            let deliveries = crate::store::jobs::jobs_of_lead(c, lead.id)?;
+            Ok((lead, submissions, deliveries))
+        })
+        .await
+        .map_err(not_found("lead"))?;
+    let mut timeline: Vec<Value> = submissions
+        .iter()
+        .map(|s| {
+            json!({"at": rfc3339(&s.submitted_at), "type": "submission", "submission_public_id": s.public_id,
+                   "lead_source": s.lead_source, "is_duplicate": s.is_duplicate, "forwarded": s.forwarded})
+        })
+        .chain(deliveries.iter().map(super::deliveries::delivery_event))
+        .collect();
+    timeline.sort_by(|a, b| a["at"].as_str().cmp(&b["at"].as_str()));
+    Ok(HttpResponse::Ok().json(json!({
+        "lead": lead.to_json(),
+        "submissions": submissions.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
+        "timeline": timeline,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct LeadPatch {
+    status: Option<String>,
+}
+
+/// Lead statuses are the operator's words: lowercase letters, digits and `_`, up to 32.
+pub fn valid_status(status: Option<&str>) -> Result<String, ApiError> {
+    let status = status.map(str::trim).unwrap_or_default();
+    let ok = !status.is_empty()
+        && status.len() <= 32
+        && status
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(status.to_string())
+    } else {
+        Err(ApiError::BadRequest(
+            "status must be 1 to 32 characters of a-z, 0-9 and _".into(),
+        ))
+    }
+}
+
+pub async fn update_lead(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<LeadPatch>,
+) -> Reply {
+    let status = valid_status(body.status.as_deref())?;
+    let id = id.into_inner();
+    let lead = state
+        .db
+        .run(move |c| leads::set_lead_status(c, &id, &status))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "lead": lead.to_json() })))
+}
