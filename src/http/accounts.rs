@@ -5,12 +5,14 @@ use super::auth::Admin;
 use super::error::ApiError;
 use super::AppState;
 use crate::store::accounts;
+use crate::store::models::{rfc3339, Account};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
+use serde_json::{json, Value};
 
 pub async fn list_accounts(_: Admin, state: web::Data<AppState>) -> Reply {
     let accounts = state.db.run(accounts::list_accounts).await?;
-    Ok(listing("accounts", &accounts, |a| a.to_json()))
+    Ok(listing("accounts", &accounts, account_json))
 }
 
 #[derive(Deserialize)]
@@ -42,7 +44,7 @@ pub async fn create_account(
         .run(move |c| accounts::create_account(c, &name, active))
         .await?;
     refresh_directory(&state).await;
-    Ok(HttpResponse::Created().json(account.to_json()))
+    Ok(HttpResponse::Created().json(account_json(&account)))
 }
 
 pub async fn update_account(
@@ -59,5 +61,12 @@ pub async fn update_account(
         .run(move |c| accounts::update_account(c, &id, name.as_deref(), active))
         .await?;
     refresh_directory(&state).await;
-    Ok(HttpResponse::Ok().json(account.to_json()))
+    Ok(HttpResponse::Ok().json(account_json(&account)))
+}
+
+pub fn account_json(account: &Account) -> Value {
+    json!({
+        "id": account.id, "name": account.name, "active": account.active, "is_default": account.is_default,
+        "created_at": rfc3339(&account.created_at), "updated_at": rfc3339(&account.updated_at),
+    })
 }

@@ -6,9 +6,11 @@ use super::admin::{listing, refresh_directory, Reply};
 use super::auth::Admin;
 use super::error::ApiError;
 use super::AppState;
+use crate::store::models::rfc3339;
 use crate::store::models::Campaign;
 use crate::store::{self, accounts, now};
 use actix_web::{web, HttpResponse};
+use serde_json::json;
 use serde_json::{Map, Value};
 
 /// Keys kept in their own columns; everything else of the contract is kept in `settings_json`.
@@ -169,7 +171,7 @@ pub async fn list_campaigns(_: Admin, state: web::Data<AppState>, id: web::Path<
             accounts::list_campaigns(c, &id)
         })
         .await?;
-    Ok(listing("campaigns", &campaigns, Campaign::to_json))
+    Ok(listing("campaigns", &campaigns, campaign_json))
 }
 
 pub async fn create_campaign(
@@ -205,7 +207,7 @@ pub async fn create_campaign(
         })
         .await?;
     refresh_directory(&state).await;
-    Ok(HttpResponse::Created().json(campaign.to_json()))
+    Ok(HttpResponse::Created().json(campaign_json(&campaign)))
 }
 
 pub async fn update_campaign(
@@ -233,7 +235,21 @@ pub async fn update_campaign(
             other => other.into(),
         })?;
     refresh_directory(&state).await;
-    Ok(HttpResponse::Ok().json(campaign.to_json()))
+    Ok(HttpResponse::Ok().json(campaign_json(&campaign)))
+}
+
+pub fn campaign_json(campaign: &Campaign) -> Value {
+    let mut out = campaign.settings();
+    let fixed = json!({
+        "id": campaign.id, "account_id": campaign.account_id, "name": campaign.name,
+        "project_name": campaign.project_name, "integration": campaign.integration, "active": campaign.active,
+        "thank_you_url": campaign.thank_you_url, "webhook_url": campaign.webhook_url,
+        "created_at": rfc3339(&campaign.created_at), "updated_at": rfc3339(&campaign.updated_at),
+    });
+    if let Value::Object(fixed) = fixed {
+        out.extend(fixed);
+    }
+    Value::Object(out)
 }
 
 #[cfg(test)]
@@ -264,7 +280,7 @@ mod tests {
             "site_domains": ["skyline.example.com"], "thank_you_url": "/thanks", "create_deal": true});
         apply_campaign_input(&mut c, body.as_object().unwrap()).unwrap();
         assert_eq!(c.site_domains(), vec!["skyline.example.com"]);
-        assert_eq!(c.to_json()["create_deal"], true);
+        assert_eq!(campaign_json(&c)["create_deal"], true);
         for bad in [
             json!({"integration": "myspace"}),
             json!({"thank_you_url": "javascript:x"}),

@@ -5,9 +5,11 @@ use super::auth::Admin;
 use super::error::ApiError;
 use super::AppState;
 use crate::store::models::InboxStatus;
+use crate::store::models::{parse_json_or, rfc3339, IgnoredWebhook, InboxRow};
 use crate::store::{blocked_ips, inbox};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
+use serde_json::{json, Value};
 
 #[derive(Deserialize)]
 pub struct StatusQuery {
@@ -20,7 +22,7 @@ pub async fn list_ignored_webhooks(_: Admin, state: web::Data<AppState>) -> Repl
         .db
         .run(|c| blocked_ips::list_ignored_webhooks(c, MAX_PAGE))
         .await?;
-    Ok(listing("ignored_webhooks", &rows, |r| r.to_json()))
+    Ok(listing("ignored_webhooks", &rows, ignored_webhook_json))
 }
 
 pub async fn list_inbox(
@@ -37,7 +39,7 @@ pub async fn list_inbox(
         .db
         .run(move |c| inbox::list_inbox(c, status.as_deref(), limit))
         .await?;
-    Ok(listing("items", &rows, |r| r.to_json()))
+    Ok(listing("items", &rows, inbox_row_json))
 }
 
 pub async fn retry_inbox(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
@@ -46,5 +48,24 @@ pub async fn retry_inbox(_: Admin, state: web::Data<AppState>, id: web::Path<Str
         .map_err(|_| ApiError::NotFound("no such inbox item".into()))?;
     let row = state.db.run(move |c| inbox::retry_inbox(c, id)).await?;
     state.intake.do_send(crate::actors::intake::Nudge);
-    Ok(HttpResponse::Accepted().json(row.to_json()))
+    Ok(HttpResponse::Accepted().json(inbox_row_json(&row)))
+}
+
+pub fn inbox_row_json(inbox_row: &InboxRow) -> Value {
+    json!({
+        "id": inbox_row.id, "public_id": inbox_row.public_id, "kind": inbox_row.kind, "account_id": inbox_row.account_id,
+        "status": inbox_row.status, "attempts": inbox_row.attempts, "last_error": inbox_row.last_error,
+        "next_attempt_at": rfc3339(&inbox_row.next_attempt_at), "received_at": rfc3339(&inbox_row.received_at),
+        "processed_at": inbox_row.processed_at.as_ref().map(rfc3339),
+        "body": parse_json_or(&inbox_row.body, Value::String(inbox_row.body.clone())),
+    })
+}
+
+pub fn ignored_webhook_json(ignored_webhook: &IgnoredWebhook) -> Value {
+    json!({
+        "id": ignored_webhook.id, "platform": ignored_webhook.platform, "account_id": ignored_webhook.account_id,
+        "campaign_id": ignored_webhook.campaign_id, "reason": ignored_webhook.reason,
+        "payload_json": parse_json_or(&ignored_webhook.payload_json, Value::String(ignored_webhook.payload_json.clone())),
+        "received_at": rfc3339(&ignored_webhook.received_at),
+    })
 }

@@ -6,6 +6,7 @@ use super::error::{not_found, ApiError};
 use super::AppState;
 use crate::sources::submission::project_key;
 use crate::store::leads::{self, LeadFilter};
+use crate::store::models::{parse_json_or, Lead, LeadSubmission};
 use crate::store::{accounts, models::rfc3339};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -72,7 +73,7 @@ pub async fn list_leads(
     } else {
         None
     };
-    let items: Vec<Value> = leads.iter().map(|l| l.to_json()).collect();
+    let items: Vec<Value> = leads.iter().map(lead_json).collect();
     Ok(HttpResponse::Ok().json(json!({ "leads": items, "next_cursor": next_cursor })))
 }
 
@@ -98,8 +99,8 @@ pub async fn lead_detail(_: Admin, state: web::Data<AppState>, id: web::Path<Str
         .collect();
     timeline.sort_by(|a, b| a["at"].as_str().cmp(&b["at"].as_str()));
     Ok(HttpResponse::Ok().json(json!({
-        "lead": lead.to_json(),
-        "submissions": submissions.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
+        "lead": lead_json(&lead),
+        "submissions": submissions.iter().map(submission_json).collect::<Vec<_>>(),
         "timeline": timeline,
     })))
 }
@@ -138,5 +139,38 @@ pub async fn update_lead(
         .db
         .run(move |c| leads::set_lead_status(c, &id, &status))
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "lead": lead.to_json() })))
+    Ok(HttpResponse::Ok().json(json!({ "lead": lead_json(&lead) })))
+}
+
+/// Every forwarded key (from the latest submission) plus the lead's own state.
+pub fn lead_json(lead: &Lead) -> Value {
+    let mut out = match parse_json_or(&lead.data_json, json!({})) {
+        Value::Object(map) => map,
+        _ => Default::default(),
+    };
+    let own = json!({
+        "lead_public_id": lead.public_id, "lead_id": lead.id, "account_id": lead.account_id,
+        "project_name": lead.project_name, "status": lead.status, "crm_lead_id": lead.crm_lead_id,
+        "crm_url": lead.crm_url, "assigned_user_id": lead.assigned_user_id,
+        "contact_id": lead.contact_id, "errors": parse_json_or(&lead.errors_json, json!([])),
+        "submission_count": lead.submission_count,
+        "first_submitted_at": rfc3339(&lead.first_submitted_at),
+        "last_submitted_at": rfc3339(&lead.last_submitted_at),
+        "created_at": rfc3339(&lead.created_at), "updated_at": rfc3339(&lead.updated_at),
+    });
+    if let Value::Object(own) = own {
+        out.extend(own);
+    }
+    Value::Object(out)
+}
+
+pub fn submission_json(submission: &LeadSubmission) -> Value {
+    json!({
+        "id": submission.id, "public_id": submission.public_id, "submitted_at": rfc3339(&submission.submitted_at),
+        "lead_source": submission.lead_source, "cta": submission.cta, "page_url": submission.page_url,
+        "visitor_id": submission.visitor_id, "ip": submission.ip, "is_duplicate": submission.is_duplicate,
+        "forwarded": submission.forwarded, "forward_decision": submission.forward_decision,
+        "payload_json": parse_json_or(&submission.payload_json, Value::String(submission.payload_json.clone())),
+        "data": parse_json_or(&submission.data_json, json!({})),
+    })
 }

@@ -56,7 +56,8 @@ pub fn rfc3339(t: &NaiveDateTime) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn parse_json_or(text: &str, fallback: Value) -> Value {
+/// A JSON column's value, or `fallback` when the text is not JSON.
+pub fn parse_json_or(text: &str, fallback: Value) -> Value {
     serde_json::from_str(text).unwrap_or(fallback)
 }
 
@@ -69,15 +70,6 @@ pub struct Account {
     pub is_default: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
-}
-
-impl Account {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id, "name": self.name, "active": self.active, "is_default": self.is_default,
-            "created_at": rfc3339(&self.created_at), "updated_at": rfc3339(&self.updated_at),
-        })
-    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -118,20 +110,6 @@ impl Campaign {
             })
             .unwrap_or_default()
     }
-
-    pub fn to_json(&self) -> Value {
-        let mut out = self.settings();
-        let fixed = json!({
-            "id": self.id, "account_id": self.account_id, "name": self.name,
-            "project_name": self.project_name, "integration": self.integration, "active": self.active,
-            "thank_you_url": self.thank_you_url, "webhook_url": self.webhook_url,
-            "created_at": rfc3339(&self.created_at), "updated_at": rfc3339(&self.updated_at),
-        });
-        if let Value::Object(fixed) = fixed {
-            out.extend(fixed);
-        }
-        Value::Object(out)
-    }
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -167,18 +145,6 @@ pub struct InboxRow {
     pub processed_at: Option<NaiveDateTime>,
 }
 
-impl InboxRow {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id, "public_id": self.public_id, "kind": self.kind, "account_id": self.account_id,
-            "status": self.status, "attempts": self.attempts, "last_error": self.last_error,
-            "next_attempt_at": rfc3339(&self.next_attempt_at), "received_at": rfc3339(&self.received_at),
-            "processed_at": self.processed_at.as_ref().map(rfc3339),
-            "body": parse_json_or(&self.body, Value::String(self.body.clone())),
-        })
-    }
-}
-
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = leads)]
 pub struct Lead {
@@ -204,30 +170,6 @@ pub struct Lead {
     pub last_submitted_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
-}
-
-impl Lead {
-    /// Every forwarded key (from the latest submission) plus the lead's own state.
-    pub fn to_json(&self) -> Value {
-        let mut out = match parse_json_or(&self.data_json, json!({})) {
-            Value::Object(map) => map,
-            _ => Default::default(),
-        };
-        let own = json!({
-            "lead_public_id": self.public_id, "lead_id": self.id, "account_id": self.account_id,
-            "project_name": self.project_name, "status": self.status, "crm_lead_id": self.crm_lead_id,
-            "crm_url": self.crm_url, "assigned_user_id": self.assigned_user_id,
-            "contact_id": self.contact_id, "errors": parse_json_or(&self.errors_json, json!([])),
-            "submission_count": self.submission_count,
-            "first_submitted_at": rfc3339(&self.first_submitted_at),
-            "last_submitted_at": rfc3339(&self.last_submitted_at),
-            "created_at": rfc3339(&self.created_at), "updated_at": rfc3339(&self.updated_at),
-        });
-        if let Value::Object(own) = own {
-            out.extend(own);
-        }
-        Value::Object(out)
-    }
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -275,19 +217,6 @@ pub struct LeadSubmission {
     pub submitted_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub forward_decision: Option<String>,
-}
-
-impl LeadSubmission {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id, "public_id": self.public_id, "submitted_at": rfc3339(&self.submitted_at),
-            "lead_source": self.lead_source, "cta": self.cta, "page_url": self.page_url,
-            "visitor_id": self.visitor_id, "ip": self.ip, "is_duplicate": self.is_duplicate,
-            "forwarded": self.forwarded, "forward_decision": self.forward_decision,
-            "payload_json": parse_json_or(&self.payload_json, Value::String(self.payload_json.clone())),
-            "data": parse_json_or(&self.data_json, json!({})),
-        })
-    }
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -379,12 +308,6 @@ pub struct BlockedIp {
     pub created_at: NaiveDateTime,
 }
 
-impl BlockedIp {
-    pub fn to_json(&self) -> Value {
-        json!({"id": self.id, "ip": self.ip, "reason": self.reason, "created_at": rfc3339(&self.created_at)})
-    }
-}
-
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = blocked_ip_leads)]
 pub struct NewBlockedIpLead {
@@ -402,16 +325,6 @@ pub struct BlockedIpLead {
     pub account_id: String,
     pub payload_json: String,
     pub created_at: NaiveDateTime,
-}
-
-impl BlockedIpLead {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id, "ip": self.ip, "account_id": self.account_id,
-            "payload_json": parse_json_or(&self.payload_json, Value::String(self.payload_json.clone())),
-            "created_at": rfc3339(&self.created_at),
-        })
-    }
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -435,15 +348,4 @@ pub struct IgnoredWebhook {
     pub reason: String,
     pub payload_json: String,
     pub received_at: NaiveDateTime,
-}
-
-impl IgnoredWebhook {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id, "platform": self.platform, "account_id": self.account_id,
-            "campaign_id": self.campaign_id, "reason": self.reason,
-            "payload_json": parse_json_or(&self.payload_json, Value::String(self.payload_json.clone())),
-            "received_at": rfc3339(&self.received_at),
-        })
-    }
 }
