@@ -349,7 +349,7 @@ fn webhook_settings(config: &Config) -> KindSettings {
 async fn schedule_unscheduled_dead_letters(db: &Db, policy: &DeadLetterPolicy) {
     let policy = policy.clone();
     match db
-        .run(move |c| crate::store::jobs::schedule_unscheduled_dead_letters(c, &policy))
+        .run(move |c| crate::store::dead_letters::schedule_unscheduled_dead_letters(c, &policy))
         .await
     {
         Ok(0) => {}

@@ -7,7 +7,8 @@ use super::AppState;
 use crate::jobs::crm_webhook::CrmWebhook;
 use crate::jobs::runner::JobsQueued;
 use crate::jobs::JobKind;
-use crate::store::jobs::{self, AttemptRow, DeadLetter};
+use crate::store::dead_letters::{self, DeadLetter};
+use crate::store::jobs::{self, AttemptRow};
 use crate::store::models::{rfc3339, Job};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -100,7 +101,7 @@ pub async fn delivery_detail(_: Admin, state: web::Data<AppState>, id: web::Path
 pub async fn list_dead_letters(_: Admin, state: web::Data<AppState>) -> Reply {
     let rows = state
         .db
-        .run(|c| jobs::list_dead_letters(c, KIND, MAX_PAGE))
+        .run(|c| dead_letters::list_dead_letters(c, KIND, MAX_PAGE))
         .await?;
     Ok(listing("dead_letters", &rows, dead_letter_json))
 }
@@ -116,7 +117,7 @@ pub async fn replay_dead_letter(
         .map_err(|_| ApiError::NotFound("no such dead letter".into()))?;
     let letter = state
         .db
-        .run(move |c| jobs::replay_dead_letter(c, KIND, id))
+        .run(move |c| dead_letters::replay_dead_letter(c, KIND, id))
         .await
         .map_err(not_found("dead letter"))?;
     state.deliverer.do_send(JobsQueued);
@@ -137,7 +138,7 @@ pub async fn replay_all_dead_letters(
     let url = query.url.clone().filter(|u| !u.is_empty());
     let replayed = state
         .db
-        .run(move |c| jobs::replay_all_dead_letters(c, KIND, url.as_deref()))
+        .run(move |c| dead_letters::replay_all_dead_letters(c, KIND, url.as_deref()))
         .await?;
     if replayed > 0 {
         log::info!("webhook.replaying dead_letters={replayed}");

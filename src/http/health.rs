@@ -85,7 +85,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         state.metrics.outbox_pending.set(backlog.outbox_pending);
         state.metrics.outbox_dead.set(backlog.outbox_dead);
     }
-    if let Ok(dead) = read_bounded(&state, crate::store::jobs::count_dead_letters).await {
+    if let Ok(dead) = read_bounded(&state, crate::store::dead_letters::count_dead_letters).await {
         state.metrics.dead_letters.set(dead);
     }
     if let Some(actors) = state.registry.to_json().as_object() {

@@ -6,8 +6,8 @@
 use super::{JobKind, Recorded, RecordedAttempt};
 use crate::actors::db_executor::Db;
 use crate::actors::health::{run_guarded, ActorStats};
-use crate::store::jobs;
 use crate::store::models::Job;
+use crate::store::{dead_letters, jobs};
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -326,7 +326,7 @@ impl<K: JobKind> JobRunner<K> {
         let fast_attempts = self.kind.settings().retry_delays.len() + 1;
         ctx.spawn(
             async move {
-                db.run(move |c| jobs::redrive_due(c, K::NAME, fast_attempts, 256))
+                db.run(move |c| dead_letters::redrive_due(c, K::NAME, fast_attempts, 256))
                     .await
             }
             .into_actor(self)
@@ -345,7 +345,7 @@ impl<K: JobKind> JobRunner<K> {
         let db = self.db.clone();
         ctx.spawn(
             async move {
-                match db.run(jobs::purge_expired_dead_letters).await {
+                match db.run(dead_letters::purge_expired_dead_letters).await {
                     Ok(n) if n > 0 => log::info!("jobs.dead_letters_purged count={n}"),
                     Ok(_) => {}
                     Err(e) => log::warn!("jobs.purge_failed error={e}"),

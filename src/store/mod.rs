@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod blocked_ips;
+pub mod dead_letters;
 pub mod health;
 pub mod inbox;
 pub mod jobs;
