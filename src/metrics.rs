@@ -30,7 +30,6 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("leadgate");
         let m = Metrics {
             submissions_accepted: Family::default(),
             submissions_rejected: Family::default(),
@@ -50,6 +49,7 @@ impl Default for Metrics {
             dead_letters: Gauge::default(),
             registry: Registry::default(),
         };
+        let mut registry = Registry::with_prefix("leadgate");
         registry.register(
             "submissions_accepted",
             "Submissions durably accepted, by source",

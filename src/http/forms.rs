@@ -17,7 +17,7 @@ use crate::sources::common::body::{
     body_charset, body_kind, parse_form_body, without_nul_characters, MAX_BODY_BYTES,
 };
 use crate::sources::common::client_ip::{client_ip, is_trusted, ProxyHeaders};
-use crate::sources::common::fields::{extract_website_fields, missing_contact};
+use crate::sources::common::fields::{extract_website_fields, missing_contact, WebsiteFields};
 use crate::sources::submission::{Geo, PreForwarded, RequestMeta};
 use crate::sources::website::{self, website_submission};
 use crate::store::inbox::AckWrite;
@@ -67,18 +67,7 @@ async fn accept(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(req, payload, MAX_BODY_BYTES).await?;
-    let content_type = header_str(req.headers(), header::CONTENT_TYPE);
-    let kind = body_kind(content_type)?;
-    let charset = body_charset(content_type)?;
-    let fields = without_nul_characters(parse_form_body(&kind, charset, &body).await?);
-    let fields_of_form = extract_website_fields(&fields);
-    if let Some(missing) = missing_contact(&fields_of_form) {
-        return Err(ApiError::Unprocessable {
-            message: "the form has no name, email or phone".into(),
-            fields: missing.into_iter().map(str::to_string).collect(),
-        });
-    }
+    let (fields, form) = read_form(req, payload).await?;
     let snapshot = state.directory.snapshot();
     let account_id = requested_account(req, &snapshot);
     if !snapshot.accounts.contains_key(&account_id) {
@@ -86,11 +75,7 @@ async fn accept(
             "unknown account {account_id:?}"
         )));
     }
-    let campaign = snapshot.campaign_for(
-        &account_id,
-        website::NAME,
-        fields_of_form.project.as_deref(),
-    );
+    let campaign = snapshot.campaign_for(&account_id, website::NAME, form.project.as_deref());
     let answer = answer(
         req,
         state,
@@ -101,68 +86,126 @@ async fn accept(
             .and_then(|c| c.thank_you_url.as_deref())
             .filter(|url| super::campaigns::valid_thank_you_url(url).is_ok()),
     );
+    let ip = request_client_ip(req, state);
+    let inactive = snapshot
+        .accounts
+        .get(&account_id)
+        .is_some_and(|a| !a.active);
+    let quiet = if let Some(ip) = ip.filter(|ip| snapshot.is_blocked(*ip)) {
+        Some(Quiet::Blocked(ip))
+    } else if state.config.bot_lead_detection && form.honeypot.is_some() {
+        Some(Quiet::Honeypot(ip))
+    } else if inactive {
+        Some(Quiet::InactiveAccount(campaign.map(|c| c.id.clone())))
+    } else {
+        None
+    };
+    if let Some(quiet) = quiet {
+        keep_aside(state, quiet, account_id, fields).await;
+        return Ok(answer);
+    }
+    let meta = request_meta(req, state, ip);
+    let row = inbox_row(account_id, &fields, &meta);
+    store_or_spool(state, &row, &meta, campaign).await?;
+    state
+        .metrics
+        .submissions_accepted
+        .get_or_create(&label("source", website::NAME))
+        .inc();
+    state.intake.do_send(Nudge);
+    Ok(answer)
+}
 
-    let peer = req.peer_addr().map(|a| a.ip());
+/// The body as form fields (NUL removed) and what the website form says in them; `422` when
+/// there is no name, email or phone.
+async fn read_form(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<(Map<String, Value>, WebsiteFields), ApiError> {
+    let body = read_body(req, payload, MAX_BODY_BYTES).await?;
+    let content_type = header_str(req.headers(), header::CONTENT_TYPE);
+    let kind = body_kind(content_type)?;
+    let charset = body_charset(content_type)?;
+    let fields = without_nul_characters(parse_form_body(&kind, charset, &body).await?);
+    let form = extract_website_fields(&fields);
+    match missing_contact(&form) {
+        Some(missing) => Err(ApiError::Unprocessable {
+            message: "the form has no name, email or phone".into(),
+            fields: missing.into_iter().map(str::to_string).collect(),
+        }),
+        None => Ok((fields, form)),
+    }
+}
+
+fn request_client_ip(req: &HttpRequest, state: &AppState) -> Option<std::net::IpAddr> {
     let headers = req.headers();
-    let ip = client_ip(
-        peer,
+    client_ip(
+        req.peer_addr().map(|a| a.ip()),
         ProxyHeaders {
             cf_connecting_ip: header_str(headers, "cf-connecting-ip"),
             x_forwarded_for: header_str(headers, "x-forwarded-for"),
             x_real_ip: header_str(headers, "x-real-ip"),
         },
         &state.config.trusted_proxies,
-    );
-    if let Some(ip) = ip.filter(|ip| snapshot.is_blocked(*ip)) {
-        let write = AckWrite::BlockedLead(NewBlockedIpLead {
-            ip: ip.to_string(),
-            account_id,
-            payload_json: json_text(&Value::Object(fields)),
-            created_at: now(),
-        });
-        // A refused submission is not a lead: if its audit row cannot be written, say so and go on.
-        if let AckOutcome::NotStored(e) | AckOutcome::Unknown(e) =
-            state.ack.write(write, ack_deadline()).await
-        {
-            log::warn!("blocked_ip.audit_failed ip={ip} error={e}");
-        }
-        state.metrics.blocked_ip_submissions.inc();
-        log::info!("lead.blocked_ip ip={ip}");
-        return Ok(answer);
-    }
-    if state.config.bot_lead_detection && fields_of_form.honeypot.is_some() {
-        state.metrics.honeypot_trips.inc();
-        log::info!(
-            "lead.honeypot ip={}",
-            ip.map(|i| i.to_string()).unwrap_or_default()
-        );
-        return Ok(answer);
-    }
-    // An inactive account takes no leads; the request is kept where operators look, not lost.
-    if snapshot
-        .accounts
-        .get(&account_id)
-        .is_some_and(|a| !a.active)
-    {
-        let write = AckWrite::Ignored(NewIgnoredWebhook {
-            platform: website::NAME.into(),
-            account_id: Some(account_id.clone()),
-            campaign_id: campaign.map(|c| c.id.clone()),
-            reason: "account_inactive".into(),
-            payload_json: json_text(&Value::Object(fields)),
-            received_at: now(),
-        });
-        if let AckOutcome::NotStored(e) | AckOutcome::Unknown(e) =
-            state.ack.write(write, ack_deadline()).await
-        {
-            log::warn!("lead.ignored_unrecorded account={account_id} error={e}");
-        }
-        log::info!("lead.ignored account={account_id} reason=account_inactive");
-        return Ok(answer);
-    }
+    )
+}
 
+/// A submission answered like any other and not stored as a lead.
+enum Quiet {
+    Blocked(std::net::IpAddr),
+    Honeypot(Option<std::net::IpAddr>),
+    InactiveAccount(Option<String>),
+}
+
+/// Counts and logs a quiet refusal; the blocked one goes to the audit, the inactive account's to
+/// the ignored list (if that write fails, it is said, and the answer stays the same).
+async fn keep_aside(
+    state: &AppState,
+    quiet: Quiet,
+    account_id: String,
+    fields: Map<String, Value>,
+) {
+    let write = match quiet {
+        Quiet::Blocked(ip) => {
+            state.metrics.blocked_ip_submissions.inc();
+            log::info!("lead.blocked_ip ip={ip}");
+            AckWrite::BlockedLead(NewBlockedIpLead {
+                ip: ip.to_string(),
+                account_id,
+                payload_json: json_text(&Value::Object(fields)),
+                created_at: now(),
+            })
+        }
+        Quiet::Honeypot(ip) => {
+            state.metrics.honeypot_trips.inc();
+            let ip = ip.map(|i| i.to_string()).unwrap_or_default();
+            log::info!("lead.honeypot ip={ip}");
+            return;
+        }
+        Quiet::InactiveAccount(campaign_id) => {
+            log::info!("lead.ignored account={account_id} reason=account_inactive");
+            AckWrite::Ignored(NewIgnoredWebhook {
+                platform: website::NAME.into(),
+                account_id: Some(account_id),
+                campaign_id,
+                reason: "account_inactive".into(),
+                payload_json: json_text(&Value::Object(fields)),
+                received_at: now(),
+            })
+        }
+    };
+    if let AckOutcome::NotStored(e) | AckOutcome::Unknown(e) =
+        state.ack.write(write, ack_deadline()).await
+    {
+        log::warn!("lead.aside_unrecorded error={e}");
+    }
+}
+
+fn request_meta(req: &HttpRequest, state: &AppState, ip: Option<std::net::IpAddr>) -> RequestMeta {
+    let headers = req.headers();
+    let peer = req.peer_addr().map(|a| a.ip());
     let trusted_peer = peer.is_some_and(|p| is_trusted(p, &state.config.trusted_proxies));
-    let meta = RequestMeta {
+    RequestMeta {
         ip: ip.map(|i| i.to_string()),
         user_agent: header_str(headers, header::USER_AGENT).map(str::to_string),
         geo: if trusted_peer {
@@ -172,48 +215,49 @@ async fn accept(
         },
         received_at_ms: chrono::Utc::now().timestamp_millis(),
         pre_forwarded: None,
-    };
+    }
+}
+
+fn inbox_row(account_id: String, fields: &Map<String, Value>, meta: &RequestMeta) -> NewInboxRow {
     let received_at = now();
-    let row = NewInboxRow {
+    NewInboxRow {
         public_id: new_public_id(),
         kind: website::NAME.into(),
         account_id,
-        body: json_text(&Value::Object(fields)),
-        meta_json: serde_json::to_string(&meta).unwrap_or_else(|_| "{}".into()),
+        body: json_text(&Value::Object(fields.clone())),
+        meta_json: serde_json::to_string(meta).unwrap_or_else(|_| "{}".into()),
         status: InboxStatus::Pending.as_str().into(),
         attempts: 0,
         next_attempt_at: received_at,
         received_at,
-    };
-    let forward_now = match state
+    }
+}
+
+/// The durable write the answer waits for (2 s at most); failing that, the spool.
+async fn store_or_spool(
+    state: &AppState,
+    row: &NewInboxRow,
+    meta: &RequestMeta,
+    campaign: Option<&crate::store::models::Campaign>,
+) -> Result<(), ApiError> {
+    let written = state
         .ack
         .write(AckWrite::Inbox(row.clone()), ack_deadline())
-        .await
-    {
-        AckOutcome::Stored => None,
-        AckOutcome::NotStored(e) => Some((true, e)),
+        .await;
+    let (forward_now, error) = match written {
+        AckOutcome::Stored => return Ok(()),
+        AckOutcome::NotStored(e) => (true, e),
         // It may be in the database: forwarded once it is known to be, never twice.
-        AckOutcome::Unknown(e) => Some((false, e)),
+        AckOutcome::Unknown(e) => (false, e),
     };
-    if let Some((forward_now, e)) = forward_now {
-        state.metrics.ack_failures.inc();
-        log::error!(
-            "lead.persistence_failed public_id={} error={e}",
-            row.public_id
-        );
-        spool_submission(state, &row, &meta, campaign, forward_now)
-            .await
-            .map_err(|_| {
-                ApiError::Unavailable("the lead could not be stored; retry shortly".into())
-            })?;
-    }
-    state
-        .metrics
-        .submissions_accepted
-        .get_or_create(&label("source", website::NAME))
-        .inc();
-    state.intake.do_send(Nudge);
-    Ok(answer)
+    state.metrics.ack_failures.inc();
+    log::error!(
+        "lead.persistence_failed public_id={} error={error}",
+        row.public_id
+    );
+    spool_submission(state, row, meta, campaign, forward_now)
+        .await
+        .map_err(|_| ApiError::Unavailable("the lead could not be stored; retry shortly".into()))
 }
 
 /// How long an answer waits for the database before the submission goes to the spool.
