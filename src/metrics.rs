@@ -28,6 +28,13 @@ pub struct Metrics {
     pub dead_letters: Gauge,
 }
 
+/// Registers each named field as the metric of that name (`leadgate_` + the field's name).
+macro_rules! register {
+    ($registry:expr, $metrics:expr, $($field:ident: $help:literal),+ $(,)?) => {
+        $($registry.register(stringify!($field), $help, $metrics.$field.clone());)+
+    };
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         let m = Metrics {
@@ -50,81 +57,23 @@ impl Default for Metrics {
             registry: Registry::default(),
         };
         let mut registry = Registry::with_prefix("leadgate");
-        registry.register(
-            "submissions_accepted",
-            "Submissions durably accepted, by source",
-            m.submissions_accepted.clone(),
-        );
-        registry.register(
-            "submissions_rejected",
-            "Requests answered 4xx, by reason",
-            m.submissions_rejected.clone(),
-        );
-        registry.register(
-            "honeypot_trips",
-            "Submissions that filled the honeypot",
-            m.honeypot_trips.clone(),
-        );
-        registry.register(
-            "blocked_ip_submissions",
-            "Submissions from blocked IPs",
-            m.blocked_ip_submissions.clone(),
-        );
-        registry.register(
-            "ack_failures",
-            "Submissions that could not be stored before the answer",
-            m.ack_failures.clone(),
-        );
-        registry.register(
-            "inbox_pending",
-            "Inbox rows waiting to be processed",
-            m.inbox_pending.clone(),
-        );
-        registry.register(
-            "inbox_failed",
-            "Inbox rows that failed every attempt",
-            m.inbox_failed.clone(),
-        );
-        registry.register(
-            "outbox_pending",
-            "Deliveries waiting to be sent",
-            m.outbox_pending.clone(),
-        );
-        registry.register(
-            "outbox_dead",
-            "Deliveries dead-lettered",
-            m.outbox_dead.clone(),
-        );
-        registry.register(
-            "actor_restarts",
-            "Restarts per actor",
-            m.actor_restarts.clone(),
-        );
-        registry.register(
-            "deliveries",
-            "Webhook delivery attempts by outcome",
-            m.deliveries.clone(),
-        );
-        registry.register(
-            "delivery_attempts",
-            "Webhook delivery attempts made",
-            m.delivery_attempts.clone(),
-        );
-        registry.register("dead_letters", "Dead letters kept", m.dead_letters.clone());
-        registry.register(
-            "leads_created",
-            "New canonical leads",
-            m.leads_created.clone(),
-        );
-        registry.register(
-            "submissions_joined",
-            "Submissions that joined an existing lead",
-            m.submissions_joined.clone(),
-        );
-        registry.register(
-            "forward_decisions",
-            "Forwarding decisions by outcome",
-            m.forward_decisions.clone(),
+        register!(registry, m,
+            submissions_accepted: "Submissions durably accepted, by source",
+            submissions_rejected: "Requests answered 4xx, by reason",
+            honeypot_trips: "Submissions that filled the honeypot",
+            blocked_ip_submissions: "Submissions from blocked IPs",
+            ack_failures: "Submissions that could not be stored before the answer",
+            inbox_pending: "Inbox rows waiting to be processed",
+            inbox_failed: "Inbox rows that failed every attempt",
+            outbox_pending: "Deliveries waiting to be sent",
+            outbox_dead: "Deliveries dead-lettered",
+            actor_restarts: "Restarts per actor",
+            deliveries: "Webhook delivery attempts by outcome",
+            delivery_attempts: "Webhook delivery attempts made",
+            dead_letters: "Dead letters kept",
+            leads_created: "New canonical leads",
+            submissions_joined: "Submissions that joined an existing lead",
+            forward_decisions: "Forwarding decisions by outcome",
         );
         Metrics { registry, ..m }
     }

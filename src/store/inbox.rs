@@ -181,19 +181,8 @@ pub fn claim_inbox(
             .filter(inbox::lease_until.lt(t))
             .order(inbox::id.asc())
             .limit(limit);
-        let mut ids: Vec<i64> = match conn {
-            // Several instances may claim at once: skip rows another one holds.
-            AnyConnection::Postgresql(c) => {
-                let mut ids: Vec<i64> = due.for_update().skip_locked().load(c)?;
-                ids.extend(expired.for_update().skip_locked().load::<i64>(c)?);
-                ids
-            }
-            AnyConnection::Sqlite(c) => {
-                let mut ids: Vec<i64> = due.load(c)?;
-                ids.extend(expired.load::<i64>(c)?);
-                ids
-            }
-        };
+        let mut ids = claim_due_ids!(conn, due)?;
+        ids.extend(claim_due_ids!(conn, expired)?);
         ids.sort_unstable();
         ids.dedup();
         ids.truncate(limit as usize);

@@ -46,11 +46,7 @@ pub fn claim_due(
             )
             .order(jobs::next_attempt_at.asc())
             .limit(limit);
-        let ids: Vec<i64> = match conn {
-            // Several instances may claim at once: skip rows another one holds.
-            AnyConnection::Postgresql(c) => due.for_update().skip_locked().load(c)?,
-            AnyConnection::Sqlite(c) => due.load(c)?,
-        };
+        let ids = claim_due_ids!(conn, due)?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }

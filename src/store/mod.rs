@@ -4,6 +4,21 @@
 //! Failure policy: a query error is returned to the caller, classified (`is_row_error`,
 //! `is_unavailable`) so that a batch is retried row by row only when one row's data failed it.
 
+/// The ids of due rows a claimer takes, from a select of ids: every claimer (the inbox, the jobs)
+/// selects through this, so how backends claim differs in this one place. Several PostgreSQL
+/// instances may claim at once, so rows another one holds are skipped (`FOR UPDATE SKIP LOCKED`);
+/// SQLite has one writer, whose transaction already excludes everyone else.
+macro_rules! claim_due_ids {
+    ($conn:expr, $due_ids:expr) => {
+        match $conn {
+            $crate::store::AnyConnection::Postgresql(c) => {
+                $due_ids.for_update().skip_locked().load::<i64>(c)
+            }
+            $crate::store::AnyConnection::Sqlite(c) => $due_ids.load::<i64>(c),
+        }
+    };
+}
+
 pub mod accounts;
 pub mod blocked_ips;
 pub mod dead_letters;
