@@ -1,4 +1,10 @@
-//! The HTTP surface: one file per surface, all handlers thin.
+//! The HTTP surface: one file per resource (forms, leads, campaigns, deliveries, ...), the admin
+//! route table in `admin.rs`, the admin and callback tokens as extractors in `auth.rs`; handlers
+//! are thin and call `store/`, `pipeline/` and `jobs/`.
+//!
+//! Failure policy: every bad request gets a status and a JSON error naming what is wrong
+//! (`error.rs`), never a panic; a submission is answered only once it is durable (inbox row or
+//! spool), and a database that is slow or down is a bounded wait and then `503`, never a hang.
 
 pub mod accounts;
 pub mod admin;

@@ -13,6 +13,8 @@ pub mod crm_webhook;
 pub mod http_attempt;
 pub mod runner;
 pub mod signing;
+#[cfg(test)]
+mod tests_kind;
 
 use crate::store::models::{Job, NewJob};
 use futures_util::future::LocalBoxFuture;

@@ -1,6 +1,10 @@
-//! The pipeline: the durable ack (`ack.rs`, `spool.rs`) and the steps after it, run for each
+//! The pipeline: the durable ack (`ack.rs`, `spool/`) and the steps after it, run for each
 //! submission in the transaction that stores it: claim, history, identity, scores, forwarding,
 //! store (lead, submission and job rows, the inbox row marked done) — all or nothing.
+//!
+//! Failure policy: a step that fails rolls the transaction back and the inbox row is retried
+//! (1 s, 2 s, 4 s), then kept as `failed` for an operator (`/admin/inbox`); the request body is in
+//! the inbox row, so nothing is lost whatever a step does.
 
 pub mod ack;
 pub mod forwarding;
@@ -91,7 +95,7 @@ pub fn persist_submission(
 ) -> Result<PersistOutcome, DbError> {
     let sub = &item.submission;
     lock_identity_key(conn, &sub.account_id, &sub.project_key)?;
-    if !store::still_ours(conn, item.inbox_id, lease_owner)? {
+    if !crate::store::inbox::still_ours(conn, item.inbox_id, lease_owner)? {
         return Ok(PersistOutcome::untouched(item.inbox_id));
     }
     let history = PersonHistory::load(conn, sub)?;

@@ -16,21 +16,6 @@ use crate::store::{now, AnyConnection, DbError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-/// Whether the inbox row is still this runner's to store. On PostgreSQL the row stays locked
-/// until commit, so no other instance can re-claim it now.
-pub fn still_ours(conn: &mut AnyConnection, inbox_id: i64, owner: &str) -> Result<bool, DbError> {
-    let claim = inbox::table
-        .find(inbox_id)
-        .select((inbox::status, inbox::lease_owner));
-    let claim: Option<(String, Option<String>)> = match conn {
-        AnyConnection::Postgresql(c) => claim.for_update().get_result(c).optional()?,
-        AnyConnection::Sqlite(c) => claim.get_result(c).optional()?,
-    };
-    Ok(claim.is_some_and(|(status, lease)| {
-        status == InboxStatus::Processing.as_str() && lease.as_deref() == Some(owner)
-    }))
-}
-
 pub fn find_lead(conn: &mut AnyConnection, id: i64) -> Result<Lead, DbError> {
     Ok(leads::table.find(id).get_result::<Lead>(conn)?)
 }

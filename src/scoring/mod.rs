@@ -1,4 +1,6 @@
-//! Engagement and suspicion, from a submission and what is known of the visitor. Pure.
+//! Engagement and suspicion, from a submission and what is known of the visitor.
+//!
+//! Failure policy: pure functions of their input; what cannot be scored scores 0, never fails.
 
 use serde::{Deserialize, Serialize};
 

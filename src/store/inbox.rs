@@ -203,6 +203,21 @@ pub fn claim_inbox(
     })
 }
 
+/// Whether the inbox row is still this runner's to store. On PostgreSQL the row stays locked
+/// until commit, so no other instance can re-claim it now.
+pub fn still_ours(conn: &mut AnyConnection, inbox_id: i64, owner: &str) -> Result<bool, DbError> {
+    let claim = inbox::table
+        .find(inbox_id)
+        .select((inbox::status, inbox::lease_owner));
+    let claim: Option<(String, Option<String>)> = match conn {
+        AnyConnection::Postgresql(c) => claim.for_update().get_result(c).optional()?,
+        AnyConnection::Sqlite(c) => claim.get_result(c).optional()?,
+    };
+    Ok(claim.is_some_and(|(status, lease)| {
+        status == Processing.as_str() && lease.as_deref() == Some(owner)
+    }))
+}
+
 /// After a crash of the only instance (SQLite), its leases are void at once.
 pub fn release_all_inbox_leases(conn: &mut AnyConnection) -> Result<usize, DbError> {
     Ok(
