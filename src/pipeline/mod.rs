@@ -1,6 +1,6 @@
 //! The pipeline: the durable ack (`ack.rs`, `spool/`) and the steps after it, run for each
 //! submission in the transaction that stores it: claim, history, identity, scores, forwarding,
-//! store (lead, submission and job rows, the inbox row marked done) — all or nothing.
+//! store (lead and submission), enqueue jobs, the inbox row marked done — all or nothing.
 //!
 //! Failure policy: a step that fails rolls the transaction back and the inbox row is retried
 //! (1 s, 2 s, 4 s), then kept as `failed` for an operator (`/admin/inbox`); the request body is in

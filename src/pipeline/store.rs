@@ -50,23 +50,14 @@ pub fn store(
     let snapshot_json = serde_json::to_string(&snapshot).unwrap_or_else(|_| "{}".into());
     update_lead(conn, sub, person, lead_id, &snapshot, &snapshot_json, t)?;
     let lead = (lead_id, submission_id, lead_public_id.as_str());
-    let job = match (&forwarding.send, make_send_public_id, &sub.pre_forwarded) {
-        (Some(send), Some(id), _) => Some(send_job(&id, &send.url, &snapshot_json, lead, false)),
-        // Forwarded from the spool: recorded as it went; if it had not got through, the
-        // WebhookDeliverer sends it again with the same webhook-id.
-        (_, _, Some(pre)) => Some(send_job(
-            &pre.make_send_public_id,
-            &pre.url,
-            &pre.payload_json,
-            lead,
-            pre.delivered,
-        )),
-        _ => None,
-    };
-    let delivery_id = match job {
-        Some(job) => Some(crate::store::jobs::insert_job(conn, &job)?),
-        None => None,
-    };
+    let delivery_id = enqueue_jobs(
+        conn,
+        sub,
+        forwarding,
+        make_send_public_id,
+        &snapshot_json,
+        lead,
+    )?;
     if item.row.last {
         mark_done(conn, item.inbox_id, t)?;
     }
@@ -79,6 +70,33 @@ pub fn store(
         decision: Some(forwarding.decision),
         delivery_id,
     })
+}
+
+/// The jobs the stored submission sets off, in its transaction: now the CRM webhook's send (new,
+/// or one already made from the spool, recorded as it went). Returns the send's job id.
+fn enqueue_jobs(
+    conn: &mut AnyConnection,
+    sub: &Submission,
+    forwarding: &Forwarding,
+    make_send_public_id: Option<String>,
+    snapshot_json: &str,
+    lead: (i64, i64, &str),
+) -> Result<Option<i64>, DbError> {
+    let job = match (&forwarding.send, make_send_public_id, &sub.pre_forwarded) {
+        (Some(send), Some(id), _) => Some(send_job(&id, &send.url, snapshot_json, lead, false)),
+        // Forwarded from the spool: recorded as it went; if it had not got through, the
+        // WebhookDeliverer sends it again with the same webhook-id.
+        (_, _, Some(pre)) => Some(send_job(
+            &pre.make_send_public_id,
+            &pre.url,
+            &pre.payload_json,
+            lead,
+            pre.delivered,
+        )),
+        _ => None,
+    };
+    job.map(|job| crate::store::jobs::insert_job(conn, &job))
+        .transpose()
 }
 
 /// A new canonical lead (its public id the one already forwarded, for a lead from the spool).
