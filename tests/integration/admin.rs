@@ -538,7 +538,7 @@ fn processed_inbox_rows_leave_after_the_retention() {
             .unwrap()
             .is_empty()
     });
-    assert!(d.logs().contains("inbox.purged rows=1"));
+    assert!(d.logged("inbox.purged rows=1"), "{}", d.logs());
     let lead = &d.leads("")[0];
     let detail = d.lead_detail(lead["lead_public_id"].as_str().unwrap());
     assert_eq!(

@@ -135,7 +135,7 @@ fn server_errors_are_retried_after_1_2_4_seconds_then_dead_lettered() {
     assert_eq!(letter["payload"]["make_send_public_id"], id);
     assert!(letter["failed_at"].is_string() && letter["expires_at"].is_string());
     assert_eq!(deliveries(&d, "dead").len(), 1);
-    assert!(d.logs().contains("webhook.dead_lettered"));
+    assert!(d.logged("webhook.dead_lettered"), "{}", d.logs());
     let metrics = d.request("GET", "/metrics", &[], None).body;
     assert!(metrics.contains("leadgate_dead_letters 1"), "{metrics}");
     assert!(
@@ -435,7 +435,7 @@ fn outage_then_recovery(d: &Daemon, receiver: &Receiver, restore: impl FnOnce())
         })
         .collect();
     sent_leads.sort();
-    assert!(d.logs().contains("lead.persistence_failed"));
+    assert!(d.logged("lead.persistence_failed"), "{}", d.logs());
     restore();
     // Right after the database is back a request may still meet a dead connection: ask again.
     d.wait_until("the spool to drain into leads", || {
@@ -621,7 +621,7 @@ fn dead_letters_are_redriven_on_the_schedule_with_the_same_webhook_id() {
     assert_eq!(attempts[4]["error"], "HTTP 502: ok");
     assert!(attempts[5]["error"].is_null());
     assert_eq!(detail["delivery"]["status"], "delivered");
-    assert!(d.logs().contains("webhook.redriving"));
+    assert!(d.logged("webhook.redriving"), "{}", d.logs());
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(receiver.received().len(), 6, "nothing after the delivery");
     assert_eq!(d.admin("GET", "/admin/deliveries/999999", None).status, 404);

@@ -333,8 +333,8 @@ fn every_submission_says_why_it_was_or_was_not_forwarded() {
         decisions(&d),
         ["sent", "duplicate_window", "reengage_wait", "bot"]
     );
-    assert!(d.logs().contains("lead.stored lead="));
-    assert!(d.logs().contains("forward_decision=sent"));
+    assert!(d.logged("lead.stored lead="), "{}", d.logs());
+    assert!(d.logged("forward_decision=sent"), "{}", d.logs());
 
     let never_db = TestDb::new();
     let never = production(

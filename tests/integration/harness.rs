@@ -233,6 +233,20 @@ impl Daemon {
         self.logs.lock().unwrap().join("\n")
     }
 
+    /// Whether the log has a line containing `needle`, waiting up to 5 s for it: lines reach the
+    /// test through a pipe and a reader thread, so one written just before an answer may still
+    /// be on its way when the answer arrives.
+    pub fn logged(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.logs().contains(needle) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
     /// SIGTERM, then wait (at most 30 s) for the process to exit; returns whether it exited 0.
     pub fn terminate(mut self) -> bool {
         let pid = self.child.id().to_string();

@@ -71,7 +71,7 @@ fn a_held_database_does_not_hold_the_answers() {
     assert_eq!(health["database"]["status"], "unavailable", "{health}");
     assert_eq!(d.request("GET", "/readyz", &[], None).status, 503);
     receiver.wait_for(20, Duration::from_secs(20));
-    assert!(d.logs().contains("lead.persistence_failed"));
+    assert!(d.logged("lead.persistence_failed"), "{}", d.logs());
     lock.release();
     wait_all_stored(&d, 20);
     wait_delivered(&d, 20);
@@ -119,7 +119,7 @@ fn a_damaged_spool_line_is_quarantined_and_the_rest_is_drained() {
     assert_eq!(spool["quarantined"], 1, "{spool}");
     let quarantine = std::fs::read_to_string(format!("{}.quarantine", db.spool_path())).unwrap();
     assert_eq!(quarantine, "{\"public_id\": \"torn\", \"ki\n");
-    assert!(d.logs().contains("spool.quarantined lines=1"));
+    assert!(d.logged("spool.quarantined lines=1"), "{}", d.logs());
     let emails: Vec<String> = d
         .leads("")
         .iter()
@@ -142,7 +142,7 @@ fn a_full_spool_refuses_with_503_instead_of_filling_the_disk() {
     assert_eq!(d.post_lead(&big("first@example.com")).status, 200);
     let refused = d.post_lead(&big("second@example.com"));
     assert_eq!(refused.status, 503, "{}", refused.body);
-    assert!(d.logs().contains("spool.full"));
+    assert!(d.logged("spool.full"), "{}", d.logs());
     lock.release();
     wait_all_stored(&d, 1);
 }

@@ -395,7 +395,7 @@ fn honeypot_stores_nothing_and_is_counted() {
         metrics.contains("leadgate_honeypot_trips_total 2"),
         "{metrics}"
     );
-    assert!(d.logs().contains("lead.honeypot"));
+    assert!(d.logged("lead.honeypot"), "{}", d.logs());
 }
 
 #[test]
