@@ -14,7 +14,7 @@ pub struct RequestMeta {
     pub geo: Geo,
     /// Epoch milliseconds at the ack.
     pub received_at_ms: i64,
-    /// Set when the lead was forwarded while the database was down (see `spool.rs`).
+    /// Set when the lead was forwarded while the database was down (see `pipeline/spool/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_forwarded: Option<PreForwarded>,
 }
