@@ -1,9 +1,10 @@
 //! IdentityResolver: decides which canonical lead each submission joins and stores the result.
 //!
-//! Decisions are serialised: batches arrive one at a time from the Intake, each submission runs
-//! in the database transaction that writes it, and on PostgreSQL an advisory lock per
-//! (account, project) serialises instances that share the database.
-//! Failure policy: a batch that fails because of one row's data is retried one submission per
+//! Decisions are serialised: batches arrive one at a time from the Intake, a batch is stored in
+//! one database transaction (its inbox rows marked done in it), and on PostgreSQL an advisory
+//! lock per (account, project) serialises instances that share the database.
+//!
+//! Failure policy: a batch that fails because of one row's data is retried one inbox row per
 //! transaction, so a bad row fails alone (one that fails because the database is unavailable is
 //! left to its lease); a panic stops the actor (the supervisor restarts it) and the Intake puts the
 //! batch back in the inbox.
@@ -11,9 +12,9 @@
 use super::db_executor::Db;
 use super::health::{run_guarded, ActorStats};
 use crate::metrics::{label, Metrics};
-use crate::pipeline::{persist_submission, PersistOutcome, PipelineItem, PipelineSettings};
+use crate::pipeline::{persist_items, PersistOutcome, PipelineItem, PipelineSettings};
 use crate::store::inbox::fail_inbox_attempt;
-use crate::store::{write_transaction, AnyConnection, DbError};
+use crate::store::{write_transaction, AnyConnection};
 use actix::prelude::*;
 use std::sync::Arc;
 
@@ -128,12 +129,7 @@ fn persist_batch(
         };
         key(a).cmp(&key(b))
     });
-    let batch = write_transaction(conn, |conn| {
-        ordered
-            .iter()
-            .map(|item| persist_submission(conn, item, owner, settings))
-            .collect::<Result<Vec<_>, DbError>>()
-    });
+    let batch = write_transaction(conn, |conn| persist_items(conn, &ordered, owner, settings));
     log::debug!(
         "pipeline.batch items={} ms={:.2}",
         items.len(),
@@ -161,11 +157,8 @@ fn persist_batch(
             rows_of(items)
                 .into_iter()
                 .flat_map(|row| {
-                    let stored = write_transaction(conn, |conn| {
-                        row.iter()
-                            .map(|item| persist_submission(conn, item, owner, settings))
-                            .collect::<Result<Vec<_>, DbError>>()
-                    });
+                    let stored =
+                        write_transaction(conn, |conn| persist_items(conn, &row, owner, settings));
                     stored.unwrap_or_else(|e| {
                         let inbox_id = row[0].inbox_id;
                         log::warn!("pipeline.row_failed inbox_id={inbox_id} error={e}");

@@ -12,7 +12,6 @@ use super::scorer::{ScoreBatch, Scorer};
 use crate::directory::Directory;
 use crate::jobs::runner::JobsQueued;
 use crate::pipeline::PipelineItem;
-use crate::pipeline::RowPosition;
 use crate::sources::submission::{RequestMeta, Submission};
 use crate::sources::{self, StoredRequest};
 use crate::store::inbox::claim_inbox;
@@ -177,21 +176,17 @@ async fn process_batch(
 struct RowSubmission {
     inbox_id: i64,
     submission: Submission,
-    row: RowPosition,
+    first_of_row: bool,
 }
 
 fn in_row(inbox_id: i64, submissions: Vec<Submission>) -> Vec<RowSubmission> {
-    let count = submissions.len();
     submissions
         .into_iter()
         .enumerate()
         .map(|(i, submission)| RowSubmission {
             inbox_id,
             submission,
-            row: RowPosition {
-                first: i == 0,
-                last: i + 1 == count,
-            },
+            first_of_row: i == 0,
         })
         .collect()
 }
@@ -226,7 +221,7 @@ async fn resolve(
             );
             PipelineItem {
                 inbox_id: of_row.inbox_id,
-                row: of_row.row,
+                first_of_row: of_row.first_of_row,
                 campaign_id: campaign.map(|c| c.id.clone()),
                 campaign_webhook_url: campaign.and_then(|c| c.webhook_url.clone()),
                 submission: of_row.submission,

@@ -22,6 +22,7 @@ use crate::http::{self, AppState};
 use crate::jobs::crm_webhook::{CrmWebhook, OfflineSends};
 use crate::jobs::runner::{JobRunner, RunnerGate};
 use crate::jobs::signing::signing_key;
+use crate::jobs::JobKind;
 use crate::metrics::Metrics;
 use crate::pipeline::ack::AckWriter;
 use crate::pipeline::forwarding::ForwardPolicy;
@@ -164,7 +165,7 @@ async fn start_actors(
     let gate = Arc::new(RunnerGate::default());
     let webhook = webhook_settings(config);
     let offline_send_bound = CrmWebhook::offline_send_bound(&webhook);
-    schedule_unscheduled_dead_letters(db, &webhook.dead_letters).await;
+    schedule_unscheduled_dead_letters(db, CrmWebhook::NAME, &webhook.dead_letters).await;
     let kind = CrmWebhook::new(
         webhook,
         config.webhook_signing_secret.as_deref().map(signing_key),

@@ -112,10 +112,16 @@ pub(super) fn webhook_settings(config: &Config) -> KindSettings {
 }
 
 /// Dead letters from before re-driving (or while it was off) get their first re-drive time.
-pub(super) async fn schedule_unscheduled_dead_letters(db: &Db, policy: &DeadLetterPolicy) {
+pub(super) async fn schedule_unscheduled_dead_letters(
+    db: &Db,
+    kind: &'static str,
+    policy: &DeadLetterPolicy,
+) {
     let policy = policy.clone();
     match db
-        .run(move |c| crate::store::dead_letters::schedule_unscheduled_dead_letters(c, &policy))
+        .run(move |c| {
+            crate::store::dead_letters::schedule_unscheduled_dead_letters(c, kind, &policy)
+        })
         .await
     {
         Ok(0) => {}

@@ -14,8 +14,8 @@ pub type KeysOf = fn() -> &'static [&'static str];
 pub const TABLES: &[(&str, KeysOf)] = &[("redirect", field_names::<super::RedirectConfig>)];
 
 /// The environment variable of a file key: the key in upper case, `.` as `_`
-/// (`redirect.allowed_hosts` is `REDIRECT_ALLOWED_HOSTS`); `bind` is `LEADGATE_BIND`, since a
-/// bare `BIND` would be read from anyone's environment.
+/// (`redirect.allowed_hosts` is `REDIRECT_ALLOWED_HOSTS`); `bind` is `LEADGATE_BIND`, the
+/// contract's name (a bare `BIND` would be read from anyone's environment).
 pub fn env_name(key: &str) -> String {
     match key {
         "bind" => "LEADGATE_BIND".into(),

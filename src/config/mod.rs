@@ -130,10 +130,10 @@ pub struct Config {
     )]
     pub webhook_redrive_schedule: Vec<Duration>,
     /// The delays before a webhook delivery's retries (`1s,2s,4s`): the contract's schedule;
-    /// tests shorten it where timing is not what they test.
+    /// tests shorten it where timing is not what they test. Empty: no retries.
     #[serde(
         default = "values::default_retry_schedule",
-        deserialize_with = "values::durations"
+        deserialize_with = "values::retry_delays"
     )]
     pub webhook_retry_schedule: Vec<Duration>,
     /// How long a request body may take to arrive.
@@ -167,6 +167,12 @@ pub struct Config {
         deserialize_with = "values::facebook_graph_url"
     )]
     pub facebook_graph_url: String,
+    /// Minutes between reads of each Facebook form's leads (0: off); used by the Facebook source.
+    #[serde(
+        default = "values::default_facebook_backfill_minutes",
+        deserialize_with = "values::number"
+    )]
+    pub facebook_backfill_minutes: f64,
     #[serde(
         default = "values::default_trusted_proxies",
         deserialize_with = "values::trusted_proxies"

@@ -308,6 +308,18 @@ pub fn durations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Er
         .collect()
 }
 
+/// At most ten delays of at most 5 minutes: a send made while the database is down is held in
+/// memory for the whole schedule, and longer waits are what the re-drive schedule is for.
+pub fn retry_delays<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+    let delays = durations(d)?;
+    if delays.len() > 10 || delays.iter().any(|d| *d > Duration::from_secs(300)) {
+        return Err(problem(
+            "expected at most 10 delays of at most 5m each (longer waits: WEBHOOK_REDRIVE_SCHEDULE)",
+        ));
+    }
+    Ok(delays)
+}
+
 /// `500ms`, `90s`, `5m`, `2h`, `1d` (decimals allowed): a positive duration.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
@@ -347,6 +359,10 @@ pub fn facebook_graph_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::
         (Some("http" | "https"), Some(_)) => Ok(url),
         _ => Err(problem(format!("{url:?} is not an http(s) URL"))),
     }
+}
+
+pub fn default_facebook_backfill_minutes() -> f64 {
+    15.0
 }
 
 /// The proxies on this machine.

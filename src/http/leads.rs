@@ -4,6 +4,8 @@ use super::admin::{page_limit, Reply};
 use super::auth::Admin;
 use super::error::{not_found, ApiError};
 use super::AppState;
+use crate::jobs::crm_webhook::CrmWebhook;
+use crate::jobs::JobKind;
 use crate::sources::submission::project_key;
 use crate::store::leads::{self, LeadFilter};
 use crate::store::models::{parse_json_or, Lead, LeadSubmission};
@@ -84,7 +86,7 @@ pub async fn lead_detail(_: Admin, state: web::Data<AppState>, id: web::Path<Str
         .run(move |c| {
             let lead = leads::find_lead(c, &id)?;
             let submissions = leads::lead_submissions_of(c, lead.id)?;
-            let deliveries = crate::store::jobs::jobs_of_lead(c, lead.id)?;
+            let deliveries = crate::store::jobs::jobs_of_lead(c, CrmWebhook::NAME, lead.id)?;
             Ok((lead, submissions, deliveries))
         })
         .await

@@ -345,10 +345,11 @@ impl<K: JobKind> JobRunner<K> {
         let db = self.db.clone();
         ctx.spawn(
             async move {
-                match db.run(dead_letters::purge_expired_dead_letters).await {
-                    Ok(n) if n > 0 => log::info!("jobs.dead_letters_purged count={n}"),
+                let purge = |c: &mut _| dead_letters::purge_expired_dead_letters(c, K::NAME);
+                match db.run(purge).await {
+                    Ok(n) if n > 0 => log::info!("{}.dead_letters_purged count={n}", K::EVENTS),
                     Ok(_) => {}
-                    Err(e) => log::warn!("jobs.purge_failed error={e}"),
+                    Err(e) => log::warn!("{}.purge_failed error={e}", K::EVENTS),
                 }
             }
             .into_actor(self),

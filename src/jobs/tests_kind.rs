@@ -121,4 +121,12 @@ async fn a_new_kind_needs_only_the_trait() {
     );
     let letters: i64 = dead_letters::table.count().get_result(&mut conn).unwrap();
     assert_eq!(letters, 1);
+    // Expired, it is purged by its own kind's runner, not by another kind's.
+    diesel::update(dead_letters::table)
+        .set(dead_letters::expires_at.eq(store::now() - chrono::Duration::seconds(1)))
+        .execute(&mut conn)
+        .unwrap();
+    let purge = store::dead_letters::purge_expired_dead_letters;
+    assert_eq!(purge(&mut conn, "crm_webhook").unwrap(), 0);
+    assert_eq!(purge(&mut conn, Steps::NAME).unwrap(), 1);
 }

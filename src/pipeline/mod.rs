@@ -13,6 +13,8 @@ pub mod identity;
 pub mod payload;
 pub mod spool;
 mod store;
+#[cfg(test)]
+mod tests;
 
 use crate::scoring::{self, Engagement, SubmissionSignals, Suspicion};
 use crate::sources::submission::Submission;
@@ -34,27 +36,13 @@ pub struct PipelineSettings {
 #[derive(Debug, Clone)]
 pub struct PipelineItem {
     pub inbox_id: i64,
-    /// Where the submission sits in its inbox row: the row is done with its last submission.
-    pub row: RowPosition,
+    /// The row's first submission is linked to it (`inbox_id`, unique: a row is never stored
+    /// twice).
+    pub first_of_row: bool,
     pub submission: Submission,
     pub signals: SubmissionSignals,
     pub campaign_id: Option<String>,
     pub campaign_webhook_url: Option<String>,
-}
-
-/// The first submission of a row is linked to it (`inbox_id`, unique: a row is never stored
-/// twice); the last marks it done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RowPosition {
-    pub first: bool,
-    pub last: bool,
-}
-
-impl RowPosition {
-    pub const ONLY: RowPosition = RowPosition {
-        first: true,
-        last: true,
-    };
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,7 +75,7 @@ impl PersistOutcome {
 
 /// Stores one submission through the pipeline's steps. The caller holds the write transaction;
 /// identity decisions for one (account, project) are serialised by its lock.
-pub fn persist_submission(
+fn persist_submission(
     conn: &mut AnyConnection,
     item: &PipelineItem,
     lease_owner: &str,
@@ -103,6 +91,30 @@ pub fn persist_submission(
     let scores = score(conn, item, &history, settings)?;
     let forwarding = decide_forwarding(item, &person, &scores, settings);
     store::store(conn, item, &person, &scores, &forwarding, settings)
+}
+
+/// Stores submissions (a batch, or one row's) in the caller's transaction, then marks done every
+/// inbox row they were stored for. A row is done with all of its submissions whatever order they
+/// were stored in (a batch is ordered by project, and a row's submissions may span projects).
+pub fn persist_items(
+    conn: &mut AnyConnection,
+    items: &[&PipelineItem],
+    lease_owner: &str,
+    settings: &PipelineSettings,
+) -> Result<Vec<PersistOutcome>, DbError> {
+    let outcomes = items
+        .iter()
+        .map(|item| persist_submission(conn, item, lease_owner, settings))
+        .collect::<Result<Vec<_>, DbError>>()?;
+    let mut stored_rows: Vec<i64> = outcomes
+        .iter()
+        .filter(|o| o.submission_public_id.is_some())
+        .map(|o| o.inbox_id)
+        .collect();
+    stored_rows.sort_unstable();
+    stored_rows.dedup();
+    store::mark_done(conn, &stored_rows)?;
+    Ok(outcomes)
 }
 
 /// Who the submission is: the project's lead it joins (by visitor id, email, phone, else —

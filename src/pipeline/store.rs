@@ -58,9 +58,6 @@ pub fn store(
         &snapshot_json,
         lead,
     )?;
-    if item.row.last {
-        mark_done(conn, item.inbox_id, t)?;
-    }
     Ok(PersistOutcome {
         inbox_id: item.inbox_id,
         lead_public_id: Some(lead_public_id),
@@ -185,7 +182,7 @@ fn insert_submission(
     let row = NewLeadSubmission {
         public_id: sub.public_id.clone(),
         lead_id,
-        inbox_id: item.row.first.then_some(item.inbox_id),
+        inbox_id: item.first_of_row.then_some(item.inbox_id),
         account_id: sub.account_id.clone(),
         project_key: sub.project_key.clone(),
         lead_source: sub.lead_source.clone(),
@@ -249,8 +246,13 @@ fn update_lead(
     Ok(())
 }
 
-fn mark_done(conn: &mut AnyConnection, inbox_id: i64, t: NaiveDateTime) -> Result<(), DbError> {
-    diesel::update(inbox::table.find(inbox_id))
+/// The inbox rows whose submissions are all stored.
+pub fn mark_done(conn: &mut AnyConnection, inbox_ids: &[i64]) -> Result<(), DbError> {
+    if inbox_ids.is_empty() {
+        return Ok(());
+    }
+    let t = now();
+    diesel::update(inbox::table.filter(inbox::id.eq_any(inbox_ids)))
         .set((
             inbox::status.eq(InboxStatus::Done.as_str()),
             inbox::lease_owner.eq(None::<String>),

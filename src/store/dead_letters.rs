@@ -120,17 +120,21 @@ pub fn redrive_due(
     })
 }
 
-/// Dead letters with no re-drive time (written before re-driving existed, or while it was off)
-/// get their first one. Run at start.
+/// Dead letters of `kind` with no re-drive time (written before re-driving existed, or while it
+/// was off) get their first one, on the kind's policy. Run at start.
 pub fn schedule_unscheduled_dead_letters(
     conn: &mut AnyConnection,
+    kind: &str,
     policy: &DeadLetterPolicy,
 ) -> Result<usize, DbError> {
     let t = now();
     let Some(first) = policy.next_redrive(0, t) else {
         return Ok(0);
     };
-    let dead = jobs::table.select(jobs::id).filter(jobs::status.eq(DEAD));
+    let dead = jobs::table
+        .select(jobs::id)
+        .filter(jobs::kind.eq(kind))
+        .filter(jobs::status.eq(DEAD));
     Ok(diesel::update(
         dead_letters::table
             .filter(dead_letters::next_redrive_at.is_null())
@@ -181,11 +185,15 @@ fn requeue(conn: &mut AnyConnection, letter: &DeadLetter, how: Requeue) -> Resul
     Ok(updated)
 }
 
-pub fn purge_expired_dead_letters(conn: &mut AnyConnection) -> Result<usize, DbError> {
-    Ok(
-        diesel::delete(dead_letters::table.filter(dead_letters::expires_at.le(now())))
-            .execute(conn)?,
+/// Deletes the expired dead letters of `kind` (the job rows stay, `dead`).
+pub fn purge_expired_dead_letters(conn: &mut AnyConnection, kind: &str) -> Result<usize, DbError> {
+    let of_kind = jobs::table.select(jobs::id).filter(jobs::kind.eq(kind));
+    Ok(diesel::delete(
+        dead_letters::table
+            .filter(dead_letters::expires_at.le(now()))
+            .filter(dead_letters::job_id.eq_any(of_kind)),
     )
+    .execute(conn)?)
 }
 
 pub fn count_dead_letters(conn: &mut AnyConnection) -> Result<i64, DbError> {

@@ -275,8 +275,14 @@ pub fn list_jobs(
     Ok(query.load(conn)?)
 }
 
-pub fn jobs_of_lead(conn: &mut AnyConnection, lead_id: i64) -> Result<Vec<Job>, DbError> {
+/// A lead's jobs of `kind`, oldest first.
+pub fn jobs_of_lead(
+    conn: &mut AnyConnection,
+    kind: &str,
+    lead_id: i64,
+) -> Result<Vec<Job>, DbError> {
     Ok(jobs::table
+        .filter(jobs::kind.eq(kind))
         .filter(jobs::lead_id.eq(lead_id))
         .order(jobs::id.asc())
         .load(conn)?)

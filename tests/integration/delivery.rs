@@ -597,7 +597,15 @@ fn dead_letters_are_redriven_on_the_schedule_with_the_same_webhook_id() {
         Behavior::Status(502),
     ]);
     let db = TestDb::new();
-    let d = production(&db, &receiver, &[("WEBHOOK_REDRIVE_SCHEDULE", "1s,1s,1s")]);
+    // The retries' timing is another test's: here they are quick.
+    let d = production(
+        &db,
+        &receiver,
+        &[
+            ("WEBHOOK_REDRIVE_SCHEDULE", "1s,1s,1s"),
+            ("WEBHOOK_RETRY_SCHEDULE", "100ms,100ms,100ms"),
+        ],
+    );
     submit(&d, "redrive@example.com");
     d.wait_until("the dead letter", || dead_letters(&d).len() == 1);
     let letter = dead_letters(&d)[0].clone();

@@ -117,6 +117,22 @@ fn durations_and_the_redrive_schedule() {
 }
 
 #[test]
+fn the_retry_schedule_is_the_contracts_unless_set_and_bounded() {
+    let c = Config::from_sources(&toml::Table::new(), &env(&[])).unwrap();
+    assert_eq!(c.webhook_retry_schedule, [1, 2, 4].map(Duration::from_secs));
+    let quick = env(&[("WEBHOOK_RETRY_SCHEDULE", "100ms, 100ms")]);
+    let c = Config::from_sources(&toml::Table::new(), &quick).unwrap();
+    assert_eq!(c.webhook_retry_schedule, [Duration::from_millis(100); 2]);
+    let none = env(&[("WEBHOOK_RETRY_SCHEDULE", "")]);
+    let c = Config::from_sources(&toml::Table::new(), &none).unwrap();
+    assert!(c.webhook_retry_schedule.is_empty());
+    for bad in ["1d", "6m", "1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s", "soon"] {
+        let e = error_of("", &[("WEBHOOK_RETRY_SCHEDULE", bad)]);
+        assert_eq!(e.key, "WEBHOOK_RETRY_SCHEDULE", "{bad}");
+    }
+}
+
+#[test]
 fn database_urls() {
     assert!(
         matches!(parse_database_url("sqlite:///var/lib/x.db").unwrap(), DatabaseTarget::Sqlite(p) if p == Path::new("/var/lib/x.db"))
