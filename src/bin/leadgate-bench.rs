@@ -6,9 +6,13 @@
 //! ```text
 //! cargo build --release
 //! target/release/leadgate-bench [--connections 64,8] [--requests 20000] [--people 5000]
+//!     [--database-url postgres://postgres@127.0.0.1:5432/postgres] [--one-ip]
 //! ```
-//! Each run: accepted submissions/s, ack latency p50/p99/max; for leadgate also the time until
-//! the inbox is drained (leads processed/s) and the daemon's peak memory.
+//! Each run: accepted submissions/s, ack latency p50/p99/max, leadgate's as a ratio of the bare
+//! handler's; for leadgate also the time from the first request until the inbox is drained
+//! (leads stored/s on a sustained burst) and the daemon's peak memory. Each person posts from
+//! an address of their own (`X-Forwarded-For`, which leadgate believes from 127.0.0.1), or with
+//! `--one-ip` everyone from one address, as behind an office NAT or a proxy without its header.
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use clap::{Parser, Subcommand};
@@ -60,6 +64,13 @@ struct Args {
     /// The leadgate binary to run [default: `leadgate` next to this binary]
     #[arg(long, value_name = "PATH")]
     leadgate_bin: Option<String>,
+    /// A PostgreSQL server to run leadgate on (a fresh database is created on it for each run and
+    /// dropped after); SQLite in a temporary folder without it
+    #[arg(long, value_name = "URL", value_parser = postgres_url)]
+    database_url: Option<String>,
+    /// Every request from one client address (as behind an office NAT) instead of one per person
+    #[arg(long)]
+    one_ip: bool,
 
     #[command(subcommand)]
     command: Option<Internal>,
@@ -80,6 +91,23 @@ struct Options {
     requests: usize,
     people: usize,
     leadgate_bin: String,
+    postgres: Option<String>,
+    one_ip: bool,
+}
+
+/// One request: its JSON body and the client address it comes from.
+#[derive(Clone)]
+struct Request {
+    body: String,
+    ip: String,
+}
+
+/// A PostgreSQL URL (`postgres://` or `postgresql://`).
+fn postgres_url(value: &str) -> Result<String, String> {
+    match value.starts_with("postgres://") || value.starts_with("postgresql://") {
+        true => Ok(value.to_string()),
+        false => Err("expected postgres://... (SQLite is the default)".into()),
+    }
 }
 
 /// A connection count: a positive integer (blanks around it allowed).
@@ -108,14 +136,22 @@ fn main() {
         leadgate_bin: args
             .leadgate_bin
             .unwrap_or_else(|| sibling_binary("leadgate")),
+        postgres: args.database_url,
+        one_ip: args.one_ip,
     };
-    let bodies = Arc::new(request_bodies(options.requests, options.people));
+    let bodies = Arc::new(request_bodies(
+        options.requests,
+        options.people,
+        options.one_ip,
+    ));
     println!(
-        "leadgate-bench: {} requests per run, {} people over {} projects ({} distinct), {} cores",
+        "leadgate-bench: {} requests per run, {} people over {} projects ({} distinct), {}, leadgate on {}, {} cores",
         options.requests,
         options.people,
         PROJECTS.len(),
         distinct_people(&bodies),
+        if options.one_ip { "every request from one IP" } else { "an IP per person" },
+        if options.postgres.is_some() { "PostgreSQL" } else { "SQLite" },
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -126,23 +162,25 @@ fn main() {
     for &connections in &options.connections {
         let dir = tempfile::tempdir().expect("temp dir");
         let bare = Server::bare(&dir.path().join("bare.db"));
-        let result = load(&bare.base, connections, &bodies);
+        let bare_result = load(&bare.base, connections, &bodies);
         println!(
             "{}",
-            result.line(&format!("bare handler  c={connections:<3}"))
+            bare_result.line(&format!("bare handler  c={connections:<3}"))
         );
         drop(bare);
 
-        let leadgate = Server::leadgate_to(
-            &options.leadgate_bin,
-            &dir.path().join("leadgate.db"),
-            &receiver.url,
-        );
+        let db = BenchDb::new(&options, &dir, "burst");
+        let leadgate = Server::leadgate_to(&options.leadgate_bin, &db.url, &receiver.url);
         let started = Instant::now();
         let result = load(&leadgate.base, connections, &bodies);
         println!(
             "{}",
             result.line(&format!("leadgate      c={connections:<3}"))
+        );
+        println!(
+            "leadgate      c={connections:<3} {:.2}x the bare handler's acks/s, p99 {:.2}x its p99",
+            result.acks_per_second() / bare_result.acks_per_second(),
+            result.percentile(0.99) / bare_result.percentile(0.99).max(0.001)
         );
         let drained = leadgate.wait_drained();
         let processed = started.elapsed();
@@ -156,6 +194,8 @@ fn main() {
             drained.as_secs_f64(),
             leadgate.peak_rss_mib()
         );
+        drop(leadgate);
+        drop(db);
     }
 }
 
@@ -166,12 +206,9 @@ fn delivery_runs(options: &Options, receiver: &BenchReceiver) {
     let already = receiver.arrivals().len();
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let leadgate = Server::leadgate_to(
-        &options.leadgate_bin,
-        &dir.path().join("throughput.db"),
-        &receiver.url,
-    );
-    let bodies = Arc::new(new_people(count, "fast"));
+    let db = BenchDb::new(options, &dir, "throughput");
+    let leadgate = Server::leadgate_to(&options.leadgate_bin, &db.url, &receiver.url);
+    let bodies = Arc::new(new_people(count, "fast", options.one_ip));
     let started = Instant::now();
     let acks = load(&leadgate.base, 64, &bodies);
     receiver.wait_for(already + count);
@@ -184,15 +221,13 @@ fn delivery_runs(options: &Options, receiver: &BenchReceiver) {
         count as f64 / elapsed.as_secs_f64()
     );
     drop(leadgate);
+    drop(db);
 
     let rate = 1_000.0;
     let paced_count = (rate as usize) * 10;
-    let leadgate = Server::leadgate_to(
-        &options.leadgate_bin,
-        &dir.path().join("latency.db"),
-        &receiver.url,
-    );
-    let bodies = Arc::new(new_people(paced_count, "paced"));
+    let db = BenchDb::new(options, &dir, "latency");
+    let leadgate = Server::leadgate_to(&options.leadgate_bin, &db.url, &receiver.url);
+    let bodies = Arc::new(new_people(paced_count, "paced", options.one_ip));
     let acked = paced_load(&leadgate.base, 8, rate, &bodies);
     receiver.wait_for(already + count + paced_count);
     let arrivals = receiver.arrivals();
@@ -220,13 +255,23 @@ fn delivery_runs(options: &Options, receiver: &BenchReceiver) {
     );
 }
 
-fn new_people(count: usize, tag: &str) -> Vec<String> {
+fn new_people(count: usize, tag: &str, one_ip: bool) -> Vec<Request> {
     (0..count)
-        .map(|i| {
-            serde_json::json!({"name": format!("New {i}"), "email": format!("{tag}{i}@example.com"), "project": PROJECTS[i % PROJECTS.len()]})
-                .to_string()
+        .map(|i| Request {
+            body: serde_json::json!({"name": format!("New {i}"), "email": format!("{tag}{i}@example.com"), "project": PROJECTS[i % PROJECTS.len()]})
+                .to_string(),
+            ip: client_ip(i, one_ip),
         })
         .collect()
+}
+
+/// Person `n`'s address: one of 16 million in 10.0.0.0/8, or with `one_ip` everyone's the same.
+fn client_ip(person: usize, one_ip: bool) -> String {
+    if one_ip {
+        return "203.0.113.7".into();
+    }
+    let n = (person as u32).wrapping_mul(2_654_435_761) >> 8;
+    format!("10.{}.{}.{}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
 }
 
 fn email_of(body: &str) -> String {
@@ -241,7 +286,7 @@ fn paced_load(
     base: &str,
     connections: usize,
     rate: f64,
-    bodies: &Arc<Vec<String>>,
+    bodies: &Arc<Vec<Request>>,
 ) -> Vec<(String, Instant)> {
     let url = format!("{base}/v1/leads");
     let bodies = bodies.clone();
@@ -262,12 +307,13 @@ fn paced_load(
                         .post(&url)
                         .insert_header(("Content-Type", "application/json"))
                         .insert_header(("Accept", "application/json"))
-                        .send_body(bodies[i].clone())
+                        .insert_header(("X-Forwarded-For", bodies[i].ip.as_str()))
+                        .send_body(bodies[i].body.clone())
                         .await;
                     if let Ok(mut r) = response {
                         let _ = r.body().await;
                         if r.status().is_success() {
-                            acked.push((email_of(&bodies[i]), Instant::now()));
+                            acked.push((email_of(&bodies[i].body), Instant::now()));
                         }
                     }
                 }
@@ -340,24 +386,25 @@ impl BenchReceiver {
 }
 
 /// The pipeline alone: the inbox is filled before leadgate starts, then drained.
-fn backlog_run(options: &Options, bodies: &[String], receiver: &BenchReceiver) {
+fn backlog_run(options: &Options, bodies: &[Request], receiver: &BenchReceiver) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("leadgate.db");
-    let target = leadgate::config::DatabaseTarget::Sqlite(path.clone());
+    let db = BenchDb::new(options, &dir, "backlog");
+    let target = leadgate::config::parse_database_url(&db.url).expect("bench database URL");
     let mut conn = leadgate::store::establish(&target).expect("open bench db");
     leadgate::store::run_migrations(&mut conn).expect("migrate");
     let account = leadgate::store::accounts::ensure_default_account(&mut conn).expect("account");
     let now = leadgate::store::now();
-    let meta = serde_json::json!({"ip": "192.0.2.1", "user_agent": "bench", "geo": {}, "received_at_ms": chrono::Utc::now().timestamp_millis()}).to_string();
+    let received_at_ms = chrono::Utc::now().timestamp_millis();
     let writes: Vec<_> = bodies
         .iter()
-        .map(|body| {
+        .map(|request| {
+            let meta = serde_json::json!({"ip": request.ip, "user_agent": "bench", "geo": {}, "received_at_ms": received_at_ms});
             leadgate::store::inbox::AckWrite::Inbox(leadgate::store::models::NewInboxRow {
                 public_id: leadgate::store::new_public_id(),
                 kind: leadgate::sources::website::NAME.into(),
                 account_id: account.id.clone(),
-                body: body.clone(),
-                meta_json: meta.clone(),
+                body: request.body.clone(),
+                meta_json: meta.to_string(),
                 status: "pending".into(),
                 attempts: 0,
                 next_attempt_at: now,
@@ -371,7 +418,7 @@ fn backlog_run(options: &Options, bodies: &[String], receiver: &BenchReceiver) {
     }
     drop(conn);
     let started = Instant::now();
-    let leadgate = Server::leadgate_to(&options.leadgate_bin, &path, &receiver.url);
+    let leadgate = Server::leadgate_to(&options.leadgate_bin, &db.url, &receiver.url);
     leadgate.wait_drained();
     let elapsed = started.elapsed();
     println!(
@@ -385,7 +432,7 @@ fn backlog_run(options: &Options, bodies: &[String], receiver: &BenchReceiver) {
 }
 
 /// Deterministic bodies: about 70% new people, 30% returning ones, spread over the projects.
-fn request_bodies(count: usize, people: usize) -> Vec<String> {
+fn request_bodies(count: usize, people: usize, one_ip: bool) -> Vec<Request> {
     let mut rng = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = move || {
         rng ^= rng << 13;
@@ -406,7 +453,7 @@ fn request_bodies(count: usize, people: usize) -> Vec<String> {
                 introduced += 1;
             }
             let project = PROJECTS[person % PROJECTS.len()];
-            serde_json::json!({
+            let body = serde_json::json!({
                 "name": format!("Person {person}"),
                 "email": format!("person{person}@example.com"),
                 "phone": format!("98{:08}", person),
@@ -416,15 +463,19 @@ fn request_bodies(count: usize, people: usize) -> Vec<String> {
                 "cta": if i % 2 == 0 { "hero" } else { "footer" },
                 "page_url": "https://example.com/pricing",
             })
-            .to_string()
+            .to_string();
+            Request {
+                body,
+                ip: client_ip(person, one_ip),
+            }
         })
         .collect()
 }
 
-fn distinct_people(bodies: &[String]) -> usize {
+fn distinct_people(bodies: &[Request]) -> usize {
     let mut emails: Vec<&str> = bodies
         .iter()
-        .filter_map(|b| b.split("\"email\":\"").nth(1)?.split('"').next())
+        .filter_map(|r| r.body.split("\"email\":\"").nth(1)?.split('"').next())
         .collect();
     emails.sort_unstable();
     emails.dedup();
@@ -439,6 +490,10 @@ struct LoadResult {
 }
 
 impl LoadResult {
+    fn acks_per_second(&self) -> f64 {
+        self.accepted as f64 / self.elapsed.as_secs_f64()
+    }
+
     fn percentile(&self, p: f64) -> f64 {
         if self.latencies_us.is_empty() {
             return 0.0;
@@ -462,7 +517,7 @@ impl LoadResult {
 }
 
 /// `connections` concurrent keep-alive connections, split over two generator threads.
-fn load(base: &str, connections: usize, bodies: &Arc<Vec<String>>) -> LoadResult {
+fn load(base: &str, connections: usize, bodies: &Arc<Vec<Request>>) -> LoadResult {
     let next = Arc::new(AtomicUsize::new(0));
     let threads = 2.min(connections);
     let started = Instant::now();
@@ -495,7 +550,7 @@ fn load(base: &str, connections: usize, bodies: &Arc<Vec<String>>) -> LoadResult
 async fn generate(
     url: String,
     connections: usize,
-    bodies: Arc<Vec<String>>,
+    bodies: Arc<Vec<Request>>,
     next: Arc<AtomicUsize>,
 ) -> (usize, usize, Vec<u64>) {
     let client = awc::Client::builder()
@@ -509,13 +564,14 @@ async fn generate(
             let (mut accepted, mut failed, mut latencies) = (0usize, 0usize, Vec::new());
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else { break };
+                let Some(request) = bodies.get(i) else { break };
                 let sent = Instant::now();
                 let response = client
                     .post(&url)
                     .insert_header(("Content-Type", "application/json"))
                     .insert_header(("Accept", "application/json"))
-                    .send_body(body.clone())
+                    .insert_header(("X-Forwarded-For", request.ip.as_str()))
+                    .send_body(request.body.clone())
                     .await;
                 match response {
                     Ok(mut r) if r.status().is_success() => {
@@ -536,6 +592,49 @@ async fn generate(
             l.extend(l2);
             (a + a2, f + f2, l)
         })
+}
+
+/// An empty database for one run: a SQLite file in the run's folder, or a PostgreSQL database
+/// created on the server of `--database-url` (dropped with this, after its leadgate stopped).
+struct BenchDb {
+    url: String,
+    postgres: Option<(String, String)>,
+}
+
+impl BenchDb {
+    fn new(options: &Options, dir: &tempfile::TempDir, name: &str) -> BenchDb {
+        let Some(server) = &options.postgres else {
+            let path = dir.path().join(format!("{name}.db"));
+            return BenchDb {
+                url: format!("sqlite://{}", path.display()),
+                postgres: None,
+            };
+        };
+        let database = format!("leadgate_bench_{}_{name}", std::process::id());
+        let mut admin = diesel::PgConnection::establish(server).expect("connect to PostgreSQL");
+        admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}"
+            ))
+            .expect("create the bench database");
+        let (base, _) = server
+            .rsplit_once('/')
+            .expect("a PostgreSQL URL with a database");
+        BenchDb {
+            url: format!("{base}/{database}"),
+            postgres: Some((server.clone(), database)),
+        }
+    }
+}
+
+impl Drop for BenchDb {
+    fn drop(&mut self) {
+        if let Some((server, database)) = &self.postgres {
+            if let Ok(mut admin) = diesel::PgConnection::establish(server) {
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {database}"));
+            }
+        }
+    }
 }
 
 /// A server process on a free port, killed when dropped.
@@ -575,12 +674,12 @@ impl Server {
         Server::spawn(command, "bare.listening addr=")
     }
 
-    fn leadgate_to(bin: &str, db: &std::path::Path, webhook: &str) -> Server {
+    fn leadgate_to(bin: &str, database_url: &str, webhook: &str) -> Server {
         let mut command = Command::new(bin);
         command
             .arg("serve")
             .env("LEADGATE_BIND", "127.0.0.1:0")
-            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("DATABASE_URL", database_url)
             .env("ADMIN_TOKEN", "bench")
             .env("ENVIRONMENT", "production")
             .env("MAKE_WEBHOOK_URL", webhook)
