@@ -1,97 +1,166 @@
-//! Gather the person's history: their earlier submissions in the account that share a key
-//! (visitor id, email, phone), the project's recent lead from their client IP, and counts.
+//! Gather the person's history: the project's lead they join, the leads of the account's other
+//! projects that share a key (visitor id, email, phone), the project's recent lead from their
+//! client IP, and how often they submitted lately.
+//!
+//! Every read here is bounded, so a key with 100,000 earlier submissions (an office NAT, a test
+//! email, a bot's visitor id) costs what a key with one does: keys are read from `lead_keys`, one
+//! row per (key, project, lead) whatever the number of submissions; counts stop at what a rule
+//! needs; the windowed reads of the submissions go by an index that ends in the time.
+//! (Queries here run for every submission: they are written out so Diesel caches them.)
 
 use crate::pipeline::identity::{identity_keys, IdentityKey, IP_MATCH_WINDOW_HOURS};
 use crate::sources::submission::Submission;
 use crate::store::schema::*;
 use crate::store::{AnyConnection, DbError};
-use chrono::Duration;
-use diesel::dsl::max;
+use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-/// Earlier submissions of the account that share a visitor id, email or phone with this one,
-/// across projects: one indexed query per key gives identity, related projects and the
-/// visitor's recent submissions. (Queries here run for every submission: they are written
-/// out so Diesel caches them, and have no `LIMIT ?`, which makes SQLite re-prepare.)
-pub struct PersonHistory {
-    /// (key, lead_id, project_key, submitted_at) per earlier submission.
-    rows: Vec<(IdentityKey, i64, String, chrono::NaiveDateTime)>,
-}
+/// Recent submissions are counted up to this many, so `form_submit_count` (the earlier ones plus
+/// this one) stops at 100; the burst rule needs more than 5.
+pub const RECENT_SUBMISSIONS_COUNTED: i64 = 99;
 
-type HistoryRow = (i64, String, chrono::NaiveDateTime);
+/// Leads of the account's other projects read per key, for `related_projects`.
+pub const RELATED_LEADS_PER_KEY: i64 = 50;
+
+/// What the account already knows of the person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonHistory {
+    /// The project's most recent lead matched by the first key (in identity order) that matches
+    /// at all.
+    pub lead_in_project: Option<i64>,
+    /// Leads of the account's other projects that share a key, sorted, without repeats.
+    pub leads_in_other_projects: Vec<i64>,
+    /// Submissions of this visitor in the hour before this one (capped); `None` without a visitor
+    /// id.
+    pub recent_visitor_submissions: Option<i64>,
+}
 
 impl PersonHistory {
     pub fn load(conn: &mut AnyConnection, sub: &Submission) -> Result<PersonHistory, DbError> {
-        use lead_submissions::dsl as s;
-        let account = &sub.account_id;
-        let columns = (s::lead_id, s::project_key, s::submitted_at);
-        let mut rows = Vec::new();
+        let mut lead_in_project = None;
+        let mut leads_in_other_projects = Vec::new();
         for key in identity_keys(sub) {
-            let found: Vec<HistoryRow> = match &key {
-                IdentityKey::VisitorId(v) => s::lead_submissions
-                    .filter(s::account_id.eq(account).and(s::visitor_id.eq(v)))
-                    .select(columns)
-                    .load(conn)?,
-                IdentityKey::Email(e) => s::lead_submissions
-                    .filter(s::account_id.eq(account).and(s::email_key.eq(e)))
-                    .select(columns)
-                    .load(conn)?,
-                IdentityKey::Phone(p) => s::lead_submissions
-                    .filter(s::account_id.eq(account).and(s::phone_e164.eq(p)))
-                    .select(columns)
-                    .load(conn)?,
-                IdentityKey::ClientIp(_) => Vec::new(),
+            let Some((kind, value)) = key.stored_as() else {
+                continue;
             };
-            rows.extend(
-                found
-                    .into_iter()
-                    .map(|(lead, project, at)| (key.clone(), lead, project, at)),
-            );
+            if lead_in_project.is_none() {
+                lead_in_project = latest_lead_of_key(conn, sub, kind, value)?;
+            }
+            leads_in_other_projects.extend(leads_of_key_elsewhere(conn, sub, kind, value)?);
         }
-        Ok(PersonHistory { rows })
-    }
-
-    /// The most recent lead of this project matched by the first key (in identity order) that
-    /// matches at all.
-    pub fn lead_in_project(&self, sub: &Submission) -> Option<i64> {
-        identity_keys(sub).iter().find_map(|key| {
-            self.rows
-                .iter()
-                .filter(|(k, _, project, _)| k == key && *project == sub.project_key)
-                .map(|(_, lead, _, _)| *lead)
-                .max()
+        leads_in_other_projects.sort_unstable();
+        leads_in_other_projects.dedup();
+        let recent_visitor_submissions = match &sub.visitor_id {
+            Some(visitor) => Some(count_recent_from_visitor(conn, sub, visitor)?),
+            None => None,
+        };
+        Ok(PersonHistory {
+            lead_in_project,
+            leads_in_other_projects,
+            recent_visitor_submissions,
         })
-    }
-
-    /// Submissions of this visitor in the hour before this one; `None` without a visitor id.
-    pub fn recent_visitor_submissions(&self, sub: &Submission) -> Option<i64> {
-        let visitor = sub.visitor_id.as_ref()?;
-        let since = sub.submitted_at.naive_utc() - Duration::hours(1);
-        let count = self
-            .rows
-            .iter()
-            .filter(|(k, _, _, at)| {
-                matches!(k, IdentityKey::VisitorId(v) if v == visitor) && *at >= since
-            })
-            .count();
-        Some(count as i64)
-    }
-
-    pub fn leads_in_other_projects(&self, sub: &Submission) -> Vec<i64> {
-        let mut ids: Vec<i64> = self
-            .rows
-            .iter()
-            .filter(|(_, _, project, _)| *project != sub.project_key)
-            .map(|(_, lead, _, _)| *lead)
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
     }
 }
 
-/// An anonymous submission (of a source whose IP is a key) joins the project's most recent lead
-/// from its IP (24 h).
+fn latest_lead_of_key(
+    conn: &mut AnyConnection,
+    sub: &Submission,
+    kind: &str,
+    value: &str,
+) -> Result<Option<i64>, DbError> {
+    use lead_keys::dsl as k;
+    Ok(k::lead_keys
+        .filter(k::account_id.eq(&sub.account_id).and(k::key_kind.eq(kind)))
+        .filter(
+            k::key_value
+                .eq(value)
+                .and(k::project_key.eq(&sub.project_key)),
+        )
+        .select(k::lead_id)
+        .order(k::lead_id.desc())
+        .limit(1)
+        .get_result(conn)
+        .optional()?)
+}
+
+fn leads_of_key_elsewhere(
+    conn: &mut AnyConnection,
+    sub: &Submission,
+    kind: &str,
+    value: &str,
+) -> Result<Vec<i64>, DbError> {
+    use lead_keys::dsl as k;
+    Ok(k::lead_keys
+        .filter(k::account_id.eq(&sub.account_id).and(k::key_kind.eq(kind)))
+        .filter(
+            k::key_value
+                .eq(value)
+                .and(k::project_key.ne(&sub.project_key)),
+        )
+        .select(k::lead_id)
+        .limit(RELATED_LEADS_PER_KEY)
+        .load(conn)?)
+}
+
+/// The keys this submission adds to its lead (visitor id, email, phone), in its transaction.
+pub fn remember_keys(
+    conn: &mut AnyConnection,
+    sub: &Submission,
+    lead_id: i64,
+) -> Result<(), DbError> {
+    use lead_keys::dsl as k;
+    let keys = identity_keys(sub);
+    let rows: Vec<_> = keys
+        .iter()
+        .filter_map(IdentityKey::stored_as)
+        .map(|(kind, value)| {
+            (
+                k::account_id.eq(&sub.account_id),
+                k::key_kind.eq(kind),
+                k::key_value.eq(value),
+                k::project_key.eq(&sub.project_key),
+                k::lead_id.eq(lead_id),
+            )
+        })
+        .collect();
+    if !rows.is_empty() {
+        // The multi-backend connection has no upsert: each backend runs its own.
+        let insert = diesel::insert_into(k::lead_keys)
+            .values(&rows)
+            .on_conflict_do_nothing();
+        match conn {
+            AnyConnection::Postgresql(c) => insert.execute(c)?,
+            AnyConnection::Sqlite(c) => insert.execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+fn hour_before(sub: &Submission) -> NaiveDateTime {
+    sub.submitted_at.naive_utc() - Duration::hours(1)
+}
+
+fn count_recent_from_visitor(
+    conn: &mut AnyConnection,
+    sub: &Submission,
+    visitor: &str,
+) -> Result<i64, DbError> {
+    use lead_submissions::dsl as s;
+    let times: Vec<NaiveDateTime> = s::lead_submissions
+        .filter(
+            s::account_id
+                .eq(&sub.account_id)
+                .and(s::visitor_id.eq(visitor)),
+        )
+        .filter(s::submitted_at.ge(hour_before(sub)))
+        .select(s::submitted_at)
+        .limit(RECENT_SUBMISSIONS_COUNTED)
+        .load(conn)?;
+    Ok(times.len() as i64)
+}
+
+/// An anonymous submission (of a source whose IP is a key) joins the lead of the project's most
+/// recent submission from its IP, within 24 h.
 pub fn lead_from_client_ip(
     conn: &mut AnyConnection,
     sub: &Submission,
@@ -104,32 +173,32 @@ pub fn lead_from_client_ip(
         return Ok(None);
     };
     let since = sub.submitted_at.naive_utc() - Duration::hours(IP_MATCH_WINDOW_HOURS);
+    // Only sources whose IP is an identity key store it, so any match is one of theirs.
     Ok(s::lead_submissions
-        .filter(
-            s::account_id
-                .eq(&sub.account_id)
-                .and(s::ip.eq(ip))
-                .and(s::submitted_at.ge(since)),
-        )
-        // Only sources whose IP is an identity key store it, so any match is one of theirs.
+        .filter(s::account_id.eq(&sub.account_id).and(s::ip.eq(ip)))
         .filter(s::project_key.eq(&sub.project_key))
-        .select(max(s::lead_id))
-        .get_result(conn)?)
+        .filter(s::submitted_at.ge(since))
+        .select(s::lead_id)
+        .order(s::submitted_at.desc())
+        .limit(1)
+        .get_result(conn)
+        .optional()?)
 }
 
-/// Submissions from this client IP in the hour before this one (no visitor id), for the sources
-/// whose IP identifies the person.
+/// Submissions from this client IP in the hour before this one (capped), for the sources whose
+/// IP identifies the person.
 pub fn count_recent_from_ip(conn: &mut AnyConnection, sub: &Submission) -> Result<i64, DbError> {
     use lead_submissions::dsl as s;
     let Some(ip) = sub.ip.as_ref().filter(|_| sub.ip_is_key) else {
         return Ok(0);
     };
-    let since = sub.submitted_at.naive_utc() - Duration::hours(1);
-    Ok(s::lead_submissions
+    let times: Vec<NaiveDateTime> = s::lead_submissions
         .filter(s::account_id.eq(&sub.account_id).and(s::ip.eq(ip)))
-        .filter(s::submitted_at.ge(since))
-        .count()
-        .get_result(conn)?)
+        .filter(s::submitted_at.ge(hour_before(sub)))
+        .select(s::submitted_at)
+        .limit(RECENT_SUBMISSIONS_COUNTED)
+        .load(conn)?;
+    Ok(times.len() as i64)
 }
 
 /// The project names of these leads, sorted, without repeats.

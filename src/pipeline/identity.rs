@@ -15,6 +15,19 @@ pub enum IdentityKey {
     ClientIp(String),
 }
 
+impl IdentityKey {
+    /// How the key is kept in `lead_keys` (kind, value); the client IP is not kept there: it
+    /// identifies only within a time window, read from the submissions.
+    pub fn stored_as(&self) -> Option<(&'static str, &str)> {
+        match self {
+            IdentityKey::VisitorId(v) => Some(("visitor", v)),
+            IdentityKey::Email(e) => Some(("email", e)),
+            IdentityKey::Phone(p) => Some(("phone", p)),
+            IdentityKey::ClientIp(_) => None,
+        }
+    }
+}
+
 /// visitor_id, then email, then phone (E.164), then — only for an anonymous website
 /// submission — the client IP.
 pub fn identity_keys(submission: &Submission) -> Vec<IdentityKey> {

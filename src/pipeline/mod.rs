@@ -9,6 +9,8 @@
 pub mod ack;
 pub mod forwarding;
 pub mod history;
+#[cfg(test)]
+mod history_tests;
 pub mod identity;
 pub mod payload;
 pub mod spool;
@@ -132,7 +134,7 @@ fn resolve_identity(
     sub: &Submission,
     history: &PersonHistory,
 ) -> Result<Person, DbError> {
-    let (lead_id, joined_by_ip_only) = match history.lead_in_project(sub) {
+    let (lead_id, joined_by_ip_only) = match history.lead_in_project {
         Some(id) => (Some(id), false),
         None => {
             let by_ip = history::lead_from_client_ip(conn, sub)?;
@@ -169,7 +171,7 @@ fn score(
     settings: &PipelineSettings,
 ) -> Result<Scores, DbError> {
     let sub = &item.submission;
-    let form_submit_count = match history.recent_visitor_submissions(sub) {
+    let form_submit_count = match history.recent_visitor_submissions {
         Some(count) => count,
         None => history::count_recent_from_ip(conn, sub)?,
     } + 1;
@@ -178,7 +180,7 @@ fn score(
         engagement: scoring::engagement(0, 0, 0),
         is_bot_lead: scoring::is_bot_lead(settings.bot_lead_detection, &item.signals),
         form_submit_count,
-        related_projects: history::project_names(conn, history.leads_in_other_projects(sub))?,
+        related_projects: history::project_names(conn, history.leads_in_other_projects.clone())?,
     })
 }
 

@@ -46,6 +46,7 @@ pub fn store(
         make_send_public_id.clone(),
     );
     let submission_id = insert_submission(conn, item, lead_id, &snapshot, forwarding, t)?;
+    super::history::remember_keys(conn, sub, lead_id)?;
     snapshot.lead_submission_id = Some(submission_id);
     let snapshot_json = serde_json::to_string(&snapshot).unwrap_or_else(|_| "{}".into());
     update_lead(conn, sub, person, lead_id, &snapshot, &snapshot_json, t)?;

@@ -27,7 +27,7 @@ fn item(inbox_id: i64, account_id: &str, project: &str, first_of_row: bool) -> P
     }
 }
 
-fn claimed_row(conn: &mut AnyConnection, account_id: &str) -> i64 {
+pub(super) fn claimed_row(conn: &mut AnyConnection, account_id: &str) -> i64 {
     let t = store::now();
     diesel::insert_into(inbox::table)
         .values(NewInboxRow {
@@ -47,6 +47,20 @@ fn claimed_row(conn: &mut AnyConnection, account_id: &str) -> i64 {
     claimed.unwrap()[0].id
 }
 
+/// Settings of a development instance: leads stored, never forwarded.
+pub(super) fn settings() -> PipelineSettings {
+    PipelineSettings {
+        policy: ForwardPolicy {
+            production: false,
+            duplicate_window_minutes: 30.0,
+            reengage_hours: 24.0,
+        },
+        bot_lead_detection: true,
+        default_webhook_url: None,
+        dev_environment: true,
+    }
+}
+
 #[test]
 fn a_row_is_done_with_all_its_submissions_whatever_order_they_are_stored_in() {
     let dir = tempfile::tempdir().unwrap();
@@ -57,18 +71,8 @@ fn a_row_is_done_with_all_its_submissions_whatever_order_they_are_stored_in() {
     // A batch is ordered by project: here the row's second submission is stored first.
     let first = item(row, &account.id, "zeta", true);
     let second = item(row, &account.id, "alpha", false);
-    let settings = PipelineSettings {
-        policy: ForwardPolicy {
-            production: false,
-            duplicate_window_minutes: 30.0,
-            reengage_hours: 24.0,
-        },
-        bot_lead_detection: true,
-        default_webhook_url: None,
-        dev_environment: true,
-    };
     let outcomes = write_transaction(&mut conn, |c| {
-        persist_items(c, &[&second, &first], "owner", &settings)
+        persist_items(c, &[&second, &first], "owner", &settings())
     })
     .unwrap();
     assert!(

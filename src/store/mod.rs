@@ -28,6 +28,8 @@ pub mod jobs;
 pub mod leads;
 pub mod models;
 pub mod schema;
+#[cfg(test)]
+pub mod statements;
 
 use crate::config::DatabaseTarget;
 use diesel::connection::SimpleConnection;
@@ -361,9 +363,9 @@ pub fn now() -> chrono::NaiveDateTime {
 mod tests {
     use super::*;
 
-    /// The newest migration goes down and up again on a database with rows in it.
+    /// The newest migrations go down and up again on a database with rows in it.
     #[test]
-    fn the_newest_migration_reverts_and_reapplies() {
+    fn the_newest_migrations_revert_and_reapply() {
         let dir = tempfile::tempdir().unwrap();
         let target = DatabaseTarget::Sqlite(dir.path().join("m.db"));
         let AnyConnection::Sqlite(mut conn) = establish(&target).unwrap() else {
@@ -373,18 +375,24 @@ mod tests {
         conn.batch_execute(&fixture.replace("RECEIVER_URL", "http://127.0.0.1:9/hook"))
             .unwrap();
         conn.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+        let keys = count(&mut conn, "SELECT COUNT(*) AS n FROM lead_keys");
+        assert!(keys > 0, "the keys of the stored submissions are filled in");
         conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
-        let outbox: i64 = diesel::sql_query("SELECT COUNT(*) AS n FROM outbox")
-            .get_result::<Count>(&mut conn)
-            .unwrap()
-            .n;
-        assert_eq!(outbox, 4);
+        let person_indexes = "SELECT COUNT(*) AS n FROM sqlite_master WHERE name IN \
+             ('submissions_visitor', 'submissions_email', 'submissions_phone')";
+        assert_eq!(count(&mut conn, person_indexes), 3);
+        conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
+        assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM outbox"), 4);
         conn.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
-        let jobs: i64 = diesel::sql_query("SELECT COUNT(*) AS n FROM jobs")
-            .get_result::<Count>(&mut conn)
-            .unwrap()
-            .n;
-        assert_eq!(jobs, 4);
+        assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM jobs"), 4);
+        assert_eq!(
+            count(&mut conn, "SELECT COUNT(*) AS n FROM lead_keys"),
+            keys
+        );
+    }
+
+    fn count(conn: &mut diesel::SqliteConnection, sql: &str) -> i64 {
+        diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
     }
 
     #[derive(diesel::QueryableByName)]

@@ -74,6 +74,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    lead_keys (account_id, key_kind, key_value, project_key, lead_id) {
+        account_id -> Text,
+        key_kind -> Text,
+        key_value -> Text,
+        project_key -> Text,
+        lead_id -> BigInt,
+    }
+}
+
+diesel::table! {
     lead_submissions (id) {
         id -> BigInt,
         public_id -> Text,
@@ -178,6 +188,7 @@ diesel::table! {
 }
 
 diesel::joinable!(lead_submissions -> leads (lead_id));
+diesel::joinable!(lead_keys -> leads (lead_id));
 diesel::joinable!(campaigns -> accounts (account_id));
 diesel::joinable!(dead_letters -> jobs (job_id));
 diesel::joinable!(job_attempts -> jobs (job_id));
@@ -188,6 +199,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     inbox,
     leads,
     lead_submissions,
+    lead_keys,
     jobs,
     blocked_ips,
     blocked_ip_leads,

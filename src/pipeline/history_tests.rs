@@ -1,0 +1,133 @@
+//! A key with 10,000 earlier submissions costs what a key with one does: the same statements,
+//! each an index search (no scan, no sort of the key's rows), every read of the history bounded
+//! by a LIMIT, none prepared anew.
+
+use super::tests::{claimed_row, settings};
+use super::{persist_items, PipelineItem};
+use crate::config::DatabaseTarget;
+use crate::sources::submission::RequestMeta;
+use crate::sources::website::website_submission;
+use crate::store::schema::lead_submissions;
+use crate::store::statements::{assert_every_statement_searches, record, Recorded};
+use crate::store::{self, accounts, write_transaction, AnyConnection};
+use diesel::prelude::*;
+
+const EARLIER_SUBMISSIONS: i64 = 10_000;
+
+fn submission(
+    conn: &mut AnyConnection,
+    account: &str,
+    fields: serde_json::Value,
+    ip: &str,
+) -> PipelineItem {
+    let meta = RequestMeta {
+        ip: Some(ip.into()),
+        received_at_ms: chrono::Utc::now().timestamp_millis(),
+        ..RequestMeta::default()
+    };
+    let public_id = store::new_public_id();
+    PipelineItem {
+        inbox_id: claimed_row(conn, account),
+        first_of_row: true,
+        submission: website_submission(&public_id, account, fields.as_object().unwrap(), &meta),
+        signals: Default::default(),
+        campaign_id: None,
+        campaign_webhook_url: None,
+    }
+}
+
+/// Stores the item, recording its statements; returns them and its `form_submit_count`.
+fn store_recorded(conn: &mut AnyConnection, item: &PipelineItem) -> (Recorded, i64) {
+    let (outcome, recorded) = record(conn, |c| {
+        write_transaction(c, |c| persist_items(c, &[item], "owner", &settings())).unwrap()
+    });
+    assert!(outcome[0].submission_public_id.is_some(), "{outcome:?}");
+    let data: String = lead_submissions::table
+        .filter(lead_submissions::public_id.eq(&item.submission.public_id))
+        .select(lead_submissions::data_json)
+        .first(conn)
+        .unwrap();
+    let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+    (recorded, data["form_submit_count"].as_i64().unwrap())
+}
+
+/// Copies a stored submission `EARLIER_SUBMISSIONS - 1` times: the same person, lead, IP and
+/// time (all within the last hour).
+fn make_hot(conn: &mut AnyConnection, public_id: &str) {
+    let copies = EARLIER_SUBMISSIONS - 1;
+    let sql = format!(
+        "INSERT INTO lead_submissions (public_id, lead_id, account_id, project_key, lead_source,
+             visitor_id, email_key, phone_e164, ip, cta, page_url, payload_json, data_json,
+             is_duplicate, forwarded, submitted_at, created_at, forward_decision)
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {copies})
+         SELECT public_id || '-' || i, lead_id, account_id, project_key, lead_source, visitor_id,
+             email_key, phone_e164, ip, cta, page_url, payload_json, data_json, is_duplicate,
+             forwarded, submitted_at, created_at, forward_decision
+         FROM lead_submissions, n WHERE public_id = '{public_id}'"
+    );
+    assert_eq!(diesel::sql_query(sql).execute(conn).unwrap() as i64, copies);
+}
+
+/// Every read of the history is bounded by a LIMIT, and an index search.
+fn assert_bounded_reads(conn: &mut AnyConnection, statements: &[String]) {
+    for sql in statements {
+        let reads_history = ["`lead_submissions`", "`lead_keys`"]
+            .iter()
+            .any(|table| sql.contains(&format!("FROM {table}")));
+        assert!(
+            !reads_history || sql.ends_with("LIMIT ?"),
+            "a read of the history without a bound: {sql}"
+        );
+    }
+    assert_every_statement_searches(conn, statements);
+}
+
+fn bounded_for(fields: impl Fn(&str) -> serde_json::Value, ip: impl Fn(&str) -> String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = store::establish(&DatabaseTarget::Sqlite(dir.path().join("t.db"))).unwrap();
+    store::run_migrations(&mut conn).unwrap();
+    let account = accounts::ensure_default_account(&mut conn).unwrap().id;
+    // A person of another project shares the keys: related projects are read for both.
+    for who in ["hot", "cold"] {
+        let other = submission(&mut conn, &account, fields(who), &ip(who));
+        let mut other = other;
+        other.submission.project_key = "elsewhere".into();
+        store_recorded(&mut conn, &other);
+        let first = submission(&mut conn, &account, fields(who), &ip(who));
+        store_recorded(&mut conn, &first);
+        if who == "hot" {
+            make_hot(&mut conn, &first.submission.public_id);
+        }
+    }
+    let cold = submission(&mut conn, &account, fields("cold"), &ip("cold"));
+    let (cold_run, cold_count) = store_recorded(&mut conn, &cold);
+    let hot = submission(&mut conn, &account, fields("hot"), &ip("hot"));
+    let (hot_run, hot_count) = store_recorded(&mut conn, &hot);
+    assert_eq!(
+        cold_count, 3,
+        "two earlier in the hour (one in another project), and this one"
+    );
+    assert_eq!(hot_count, 100, "counted up to what the burst rule needs");
+    assert_eq!(hot_run.statements, cold_run.statements);
+    assert_eq!(
+        hot_run.prepared, 0,
+        "every statement was prepared once already"
+    );
+    assert_bounded_reads(&mut conn, &hot_run.statements);
+}
+
+#[test]
+fn a_known_person_costs_the_same_with_ten_thousand_earlier_submissions() {
+    bounded_for(
+        |who| serde_json::json!({"name": who, "email": format!("{who}@example.com"), "visitor_id": format!("v-{who}")}),
+        |who| format!("10.0.0.{}", who.len()),
+    );
+}
+
+#[test]
+fn an_anonymous_visitor_costs_the_same_from_an_ip_with_ten_thousand_earlier_submissions() {
+    bounded_for(
+        |who| serde_json::json!({"name": who}),
+        |who| format!("10.0.0.{}", who.len()),
+    );
+}
