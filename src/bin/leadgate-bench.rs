@@ -18,7 +18,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use clap::{Parser, Subcommand};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, RunQueryDsl};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -612,11 +612,16 @@ impl BenchDb {
         };
         let database = format!("leadgate_bench_{}_{name}", std::process::id());
         let mut admin = diesel::PgConnection::establish(server).expect("connect to PostgreSQL");
-        admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}"
-            ))
-            .expect("create the bench database");
+        // One statement per call: PostgreSQL runs a multi-statement string as one transaction,
+        // where CREATE DATABASE cannot run.
+        for statement in [
+            format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+            format!("CREATE DATABASE {database}"),
+        ] {
+            admin
+                .batch_execute(&statement)
+                .expect("create the bench database");
+        }
         let (base, _) = server
             .rsplit_once('/')
             .expect("a PostgreSQL URL with a database");
@@ -631,7 +636,8 @@ impl Drop for BenchDb {
     fn drop(&mut self) {
         if let Some((server, database)) = &self.postgres {
             if let Ok(mut admin) = diesel::PgConnection::establish(server) {
-                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {database}"));
+                let drop = format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)");
+                let _ = admin.batch_execute(&drop);
             }
         }
     }
@@ -652,8 +658,19 @@ impl Server {
             .expect("spawn server");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        // LEADGATE_BENCH_SERVER_LOG=<file> keeps the servers' log lines, to see where time goes.
+        let mut log = std::env::var_os("LEADGATE_BENCH_SERVER_LOG").and_then(|path| {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path);
+            file.ok()
+        });
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(file) = log.as_mut() {
+                    let _ = writeln!(file, "{line}");
+                }
                 if let Some(addr) = line.split(marker).nth(1) {
                     let _ = tx.send(addr.trim().to_string());
                 }
@@ -683,7 +700,10 @@ impl Server {
             .env("ADMIN_TOKEN", "bench")
             .env("ENVIRONMENT", "production")
             .env("MAKE_WEBHOOK_URL", webhook)
-            .env("RUST_LOG", "info");
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            );
         Server::spawn(command, "server.listening addr=")
     }
 
@@ -708,7 +728,8 @@ impl Server {
     fn wait_drained(&self) -> Duration {
         let started = Instant::now();
         while self.admin_get("/admin/health")["inbox"]["pending"] != 0 {
-            std::thread::sleep(Duration::from_millis(20));
+            // Not more often: the health page counts the backlog, and the bench must not load it.
+            std::thread::sleep(Duration::from_millis(50));
         }
         started.elapsed()
     }

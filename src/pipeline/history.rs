@@ -19,6 +19,9 @@ use diesel::prelude::*;
 /// this one) stops at 100; the burst rule needs more than 5.
 pub const RECENT_SUBMISSIONS_COUNTED: i64 = 99;
 
+/// An IP's latest submissions read to find the project's lead from it.
+pub const IP_SUBMISSIONS_READ: i64 = 50;
+
 /// Leads of the account's other projects read per key, for `related_projects`.
 pub const RELATED_LEADS_PER_KEY: i64 = 50;
 
@@ -160,7 +163,8 @@ fn count_recent_from_visitor(
 }
 
 /// An anonymous submission (of a source whose IP is a key) joins the lead of the project's most
-/// recent submission from its IP, within 24 h.
+/// recent submission from its IP within 24 h, found among the IP's latest submissions: a busy
+/// address (an office NAT) costs no more than a quiet one.
 pub fn lead_from_client_ip(
     conn: &mut AnyConnection,
     sub: &Submission,
@@ -174,15 +178,17 @@ pub fn lead_from_client_ip(
     };
     let since = sub.submitted_at.naive_utc() - Duration::hours(IP_MATCH_WINDOW_HOURS);
     // Only sources whose IP is an identity key store it, so any match is one of theirs.
-    Ok(s::lead_submissions
-        .filter(s::account_id.eq(&sub.account_id).and(s::ip.eq(ip)))
-        .filter(s::project_key.eq(&sub.project_key))
+    let latest: Vec<(i64, String)> = s::lead_submissions
+        .filter(s::ip.eq(ip).and(s::account_id.eq(&sub.account_id)))
         .filter(s::submitted_at.ge(since))
-        .select(s::lead_id)
+        .select((s::lead_id, s::project_key))
         .order(s::submitted_at.desc())
-        .limit(1)
-        .get_result(conn)
-        .optional()?)
+        .limit(IP_SUBMISSIONS_READ)
+        .load(conn)?;
+    Ok(latest
+        .into_iter()
+        .find(|(_, project)| *project == sub.project_key)
+        .map(|(lead, _)| lead))
 }
 
 /// Submissions from this client IP in the hour before this one (capped), for the sources whose
@@ -193,7 +199,7 @@ pub fn count_recent_from_ip(conn: &mut AnyConnection, sub: &Submission) -> Resul
         return Ok(0);
     };
     let times: Vec<NaiveDateTime> = s::lead_submissions
-        .filter(s::account_id.eq(&sub.account_id).and(s::ip.eq(ip)))
+        .filter(s::ip.eq(ip).and(s::account_id.eq(&sub.account_id)))
         .filter(s::submitted_at.ge(hour_before(sub)))
         .select(s::submitted_at)
         .limit(RECENT_SUBMISSIONS_COUNTED)

@@ -67,13 +67,19 @@ pub fn assert_every_statement_searches(conn: &mut AnyConnection, statements: &[S
     }
 }
 
+#[cfg(test)]
+fn migrated(dir: &tempfile::TempDir) -> AnyConnection {
+    let target = crate::config::DatabaseTarget::Sqlite(dir.path().join("t.db"));
+    let mut conn = super::establish(&target).unwrap();
+    super::run_migrations(&mut conn).unwrap();
+    conn
+}
+
 /// Claiming from an inbox with a backlog reads the rows it takes, not the backlog.
 #[test]
 fn claiming_the_inbox_reads_by_index_whatever_the_backlog() {
-    use crate::config::DatabaseTarget;
     let dir = tempfile::tempdir().unwrap();
-    let mut conn = super::establish(&DatabaseTarget::Sqlite(dir.path().join("t.db"))).unwrap();
-    super::run_migrations(&mut conn).unwrap();
+    let mut conn = migrated(&dir);
     let backlog = "INSERT INTO inbox (public_id, kind, account_id, body, meta_json, status,
              attempts, next_attempt_at, received_at)
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
@@ -86,5 +92,16 @@ fn claiming_the_inbox_reads_by_index_whatever_the_backlog() {
     });
     assert_eq!(claimed.len(), 64);
     assert_eq!(claimed[0].public_id, "in-1", "oldest first");
+    assert_every_statement_searches(&mut conn, &run.statements);
+}
+
+/// The health page counts the backlog (pending and dead), never every job or row ever done.
+#[test]
+fn the_health_page_counts_by_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = migrated(&dir);
+    let (backlog, run) = record(&mut conn, |c| super::health::backlog(c).unwrap());
+    assert_eq!(backlog.outbox_pending, 0);
+    assert_eq!(run.statements.len(), 4, "{:#?}", run.statements);
     assert_every_statement_searches(&mut conn, &run.statements);
 }
