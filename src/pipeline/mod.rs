@@ -75,19 +75,14 @@ impl PersistOutcome {
     }
 }
 
-/// Stores one submission through the pipeline's steps. The caller holds the write transaction;
-/// identity decisions for one (account, project) are serialised by its lock.
+/// Stores one submission through the pipeline's steps. The caller holds the write transaction,
+/// the lock of the submission's (account, project) and its inbox row.
 fn persist_submission(
     conn: &mut AnyConnection,
     item: &PipelineItem,
-    lease_owner: &str,
     settings: &PipelineSettings,
 ) -> Result<PersistOutcome, DbError> {
     let sub = &item.submission;
-    lock_identity_key(conn, &sub.account_id, &sub.project_key)?;
-    if !crate::store::inbox::still_ours(conn, item.inbox_id, lease_owner)? {
-        return Ok(PersistOutcome::untouched(item.inbox_id));
-    }
     let history = PersonHistory::load(conn, sub)?;
     let person = resolve_identity(conn, sub, &history)?;
     let scores = score(conn, item, &history, settings)?;
@@ -104,9 +99,15 @@ pub fn persist_items(
     lease_owner: &str,
     settings: &PipelineSettings,
 ) -> Result<Vec<PersistOutcome>, DbError> {
+    lock_keys_of(conn, items)?;
+    let row_ids: Vec<i64> = items.iter().map(|item| item.inbox_id).collect();
+    let ours = crate::store::inbox::still_ours(conn, &row_ids, lease_owner)?;
     let outcomes = items
         .iter()
-        .map(|item| persist_submission(conn, item, lease_owner, settings))
+        .map(|item| match ours.binary_search(&item.inbox_id) {
+            Ok(_) => persist_submission(conn, item, settings),
+            Err(_) => Ok(PersistOutcome::untouched(item.inbox_id)),
+        })
         .collect::<Result<Vec<_>, DbError>>()?;
     let mut stored_rows: Vec<i64> = outcomes
         .iter()
@@ -117,6 +118,21 @@ pub fn persist_items(
     stored_rows.dedup();
     store::mark_done(conn, &stored_rows)?;
     Ok(outcomes)
+}
+
+/// Identity decisions for one (account, project) are serialised by its lock: each key of the
+/// items locked once, in key order, so two instances' transactions cannot deadlock.
+fn lock_keys_of(conn: &mut AnyConnection, items: &[&PipelineItem]) -> Result<(), DbError> {
+    let mut keys: Vec<(&str, &str)> = items
+        .iter()
+        .map(|item| (&*item.submission.account_id, &*item.submission.project_key))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for (account, project) in keys {
+        lock_identity_key(conn, account, project)?;
+    }
+    Ok(())
 }
 
 /// Who the submission is: the project's lead it joins (by visitor id, email, phone, else —

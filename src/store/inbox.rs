@@ -203,19 +203,26 @@ pub fn claim_inbox(
     })
 }
 
-/// Whether the inbox row is still this runner's to store. On PostgreSQL the row stays locked
-/// until commit, so no other instance can re-claim it now.
-pub fn still_ours(conn: &mut AnyConnection, inbox_id: i64, owner: &str) -> Result<bool, DbError> {
-    let claim = inbox::table
-        .find(inbox_id)
-        .select((inbox::status, inbox::lease_owner));
-    let claim: Option<(String, Option<String>)> = match conn {
-        AnyConnection::Postgresql(c) => claim.for_update().get_result(c).optional()?,
-        AnyConnection::Sqlite(c) => claim.get_result(c).optional()?,
-    };
-    Ok(claim.is_some_and(|(status, lease)| {
-        status == Processing.as_str() && lease.as_deref() == Some(owner)
-    }))
+/// Which of these inbox rows are still this runner's to store, in one read. On PostgreSQL the
+/// rows stay locked until commit (taken in id order), so no other instance can re-claim them now.
+pub fn still_ours(
+    conn: &mut AnyConnection,
+    inbox_ids: &[i64],
+    owner: &str,
+) -> Result<Vec<i64>, DbError> {
+    let mut ids = inbox_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let ours = inbox::table
+        .filter(inbox::id.eq_any(ids))
+        .filter(inbox::status.eq(Processing.as_str()))
+        .filter(inbox::lease_owner.eq(owner))
+        .select(inbox::id)
+        .order(inbox::id.asc());
+    Ok(match conn {
+        AnyConnection::Postgresql(c) => ours.for_update().load(c)?,
+        AnyConnection::Sqlite(c) => ours.load(c)?,
+    })
 }
 
 /// After a crash of the only instance (SQLite), its leases are void at once.
