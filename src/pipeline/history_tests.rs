@@ -4,11 +4,10 @@
 
 use super::tests::{claimed_row, settings};
 use super::{persist_items, PipelineItem};
-use crate::config::DatabaseTarget;
 use crate::sources::submission::RequestMeta;
 use crate::sources::website::website_submission;
 use crate::store::schema::lead_submissions;
-use crate::store::statements::{assert_every_statement_searches, record, Recorded};
+use crate::store::statements::{assert_every_statement_searches, record, test_databases, Recorded};
 use crate::store::{self, accounts, write_transaction, AnyConnection};
 use diesel::prelude::*;
 
@@ -83,26 +82,34 @@ fn assert_bounded_reads(conn: &mut AnyConnection, statements: &[String]) {
 }
 
 fn bounded_for(fields: impl Fn(&str) -> serde_json::Value, ip: impl Fn(&str) -> String) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut conn = store::establish(&DatabaseTarget::Sqlite(dir.path().join("t.db"))).unwrap();
-    store::run_migrations(&mut conn).unwrap();
-    let account = accounts::ensure_default_account(&mut conn).unwrap().id;
+    for mut database in test_databases() {
+        bounded_on(&mut database.conn, &fields, &ip);
+    }
+}
+
+fn bounded_on(
+    conn: &mut AnyConnection,
+    fields: &impl Fn(&str) -> serde_json::Value,
+    ip: &impl Fn(&str) -> String,
+) {
+    let conn = &mut *conn;
+    let account = accounts::ensure_default_account(conn).unwrap().id;
     // A person of another project shares the keys: related projects are read for both.
+    let mut runs = Vec::new();
     for who in ["hot", "cold"] {
-        let other = submission(&mut conn, &account, fields(who), &ip(who));
-        let mut other = other;
+        let mut other = submission(conn, &account, fields(who), &ip(who));
         other.submission.project_key = "elsewhere".into();
-        store_recorded(&mut conn, &other);
-        let first = submission(&mut conn, &account, fields(who), &ip(who));
-        store_recorded(&mut conn, &first);
+        runs.push(store_recorded(conn, &other).0);
+        let first = submission(conn, &account, fields(who), &ip(who));
+        runs.push(store_recorded(conn, &first).0);
         if who == "hot" {
-            make_hot(&mut conn, &first.submission.public_id);
+            make_hot(conn, &first.submission.public_id);
         }
     }
-    let cold = submission(&mut conn, &account, fields("cold"), &ip("cold"));
-    let (cold_run, cold_count) = store_recorded(&mut conn, &cold);
-    let hot = submission(&mut conn, &account, fields("hot"), &ip("hot"));
-    let (hot_run, hot_count) = store_recorded(&mut conn, &hot);
+    let cold = submission(conn, &account, fields("cold"), &ip("cold"));
+    let (cold_run, cold_count) = store_recorded(conn, &cold);
+    let hot = submission(conn, &account, fields("hot"), &ip("hot"));
+    let (hot_run, hot_count) = store_recorded(conn, &hot);
     assert_eq!(
         cold_count, 3,
         "two earlier in the hour (one in another project), and this one"
@@ -113,7 +120,23 @@ fn bounded_for(fields: impl Fn(&str) -> serde_json::Value, ip: impl Fn(&str) -> 
         hot_run.prepared, 0,
         "every statement was prepared once already"
     );
-    assert_bounded_reads(&mut conn, &hot_run.statements);
+    if store::is_sqlite(conn) {
+        assert_bounded_reads(conn, &hot_run.statements);
+    }
+    runs.extend([cold_run, hot_run]);
+    assert_inserts_prepared_once(&runs);
+}
+
+/// Every single-row INSERT is kept as a prepared statement, not parsed and planned again per row.
+fn assert_inserts_prepared_once(runs: &[Recorded]) {
+    let cached: Vec<&String> = runs.iter().flat_map(|run| &run.cached).collect();
+    let inserts = runs
+        .iter()
+        .flat_map(|run| &run.statements)
+        .filter(|sql| sql.starts_with("INSERT") && !sql.contains("), ("));
+    for sql in inserts {
+        assert!(cached.contains(&sql), "prepared again for every row: {sql}");
+    }
 }
 
 #[test]

@@ -1,4 +1,8 @@
 //! Rows as stored, and their JSON shapes for the admin API.
+//!
+//! Inserts write `None` as NULL (`treat_none_as_default_value = false`; no nullable column has a
+//! default): Diesel then keeps the insert as a prepared statement instead of parsing and planning
+//! it again for every row.
 
 use super::schema::*;
 use chrono::NaiveDateTime;
@@ -63,6 +67,7 @@ pub fn parse_json_or(text: &str, fallback: Value) -> Value {
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = accounts)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct Account {
     pub id: String,
     pub name: String,
@@ -74,6 +79,7 @@ pub struct Account {
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = campaigns)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct Campaign {
     pub id: String,
     pub account_id: String,
@@ -114,6 +120,7 @@ impl Campaign {
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = inbox)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewInboxRow {
     pub public_id: String,
     pub kind: String,
@@ -174,6 +181,7 @@ pub struct Lead {
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = leads)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewLead {
     pub public_id: String,
     pub account_id: String,
@@ -221,6 +229,7 @@ pub struct LeadSubmission {
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = lead_submissions)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewLeadSubmission {
     pub public_id: String,
     pub lead_id: i64,
@@ -247,6 +256,7 @@ pub struct NewLeadSubmission {
 /// the job before it).
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = jobs)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewJob {
     pub kind: String,
     /// Unique; for the CRM webhook, the `make_send_public_id` (the `webhook-id`).
@@ -301,6 +311,7 @@ impl Job {
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = blocked_ips)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct BlockedIp {
     pub id: String,
     pub ip: String,
@@ -310,6 +321,7 @@ pub struct BlockedIp {
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = blocked_ip_leads)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewBlockedIpLead {
     pub ip: String,
     pub account_id: String,
@@ -329,6 +341,7 @@ pub struct BlockedIpLead {
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = ignored_webhooks)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewIgnoredWebhook {
     pub platform: String,
     pub account_id: Option<String>,

@@ -13,6 +13,8 @@ pub struct Recorded {
     pub statements: Vec<String>,
     /// Statements prepared and put in the connection's cache.
     pub prepared: usize,
+    /// The SQL of those.
+    pub cached: Vec<String>,
 }
 
 /// Runs `work` on the connection and records its statements.
@@ -30,7 +32,10 @@ pub fn record<T>(
                 let sql = text.split(" -- binds: ").next().unwrap_or_default();
                 r.statements.push(sql.to_string());
             }
-            InstrumentationEvent::CacheQuery { .. } => r.prepared += 1,
+            InstrumentationEvent::CacheQuery { sql, .. } => {
+                r.prepared += 1;
+                r.cached.push(sql.to_string());
+            }
             _ => {}
         }
     });
@@ -67,7 +72,55 @@ pub fn assert_every_statement_searches(conn: &mut AnyConnection, statements: &[S
     }
 }
 
-#[cfg(test)]
+/// A migrated database for a test, of each backend the tests can reach: SQLite always,
+/// PostgreSQL when `TEST_DATABASE_URL` names a server (a database of its own there, dropped after).
+pub struct TestDatabase {
+    pub conn: AnyConnection,
+    _dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((server, database)) = &self.postgres {
+            let target = crate::config::DatabaseTarget::Postgres(server.clone());
+            if let Ok(mut admin) = super::establish(&target) {
+                let drop = format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)");
+                let _ = diesel::sql_query(drop).execute(&mut admin);
+            }
+        }
+    }
+}
+
+pub fn test_databases() -> Vec<TestDatabase> {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut databases = vec![TestDatabase {
+        conn: migrated(&dir),
+        _dir: dir,
+        postgres: None,
+    }];
+    if let Ok(server) = std::env::var("TEST_DATABASE_URL") {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let database = format!("leadgate_unit_{}_{n}", std::process::id());
+        let admin_target = crate::config::DatabaseTarget::Postgres(server.clone());
+        let mut admin = super::establish(&admin_target).unwrap();
+        diesel::sql_query(format!("CREATE DATABASE {database}"))
+            .execute(&mut admin)
+            .unwrap();
+        let (base, _) = server.rsplit_once('/').unwrap();
+        let target = crate::config::DatabaseTarget::Postgres(format!("{base}/{database}"));
+        let mut conn = super::establish(&target).unwrap();
+        super::run_migrations(&mut conn).unwrap();
+        databases.push(TestDatabase {
+            conn,
+            _dir: tempfile::tempdir().unwrap(),
+            postgres: Some((server, database)),
+        });
+    }
+    databases
+}
+
 fn migrated(dir: &tempfile::TempDir) -> AnyConnection {
     let target = crate::config::DatabaseTarget::Sqlite(dir.path().join("t.db"));
     let mut conn = super::establish(&target).unwrap();
