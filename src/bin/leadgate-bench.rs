@@ -389,9 +389,21 @@ impl BenchReceiver {
 fn backlog_run(options: &Options, bodies: &[Request], receiver: &BenchReceiver) {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = BenchDb::new(options, &dir, "backlog");
+    // The binary under test migrates its database itself: an older one must not meet a schema
+    // it was not built for (this bench's own migrations may be newer).
+    let migrated = Command::new(&options.leadgate_bin)
+        .arg("migrate")
+        .env("DATABASE_URL", &db.url)
+        .env("ADMIN_TOKEN", "bench")
+        .output()
+        .expect("run leadgate migrate");
+    assert!(
+        migrated.status.success(),
+        "leadgate migrate failed: {}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
     let target = leadgate::config::parse_database_url(&db.url).expect("bench database URL");
     let mut conn = leadgate::store::establish(&target).expect("open bench db");
-    leadgate::store::run_migrations(&mut conn).expect("migrate");
     let account = leadgate::store::accounts::ensure_default_account(&mut conn).expect("account");
     let now = leadgate::store::now();
     let received_at_ms = chrono::Utc::now().timestamp_millis();
