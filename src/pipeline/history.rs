@@ -22,8 +22,9 @@ pub const RECENT_SUBMISSIONS_COUNTED: i64 = 99;
 /// An IP's latest submissions read to find the project's lead from it.
 pub const IP_SUBMISSIONS_READ: i64 = 50;
 
-/// Leads of the account's other projects read per key, for `related_projects`.
-pub const RELATED_LEADS_PER_KEY: i64 = 50;
+/// Leads of a key read at once (any project): its project's lead and, for `related_projects`, the
+/// others'.
+pub const LEADS_READ_PER_KEY: i64 = 51;
 
 /// What the account already knows of the person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,10 +47,19 @@ impl PersonHistory {
             let Some((kind, value)) = key.stored_as() else {
                 continue;
             };
+            let leads = leads_of_key(conn, sub, kind, value)?;
+            let (here, elsewhere): (Vec<_>, Vec<_>) = leads
+                .into_iter()
+                .partition(|(project, _)| *project == sub.project_key);
+            let read_all = (here.len() + elsewhere.len()) < LEADS_READ_PER_KEY as usize;
             if lead_in_project.is_none() {
-                lead_in_project = latest_lead_of_key(conn, sub, kind, value)?;
+                lead_in_project = match read_all {
+                    true => here.iter().map(|(_, lead)| *lead).max(),
+                    // More leads share the key than one read takes: ask for this project's.
+                    false => latest_lead_of_key(conn, sub, kind, value)?,
+                };
             }
-            leads_in_other_projects.extend(leads_of_key_elsewhere(conn, sub, kind, value)?);
+            leads_in_other_projects.extend(elsewhere.into_iter().map(|(_, lead)| lead));
         }
         leads_in_other_projects.sort_unstable();
         leads_in_other_projects.dedup();
@@ -86,22 +96,20 @@ fn latest_lead_of_key(
         .optional()?)
 }
 
-fn leads_of_key_elsewhere(
+/// The (project, lead) rows of a key, at most `LEADS_READ_PER_KEY`: one round trip gives both the
+/// project's lead and the other projects' leads for all but the rare key shared by more leads.
+fn leads_of_key(
     conn: &mut AnyConnection,
     sub: &Submission,
     kind: &str,
     value: &str,
-) -> Result<Vec<i64>, DbError> {
+) -> Result<Vec<(String, i64)>, DbError> {
     use lead_keys::dsl as k;
     Ok(k::lead_keys
         .filter(k::account_id.eq(&sub.account_id).and(k::key_kind.eq(kind)))
-        .filter(
-            k::key_value
-                .eq(value)
-                .and(k::project_key.ne(&sub.project_key)),
-        )
-        .select(k::lead_id)
-        .limit(RELATED_LEADS_PER_KEY)
+        .filter(k::key_value.eq(value))
+        .select((k::project_key, k::lead_id))
+        .limit(LEADS_READ_PER_KEY)
         .load(conn)?)
 }
 

@@ -154,3 +154,29 @@ fn an_anonymous_visitor_costs_the_same_from_an_ip_with_ten_thousand_earlier_subm
         |who| format!("10.0.0.{}", who.len()),
     );
 }
+
+/// A key shared by more leads than one read takes still finds its project's lead.
+#[test]
+fn a_key_shared_by_many_leads_finds_its_projects_lead() {
+    for mut database in test_databases() {
+        let conn = &mut database.conn;
+        let account = accounts::ensure_default_account(conn).unwrap().id;
+        let person = || serde_json::json!({"name": "Shared", "email": "shared@example.com"});
+        let mut stored_in = |project: &str| {
+            let mut item = submission(conn, &account, person(), "10.9.9.9");
+            item.submission.project_key = project.into();
+            store_recorded(conn, &item);
+            lead_submissions::table
+                .filter(lead_submissions::public_id.eq(&item.submission.public_id))
+                .select(lead_submissions::lead_id)
+                .first::<i64>(conn)
+                .unwrap()
+        };
+        // The key's rows are read in project order: "zz" comes after the first read's rows.
+        let first_in_zz = stored_in("zz");
+        for n in 0..super::history::LEADS_READ_PER_KEY {
+            stored_in(&format!("p{n:03}"));
+        }
+        assert_eq!(stored_in("zz"), first_in_zz, "joined the project's lead");
+    }
+}
