@@ -4,11 +4,12 @@
 
 use crate::harness::{production, TestDb};
 use crate::receiver::{Behavior, Receiver};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::time::Duration;
 
 const PENDING_SEND: &str = "5e000000-0000-4000-8000-000000000002";
 const DEAD_SEND: &str = "5e000000-0000-4000-8000-000000000003";
+const DELIVERED_LEAD: &str = "1e000000-0000-4000-8000-000000000001";
 
 fn load_release_0_1(db: &TestDb, receiver: &Receiver) {
     let backend = if db.is_postgres() {
@@ -103,4 +104,17 @@ fn a_release_0_1_database_upgrades_without_loss_or_double_sends() {
         .find(|l| l["email"] == "waiting@example.com")
         .unwrap();
     assert_eq!(waiting["lead_id"], 5);
+
+    // A person stored before the upgrade is still known by their email (keys filled on upgrade).
+    let returning = json!({"name": "Delivered Person", "email": "Delivered@Example.com"});
+    assert_eq!(d.post_lead(&returning).status, 200);
+    d.wait_until(
+        "the returning person's submission to join their lead",
+        || {
+            d.leads("")
+                .iter()
+                .any(|l| l["lead_public_id"] == DELIVERED_LEAD && l["submission_count"] == 2)
+        },
+    );
+    assert_eq!(d.leads("").len(), 5, "no new lead for a known person");
 }
