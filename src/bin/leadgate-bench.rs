@@ -18,6 +18,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use clap::{Parser, Subcommand};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, RunQueryDsl};
+use leadgate::store::scratch::ScratchDatabase;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -610,7 +611,7 @@ async fn generate(
 /// created on the server of `--database-url` (dropped with this, after its leadgate stopped).
 struct BenchDb {
     url: String,
-    postgres: Option<(String, String)>,
+    _postgres: Option<ScratchDatabase>,
 }
 
 impl BenchDb {
@@ -619,38 +620,14 @@ impl BenchDb {
             let path = dir.path().join(format!("{name}.db"));
             return BenchDb {
                 url: format!("sqlite://{}", path.display()),
-                postgres: None,
+                _postgres: None,
             };
         };
-        let database = format!("leadgate_bench_{}_{name}", std::process::id());
-        let mut admin = diesel::PgConnection::establish(server).expect("connect to PostgreSQL");
-        // One statement per call: PostgreSQL runs a multi-statement string as one transaction,
-        // where CREATE DATABASE cannot run.
-        for statement in [
-            format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
-            format!("CREATE DATABASE {database}"),
-        ] {
-            admin
-                .batch_execute(&statement)
-                .expect("create the bench database");
-        }
-        let (base, _) = server
-            .rsplit_once('/')
-            .expect("a PostgreSQL URL with a database");
+        let scratch = ScratchDatabase::create(server, &format!("leadgate_bench_{name}"))
+            .unwrap_or_else(|e| panic!("create the bench database: {e}"));
         BenchDb {
-            url: format!("{base}/{database}"),
-            postgres: Some((server.clone(), database)),
-        }
-    }
-}
-
-impl Drop for BenchDb {
-    fn drop(&mut self) {
-        if let Some((server, database)) = &self.postgres {
-            if let Ok(mut admin) = diesel::PgConnection::establish(server) {
-                let drop = format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)");
-                let _ = admin.batch_execute(&drop);
-            }
+            url: scratch.url.clone(),
+            _postgres: Some(scratch),
         }
     }
 }

@@ -53,10 +53,11 @@ impl PersonHistory {
                 .partition(|(project, _)| *project == sub.project_key);
             let read_all = (here.len() + elsewhere.len()) < LEADS_READ_PER_KEY as usize;
             if lead_in_project.is_none() {
-                lead_in_project = match read_all {
-                    true => here.iter().map(|(_, lead)| *lead).max(),
+                lead_in_project = if read_all {
+                    here.iter().map(|(_, lead)| *lead).max()
+                } else {
                     // More leads share the key than one read takes: ask for this project's.
-                    false => latest_lead_of_key(conn, sub, kind, value)?,
+                    latest_lead_of_key(conn, sub, kind, value)?
                 };
             }
             leads_in_other_projects.extend(elsewhere.into_iter().map(|(_, lead)| lead));

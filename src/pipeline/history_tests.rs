@@ -92,7 +92,6 @@ fn bounded_on(
     fields: &impl Fn(&str) -> serde_json::Value,
     ip: &impl Fn(&str) -> String,
 ) {
-    let conn = &mut *conn;
     let account = accounts::ensure_default_account(conn).unwrap().id;
     // A person of another project shares the keys: related projects are read for both.
     let mut runs = Vec::new();
@@ -117,7 +116,8 @@ fn bounded_on(
     assert_eq!(hot_count, 100, "counted up to what the burst rule needs");
     assert_eq!(hot_run.statements, cold_run.statements);
     assert_eq!(
-        hot_run.prepared, 0,
+        hot_run.cached.len(),
+        0,
         "every statement was prepared once already"
     );
     if store::is_sqlite(conn) {

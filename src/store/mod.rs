@@ -28,6 +28,7 @@ pub mod jobs;
 pub mod leads;
 pub mod models;
 pub mod schema;
+pub mod scratch;
 #[cfg(test)]
 pub mod statements;
 

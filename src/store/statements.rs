@@ -11,9 +11,7 @@ use std::sync::{Arc, Mutex};
 pub struct Recorded {
     /// The SQL of each statement, without its binds.
     pub statements: Vec<String>,
-    /// Statements prepared and put in the connection's cache.
-    pub prepared: usize,
-    /// The SQL of those.
+    /// The SQL of the statements prepared and put in the connection's cache.
     pub cached: Vec<String>,
 }
 
@@ -32,10 +30,7 @@ pub fn record<T>(
                 let sql = text.split(" -- binds: ").next().unwrap_or_default();
                 r.statements.push(sql.to_string());
             }
-            InstrumentationEvent::CacheQuery { sql, .. } => {
-                r.prepared += 1;
-                r.cached.push(sql.to_string());
-            }
+            InstrumentationEvent::CacheQuery { sql, .. } => r.cached.push(sql.to_string()),
             _ => {}
         }
     });
@@ -77,45 +72,25 @@ pub fn assert_every_statement_searches(conn: &mut AnyConnection, statements: &[S
 pub struct TestDatabase {
     pub conn: AnyConnection,
     _dir: tempfile::TempDir,
-    postgres: Option<(String, String)>,
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if let Some((server, database)) = &self.postgres {
-            let target = crate::config::DatabaseTarget::Postgres(server.clone());
-            if let Ok(mut admin) = super::establish(&target) {
-                let drop = format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)");
-                let _ = diesel::sql_query(drop).execute(&mut admin);
-            }
-        }
-    }
+    _postgres: Option<super::scratch::ScratchDatabase>,
 }
 
 pub fn test_databases() -> Vec<TestDatabase> {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let dir = tempfile::tempdir().unwrap();
     let mut databases = vec![TestDatabase {
         conn: migrated(&dir),
         _dir: dir,
-        postgres: None,
+        _postgres: None,
     }];
     if let Ok(server) = std::env::var("TEST_DATABASE_URL") {
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let database = format!("leadgate_unit_{}_{n}", std::process::id());
-        let admin_target = crate::config::DatabaseTarget::Postgres(server.clone());
-        let mut admin = super::establish(&admin_target).unwrap();
-        diesel::sql_query(format!("CREATE DATABASE {database}"))
-            .execute(&mut admin)
-            .unwrap();
-        let (base, _) = server.rsplit_once('/').unwrap();
-        let target = crate::config::DatabaseTarget::Postgres(format!("{base}/{database}"));
+        let scratch = super::scratch::ScratchDatabase::create(&server, "leadgate_unit").unwrap();
+        let target = crate::config::DatabaseTarget::Postgres(scratch.url.clone());
         let mut conn = super::establish(&target).unwrap();
         super::run_migrations(&mut conn).unwrap();
         databases.push(TestDatabase {
             conn,
             _dir: tempfile::tempdir().unwrap(),
-            postgres: Some((server, database)),
+            _postgres: Some(scratch),
         });
     }
     databases

@@ -15,9 +15,7 @@ pub enum TestDb {
         dir: tempfile::TempDir,
     },
     Postgres {
-        admin_url: String,
-        name: String,
-        url: String,
+        scratch: leadgate::store::scratch::ScratchDatabase,
         dir: tempfile::TempDir,
     },
 }
@@ -28,25 +26,14 @@ impl TestDb {
             .ok()
             .filter(|u| !u.is_empty())
         {
-            Some(admin_url) => {
-                use diesel::{Connection, RunQueryDsl};
-                let name = format!("leadgate_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = diesel::PgConnection::establish(&admin_url)
-                    .unwrap_or_else(|e| panic!("TEST_DATABASE_URL {admin_url}: {e}"));
-                diesel::sql_query(format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .expect("create test database");
-                let url = match admin_url.rsplit_once('/') {
-                    Some((server, _db)) => format!("{server}/{name}"),
-                    None => panic!("TEST_DATABASE_URL needs a database path"),
-                };
-                TestDb::Postgres {
-                    admin_url,
-                    name,
-                    url,
-                    dir: tempfile::tempdir().expect("temp dir"),
-                }
-            }
+            Some(admin_url) => TestDb::Postgres {
+                scratch: leadgate::store::scratch::ScratchDatabase::create(
+                    &admin_url,
+                    "leadgate_test",
+                )
+                .unwrap_or_else(|e| panic!("TEST_DATABASE_URL: {e}")),
+                dir: tempfile::tempdir().expect("temp dir"),
+            },
             None => TestDb::Sqlite {
                 dir: tempfile::tempdir().expect("temp dir"),
             },
@@ -56,7 +43,7 @@ impl TestDb {
     pub fn url(&self) -> String {
         match self {
             TestDb::Sqlite { dir } => format!("sqlite://{}/leadgate.db", dir.path().display()),
-            TestDb::Postgres { url, .. } => url.clone(),
+            TestDb::Postgres { scratch, .. } => scratch.url.clone(),
         }
     }
 
@@ -115,21 +102,6 @@ impl TestDb {
 
     pub fn is_postgres(&self) -> bool {
         matches!(self, TestDb::Postgres { .. })
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let TestDb::Postgres {
-            admin_url, name, ..
-        } = self
-        {
-            use diesel::{Connection, RunQueryDsl};
-            if let Ok(mut conn) = diesel::PgConnection::establish(admin_url) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn);
-            }
-        }
     }
 }
 
