@@ -71,7 +71,7 @@ impl Directory {
     pub async fn refresh(&self, db: &Db) -> Result<(), DbError> {
         let generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
         let snapshot = db
-            .run(|conn| {
+            .read(|conn| {
                 let accounts = accounts::list_accounts(conn)?;
                 let campaigns = accounts::all_campaigns(conn)?;
                 let blocked = blocked_ips::list_blocked_ips(conn)?

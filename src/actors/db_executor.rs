@@ -6,7 +6,7 @@
 //! so nothing is lost with the worker.
 
 use super::health::{run_guarded, ActorStats};
-use crate::store::{AnyConnection, DbError, Pool};
+use crate::store::{AnyConnection, DbError, Pool, Pools};
 use actix::prelude::*;
 use std::sync::Arc;
 
@@ -58,29 +58,24 @@ impl<T: Send + 'static> Handler<Run<T>> for DbExecutor {
     }
 }
 
-/// The handle everyone else uses: `db.run(|conn| queries::...(conn)).await`.
+/// One group of Diesel worker threads over one pool.
 #[derive(Clone)]
-pub struct Db {
+struct Executor {
     addr: Addr<DbExecutor>,
     stats: Arc<ActorStats>,
-    pub is_sqlite: bool,
 }
 
-impl Db {
-    pub fn start(pool: Pool, threads: usize, stats: Arc<ActorStats>, is_sqlite: bool) -> Db {
+impl Executor {
+    fn start(pool: Pool, threads: usize, stats: Arc<ActorStats>) -> Executor {
         let worker_stats = stats.clone();
-        let addr = SyncArbiter::start(threads, move || DbExecutor {
+        let addr = SyncArbiter::start(threads.max(1), move || DbExecutor {
             pool: pool.clone(),
             stats: worker_stats.clone(),
         });
-        Db {
-            addr,
-            stats,
-            is_sqlite,
-        }
+        Executor { addr, stats }
     }
 
-    pub async fn run<T, F>(&self, query: F) -> Result<T, DbError>
+    async fn run<T, F>(&self, query: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
@@ -93,5 +88,71 @@ impl Db {
                 Err(DbError::Connection(format!("DbExecutor unavailable: {e}")))
             }
         }
+    }
+}
+
+/// The handle everyone else uses: `db.run(|conn| queries::...(conn)).await` for writes,
+/// `db.run_inbox` for the inbox's writes, `db.read` for reads. On SQLite each is its own thread
+/// group and connection (the main file's writer, the inbox file's writer, readers of both), so an
+/// ack or a health page never waits behind a pipeline transaction; on PostgreSQL all three are the
+/// one pool's workers.
+#[derive(Clone)]
+pub struct Db {
+    writer: Executor,
+    inbox_writer: Executor,
+    readers: Executor,
+    pub is_sqlite: bool,
+}
+
+impl Db {
+    /// `threads` workers for PostgreSQL's pool, or SQLite's readers; SQLite's writers get one each.
+    pub fn start(pools: Pools, threads: usize, stats: Arc<ActorStats>) -> Db {
+        let writer_threads = match pools.inbox_writer {
+            Some(_) => 1,
+            None => threads,
+        };
+        let writer = Executor::start(pools.writer, writer_threads, stats.clone());
+        let inbox_writer = match pools.inbox_writer {
+            Some(pool) => Executor::start(pool, 1, stats.clone()),
+            None => writer.clone(),
+        };
+        let is_sqlite = pools.is_sqlite;
+        let readers = match pools.readers {
+            Some(pool) => Executor::start(pool, threads, stats),
+            None => writer.clone(),
+        };
+        Db {
+            writer,
+            inbox_writer,
+            readers,
+            is_sqlite,
+        }
+    }
+
+    /// A write to the main database (leads, jobs, settings).
+    pub async fn run<T, F>(&self, query: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        self.writer.run(query).await
+    }
+
+    /// A write to the inbox, blocked-IP leads or ignored webhooks (what an answer waits for).
+    pub async fn run_inbox<T, F>(&self, query: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        self.inbox_writer.run(query).await
+    }
+
+    /// A read of anything; on SQLite a WAL reader, which no writer blocks.
+    pub async fn read<T, F>(&self, query: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        self.readers.run(query).await
     }
 }

@@ -1,8 +1,8 @@
 //! IdentityResolver: decides which canonical lead each submission joins and stores the result.
 //!
 //! Decisions are serialised: batches arrive one at a time from the Intake, a batch is stored in
-//! one database transaction (its inbox rows marked done in it), and on PostgreSQL an advisory
-//! lock per (account, project) serialises instances that share the database.
+//! one database transaction (the Intake marks its inbox rows done after it), and on PostgreSQL an
+//! advisory lock per (account, project) serialises instances that share the database.
 //!
 //! Failure policy: a batch that fails because of one row's data is retried one inbox row per
 //! transaction, so a bad row fails alone (one that fails because the database is unavailable is
@@ -13,7 +13,6 @@ use super::db_executor::Db;
 use super::health::{run_guarded, ActorStats};
 use crate::metrics::{label, Metrics};
 use crate::pipeline::{persist_items, PersistOutcome, PipelineItem, PipelineSettings};
-use crate::store::inbox::fail_inbox_attempt;
 use crate::store::{write_transaction, AnyConnection};
 use actix::prelude::*;
 use std::sync::Arc;
@@ -39,14 +38,22 @@ impl Supervised for IdentityResolver {
 }
 
 #[derive(Message)]
-#[rtype(result = "Result<Vec<PersistOutcome>, String>")]
+#[rtype(result = "Result<BatchOutcome, String>")]
 pub struct ResolveBatch {
     pub items: Vec<PipelineItem>,
     pub lease_owner: String,
 }
 
+/// What became of a batch: each submission's outcome, and the rows that failed alone (their
+/// attempt is recorded on the inbox by the Intake).
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    pub outcomes: Vec<PersistOutcome>,
+    pub failed_rows: Vec<(i64, String)>,
+}
+
 impl Handler<ResolveBatch> for IdentityResolver {
-    type Result = ResponseFuture<Result<Vec<PersistOutcome>, String>>;
+    type Result = ResponseFuture<Result<BatchOutcome, String>>;
 
     fn handle(&mut self, msg: ResolveBatch, ctx: &mut Self::Context) -> Self::Result {
         let guarded = run_guarded(&self.stats, || {
@@ -71,9 +78,9 @@ impl Handler<ResolveBatch> for IdentityResolver {
                 .await
                 .map_err(|e| e.to_string());
             match &result {
-                Ok(outcomes) => {
+                Ok(batch) => {
                     stats.record_processed(count);
-                    count_outcomes(&metrics, outcomes);
+                    count_outcomes(&metrics, &batch.outcomes);
                 }
                 Err(e) => stats.record_error(e),
             }
@@ -108,14 +115,14 @@ fn count_outcomes(metrics: &Metrics, outcomes: &[PersistOutcome]) {
     }
 }
 
-/// The whole batch in one transaction; if that fails, each item in its own, and an item that
-/// still fails is recorded on its inbox row for a later attempt.
+/// The whole batch in one transaction; if that fails, each row in its own, and a row that still
+/// fails is returned for its inbox row to record the attempt.
 fn persist_batch(
     conn: &mut AnyConnection,
     items: &[PipelineItem],
     owner: &str,
     settings: &PipelineSettings,
-) -> Vec<PersistOutcome> {
+) -> BatchOutcome {
     let started = std::time::Instant::now();
     // Advisory locks are taken in key order, so two instances' batches cannot deadlock; the sort
     // is stable, so submissions of one person keep their arrival order.
@@ -136,7 +143,10 @@ fn persist_batch(
         started.elapsed().as_secs_f64() * 1000.0
     );
     match batch {
-        Ok(outcomes) => outcomes,
+        Ok(outcomes) => BatchOutcome {
+            outcomes,
+            failed_rows: Vec::new(),
+        },
         // Unavailable: nothing is counted against the rows; their leases run out and they are
         // claimed again.
         Err(batch_error) if batch_error.is_unavailable() => {
@@ -145,7 +155,7 @@ fn persist_batch(
                 items.len(),
                 batch_error
             );
-            Vec::new()
+            BatchOutcome::default()
         }
         Err(batch_error) => {
             log::warn!(
@@ -154,19 +164,18 @@ fn persist_batch(
                 batch_error
             );
             // Row by row: a row's submissions are stored together or not at all.
-            rows_of(items)
-                .into_iter()
-                .flat_map(|row| {
-                    let stored =
-                        write_transaction(conn, |conn| persist_items(conn, &row, owner, settings));
-                    stored.unwrap_or_else(|e| {
+            let mut batch = BatchOutcome::default();
+            for row in rows_of(items) {
+                match write_transaction(conn, |conn| persist_items(conn, &row, owner, settings)) {
+                    Ok(outcomes) => batch.outcomes.extend(outcomes),
+                    Err(e) => {
                         let inbox_id = row[0].inbox_id;
                         log::warn!("pipeline.row_failed inbox_id={inbox_id} error={e}");
-                        let _ = fail_inbox_attempt(conn, inbox_id, owner, &e.to_string());
-                        Vec::new()
-                    })
-                })
-                .collect()
+                        batch.failed_rows.push((inbox_id, e.to_string()));
+                    }
+                }
+            }
+            batch
         }
     }
 }

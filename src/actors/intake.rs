@@ -1,21 +1,21 @@
 //! Intake: moves inbox rows through the pipeline — claim, normalize, Scorer, IdentityResolver.
 //!
-//! Failure policy: rows are claimed with a lease and marked done only in the transaction that
-//! stores them. If the Scorer or IdentityResolver fails, the claimed rows go back to the inbox
+//! Failure policy: rows are claimed with a lease and marked done only after the transaction that
+//! stores them commits (a row stored whose mark is lost is recognised and not stored again). If the Scorer or IdentityResolver fails, the claimed rows go back to the inbox
 //! with a backoff (1 s, 2 s, 4 s); after 3 attempts they stay `failed` for an operator to retry.
 //! A crash of this actor loses nothing: its leases run out and the rows are claimed again.
 
 use super::db_executor::Db;
 use super::health::{run_guarded, ActorStats};
-use super::identity_resolver::{IdentityResolver, ResolveBatch};
+use super::identity_resolver::{BatchOutcome, IdentityResolver, ResolveBatch};
 use super::scorer::{ScoreBatch, Scorer};
 use crate::directory::Directory;
 use crate::jobs::runner::JobsQueued;
-use crate::pipeline::PipelineItem;
+use crate::pipeline::{done_rows, PipelineItem};
 use crate::sources::submission::{RequestMeta, Submission};
 use crate::sources::{self, StoredRequest};
 use crate::store::inbox::claim_inbox;
-use crate::store::inbox::fail_inbox_attempt;
+use crate::store::inbox::{fail_inbox_attempt, mark_inbox_done};
 use crate::store::models::InboxRow;
 use actix::prelude::*;
 use std::sync::Arc;
@@ -118,7 +118,7 @@ async fn process_batch(
 ) -> Result<usize, String> {
     let claim_owner = owner.clone();
     let rows = db
-        .run(move |conn| {
+        .run_inbox(move |conn| {
             claim_inbox(
                 conn,
                 &claim_owner,
@@ -149,20 +149,23 @@ async fn process_batch(
                 .any(|s: &RowSubmission| s.inbox_id == *id)
         })
         .collect();
+    let mut done = Vec::new();
     match resolve(&scorer, &resolver, &directory, &owner, submissions).await {
-        Ok(queued_jobs) => {
-            if queued_jobs {
+        Ok(batch) => {
+            if batch.outcomes.iter().any(|o| o.delivery_id.is_some()) {
                 deliverer.do_send(JobsQueued);
             }
+            done = done_rows(&batch.outcomes);
+            failures.extend(batch.failed_rows);
         }
         Err(e) => failures.extend(row_ids.into_iter().map(|id| (id, e.clone()))),
     }
-    if !failures.is_empty() {
-        let failed_owner = owner.clone();
-        db.run(move |conn| {
+    if !failures.is_empty() || !done.is_empty() {
+        db.run_inbox(move |conn| {
+            mark_inbox_done(conn, &done)?;
             for (id, error) in &failures {
                 log::warn!("pipeline.retry inbox_id={id} error={error}");
-                fail_inbox_attempt(conn, *id, &failed_owner, error)?;
+                fail_inbox_attempt(conn, *id, &owner, error)?;
             }
             Ok(())
         })
@@ -197,9 +200,9 @@ async fn resolve(
     directory: &Directory,
     owner: &str,
     submissions: Vec<RowSubmission>,
-) -> Result<bool, String> {
+) -> Result<BatchOutcome, String> {
     if submissions.is_empty() {
-        return Ok(false);
+        return Ok(BatchOutcome::default());
     }
     let signals = scorer
         .send(ScoreBatch(
@@ -229,14 +232,13 @@ async fn resolve(
             }
         })
         .collect();
-    let outcomes = resolver
+    resolver
         .send(ResolveBatch {
             items,
             lease_owner: owner.to_string(),
         })
         .await
-        .map_err(|e| format!("IdentityResolver unavailable: {e}"))??;
-    Ok(outcomes.iter().any(|o| o.delivery_id.is_some()))
+        .map_err(|e| format!("IdentityResolver unavailable: {e}"))?
 }
 
 /// Normalizing parses what visitors sent (phone numbers among it); a panic in there fails this

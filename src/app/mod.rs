@@ -16,7 +16,7 @@ use crate::actors::health::Registry;
 use crate::actors::identity_resolver::IdentityResolver;
 use crate::actors::intake::Intake;
 use crate::actors::scorer::Scorer;
-use crate::config::{Config, DatabaseTarget};
+use crate::config::Config;
 use crate::directory::Directory;
 use crate::http::{self, AppState};
 use crate::jobs::crm_webhook::{CrmWebhook, OfflineSends};
@@ -41,25 +41,24 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     // What can fail at start fails before any actor runs: one line, exit 1, nothing half-started.
     let listener = bind_listener(&config.bind)?;
-    let pool = prepare_database(&config)?;
+    let pools = prepare_database(&config)?;
     let spool = open_spool(&config)?;
     for line in config.disabled_features() {
         log::info!("feature.disabled {line}");
     }
     log_forwarding(&config);
-    let is_sqlite = matches!(config.database, DatabaseTarget::Sqlite(_));
-    if is_sqlite {
-        release_leases(&pool)?;
+    if pools.is_sqlite {
+        release_leases(&pools)?;
     }
     let mut registry = Registry::default();
-    // SQLite has one writer: one connection does all the work, so no write ever waits on
-    // SQLite's coarse busy-retry sleeps; PostgreSQL gets a worker per pooled connection.
-    let threads = if is_sqlite {
-        1
-    } else {
-        config.database_pool_size as usize
-    };
-    let db = Db::start(pool, threads, registry.register("DbExecutor"), is_sqlite);
+    // SQLite has one writer per file: one connection each does all the writes, so no write ever
+    // waits on SQLite's coarse busy-retry sleeps, and readers beside them; PostgreSQL gets a
+    // worker per pooled connection.
+    let db = Db::start(
+        pools,
+        config.database_pool_size as usize,
+        registry.register("DbExecutor"),
+    );
     let directory = Arc::new(Directory::default());
     directory.refresh(&db).await?;
     let actors = start_actors(&config, &db, &directory, &mut registry).await;
@@ -110,10 +109,10 @@ fn open_spool(config: &Config) -> anyhow::Result<Arc<Spool>> {
 }
 
 /// One instance per SQLite file: whatever it held when it stopped is free again.
-fn release_leases(pool: &store::Pool) -> anyhow::Result<()> {
-    let mut conn = pool.get()?;
-    let released = inbox::release_all_inbox_leases(&mut conn)?;
-    let jobs = store::jobs::release_all_leases(&mut conn)?;
+fn release_leases(pools: &store::Pools) -> anyhow::Result<()> {
+    let inbox_pool = pools.inbox_writer.as_ref().unwrap_or(&pools.writer);
+    let released = inbox::release_all_inbox_leases(&mut *inbox_pool.get()?)?;
+    let jobs = store::jobs::release_all_leases(&mut *pools.writer.get()?)?;
     if released + jobs > 0 {
         log::info!("leases_released inbox={released} jobs={jobs}");
     }

@@ -7,8 +7,9 @@ use crate::jobs::{DeadLetterPolicy, KindSettings};
 use crate::store::{self, accounts, health};
 use std::time::Duration;
 
-/// Opens the database and applies pending migrations (also what `leadgate migrate` does).
-pub fn prepare_database(config: &Config) -> anyhow::Result<store::Pool> {
+/// Opens the database and applies pending migrations (also what `leadgate migrate` does); on
+/// SQLite also the inbox file's, with the rows of a database from before it moved over.
+pub fn prepare_database(config: &Config) -> anyhow::Result<store::Pools> {
     let target = redact(&config.database_url);
     let failed = |e: &dyn std::fmt::Display| start_error(&target, &e.to_string());
     // One connection first: its error is the real one, said once (the pool retries and logs).
@@ -24,7 +25,16 @@ pub fn prepare_database(config: &Config) -> anyhow::Result<store::Pool> {
     }
     health::probe_writable(&mut conn).map_err(|e| failed(&e))?;
     drop(conn);
-    store::build_pool(&config.database, config.database_pool_size).map_err(|e| failed(&e))
+    if let crate::config::DatabaseTarget::Sqlite(path) = &config.database {
+        let moved = store::inbox_file::prepare_inbox_file(path).map_err(|e| failed(&e))?;
+        if moved > 0 {
+            log::info!(
+                "database.inbox_moved rows={moved} file={}",
+                store::inbox_file::inbox_file_of(path).display()
+            );
+        }
+    }
+    store::build_pools(&config.database, config.database_pool_size).map_err(|e| failed(&e))
 }
 
 /// The one line a start that cannot reach its database ends with, naming the event and the cause.

@@ -73,7 +73,7 @@ async fn drain_spool_batch(
     let outcomes = match rows.is_empty() {
         true => Vec::new(),
         false => db
-            .run(move |c| inbox::insert_spooled(c, &rows))
+            .run_inbox(move |c| inbox::insert_spooled(c, &rows))
             .await
             .map_err(|e| e.to_string())?,
     };
@@ -169,7 +169,7 @@ pub(super) fn spawn_inbox_purge(db: Db, retention_days: f64) {
             let mut purged = 0;
             loop {
                 match db
-                    .run(move |c| inbox::purge_processed_inbox(c, before, 1000))
+                    .run_inbox(move |c| inbox::purge_processed_inbox(c, before, 1000))
                     .await
                 {
                     Ok(n) => {

@@ -406,6 +406,13 @@ fn backlog_run(options: &Options, bodies: &[Request], receiver: &BenchReceiver) 
     let target = leadgate::config::parse_database_url(&db.url).expect("bench database URL");
     let mut conn = leadgate::store::establish(&target).expect("open bench db");
     let account = leadgate::store::accounts::ensure_default_account(&mut conn).expect("account");
+    // Since the inbox has a file of its own on SQLite, it is filled there (older builds: here).
+    if let leadgate::config::DatabaseTarget::Sqlite(path) = &target {
+        let inbox_file = leadgate::store::inbox_file::inbox_file_of(path);
+        if inbox_file.exists() {
+            conn = leadgate::store::inbox_file::establish_inbox_file(path).expect("inbox file");
+        }
+    }
     let now = leadgate::store::now();
     let received_at_ms = chrono::Utc::now().timestamp_millis();
     let writes: Vec<_> = bodies

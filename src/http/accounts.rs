@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 pub async fn list_accounts(_: Admin, state: web::Data<AppState>) -> Reply {
-    let accounts = state.db.run(accounts::list_accounts).await?;
+    let accounts = state.db.read(accounts::list_accounts).await?;
     Ok(listing("accounts", &accounts, account_json))
 }
 

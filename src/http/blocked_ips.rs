@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 pub async fn list_blocked_ips(_: Admin, state: web::Data<AppState>) -> Reply {
-    let rows = state.db.run(blocked_ips::list_blocked_ips).await?;
+    let rows = state.db.read(blocked_ips::list_blocked_ips).await?;
     Ok(listing("blocked_ips", &rows, blocked_ip_json))
 }
 
@@ -55,7 +55,7 @@ pub async fn unblock_ip(_: Admin, state: web::Data<AppState>, id: web::Path<Stri
 pub async fn list_blocked_ip_leads(_: Admin, state: web::Data<AppState>) -> Reply {
     let rows = state
         .db
-        .run(|c| blocked_ips::list_blocked_ip_leads(c, 500))
+        .read(|c| blocked_ips::list_blocked_ip_leads(c, 500))
         .await?;
     Ok(listing("blocked_ip_leads", &rows, blocked_ip_lead_json))
 }

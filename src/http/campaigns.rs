@@ -166,7 +166,7 @@ pub async fn list_campaigns(_: Admin, state: web::Data<AppState>, id: web::Path<
     let id = id.into_inner();
     let campaigns = state
         .db
-        .run(move |c| {
+        .read(move |c| {
             accounts::find_account(c, &id)?;
             accounts::list_campaigns(c, &id)
         })

@@ -79,7 +79,7 @@ pub async fn list_deliveries(
         });
     let rows = state
         .db
-        .run(move |c| jobs::list_jobs(c, KIND, status.as_deref(), limit))
+        .read(move |c| jobs::list_jobs(c, KIND, status.as_deref(), limit))
         .await?;
     Ok(listing("deliveries", &rows, delivery_json))
 }
@@ -91,7 +91,7 @@ pub async fn delivery_detail(_: Admin, state: web::Data<AppState>, id: web::Path
         .map_err(|_| ApiError::NotFound("no such delivery".into()))?;
     let (job, attempts) = state
         .db
-        .run(move |c| jobs::job_with_attempts(c, KIND, id))
+        .read(move |c| jobs::job_with_attempts(c, KIND, id))
         .await
         .map_err(not_found("delivery"))?;
     let attempts: Vec<Value> = attempts.iter().map(attempt_json).collect();
@@ -101,7 +101,7 @@ pub async fn delivery_detail(_: Admin, state: web::Data<AppState>, id: web::Path
 pub async fn list_dead_letters(_: Admin, state: web::Data<AppState>) -> Reply {
     let rows = state
         .db
-        .run(|c| dead_letters::list_dead_letters(c, KIND, MAX_PAGE))
+        .read(|c| dead_letters::list_dead_letters(c, KIND, MAX_PAGE))
         .await?;
     Ok(listing("dead_letters", &rows, dead_letter_json))
 }

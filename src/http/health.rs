@@ -22,7 +22,7 @@ async fn read_bounded<T: Send + 'static>(
 ) -> Result<T, String> {
     let query = state
         .db
-        .run(move |c| crate::store::bounded_read(c, HEALTH_WAIT, read));
+        .read(move |c| crate::store::bounded_read(c, HEALTH_WAIT, read));
     let wait = HEALTH_WAIT + Duration::from_millis(500);
     match tokio::time::timeout(wait, query).await {
         Ok(result) => result.map_err(|e| e.to_string()),
@@ -34,13 +34,21 @@ async fn backlog(state: &AppState) -> Result<health::Backlog, String> {
     read_bounded(state, health::backlog).await
 }
 
-/// Ready when the database answers (and can be read where the work is) and every actor runs.
+/// Whether an ack could be written now (on SQLite: the inbox file's writer takes its lock).
+async fn acks_writable(state: &AppState) -> Result<(), String> {
+    let probe = state
+        .db
+        .run_inbox(|c| health::ready_for_acks(c, HEALTH_WAIT));
+    let wait = HEALTH_WAIT + Duration::from_millis(500);
+    match tokio::time::timeout(wait, probe).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {} ms", wait.as_millis())),
+    }
+}
+
+/// Ready when acks can be written and every actor runs.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let probe = state.db.run(|c| health::ready_for_acks(c, HEALTH_WAIT));
-    let database_ok = matches!(
-        tokio::time::timeout(HEALTH_WAIT + Duration::from_millis(500), probe).await,
-        Ok(Ok(()))
-    );
+    let database_ok = acks_writable(&state).await.is_ok();
     let actors_ok = state.registry.all_running();
     let body = json!({"database": database_ok, "actors": actors_ok});
     if database_ok && actors_ok {
@@ -50,21 +58,27 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// The backlog is read on a reader (on SQLite never blocked by a writer, so it shows while the
+/// database is locked); the database's status is whether acks can be written.
 pub async fn admin_health(_: Admin, state: web::Data<AppState>) -> HttpResponse {
-    let backlog = backlog(&state).await;
-    let database = match &backlog {
-        Ok(_) => json!({"backend": backend_name(&state), "status": "ok"}),
-        Err(e) => {
+    let (backlog, writable) = tokio::join!(backlog(&state), acks_writable(&state));
+    let database = match backlog.as_ref().err().or(writable.as_ref().err()) {
+        None => json!({"backend": backend_name(&state), "status": "ok"}),
+        Some(e) => {
             json!({"backend": backend_name(&state), "status": "unavailable", "error": e})
         }
     };
-    let healthy = backlog.is_ok() && state.registry.all_running();
+    let healthy = backlog.is_ok() && writable.is_ok() && state.registry.all_running();
     let backlog = backlog.unwrap_or_default();
+    let oldest_age = backlog.inbox_oldest_pending_at.map(|at| {
+        let age = crate::store::now() - at;
+        (age.num_milliseconds().max(0) as f64 / 1000.0 * 10.0).round() / 10.0
+    });
     HttpResponse::Ok().json(json!({
         "status": if healthy { "ok" } else { "degraded" },
         "actors": state.registry.to_json(),
         "database": database,
-        "inbox": {"pending": backlog.inbox_pending, "failed": backlog.inbox_failed},
+        "inbox": {"pending": backlog.inbox_pending, "failed": backlog.inbox_failed, "oldest_pending_age_seconds": oldest_age},
         "outbox": {"pending": backlog.outbox_pending, "dead": backlog.outbox_dead},
         "spool": {"pending": state.spool.pending(), "quarantined": state.spool.quarantined(), "bytes": state.spool.bytes()},
     }))

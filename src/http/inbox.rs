@@ -20,7 +20,7 @@ pub struct StatusQuery {
 pub async fn list_ignored_webhooks(_: Admin, state: web::Data<AppState>) -> Reply {
     let rows = state
         .db
-        .run(|c| blocked_ips::list_ignored_webhooks(c, MAX_PAGE))
+        .read(|c| blocked_ips::list_ignored_webhooks(c, MAX_PAGE))
         .await?;
     Ok(listing("ignored_webhooks", &rows, ignored_webhook_json))
 }
@@ -37,7 +37,7 @@ pub async fn list_inbox(
     )?;
     let rows = state
         .db
-        .run(move |c| inbox::list_inbox(c, status.as_deref(), limit))
+        .read(move |c| inbox::list_inbox(c, status.as_deref(), limit))
         .await?;
     Ok(listing("items", &rows, inbox_row_json))
 }
@@ -46,7 +46,10 @@ pub async fn retry_inbox(_: Admin, state: web::Data<AppState>, id: web::Path<Str
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::NotFound("no such inbox item".into()))?;
-    let row = state.db.run(move |c| inbox::retry_inbox(c, id)).await?;
+    let row = state
+        .db
+        .run_inbox(move |c| inbox::retry_inbox(c, id))
+        .await?;
     state.intake.do_send(crate::actors::intake::Nudge);
     Ok(HttpResponse::Accepted().json(inbox_row_json(&row)))
 }

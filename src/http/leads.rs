@@ -53,7 +53,7 @@ pub async fn list_leads(
     };
     let mut leads = state
         .db
-        .run(move |c| {
+        .read(move |c| {
             if let Some(account) = &filter.account_id {
                 accounts::find_account(c, account).map_err(|e| match e {
                     crate::store::DbError::NotFound => {
@@ -83,7 +83,7 @@ pub async fn lead_detail(_: Admin, state: web::Data<AppState>, id: web::Path<Str
     let id = id.into_inner();
     let (lead, submissions, deliveries) = state
         .db
-        .run(move |c| {
+        .read(move |c| {
             let lead = leads::find_lead(c, &id)?;
             let submissions = leads::lead_submissions_of(c, lead.id)?;
             let deliveries = crate::store::jobs::jobs_of_lead(c, CrmWebhook::NAME, lead.id)?;

@@ -85,10 +85,12 @@ async fn a_new_kind_needs_only_the_trait() {
         store::jobs::insert_job(&mut conn, &new_job(payload)).unwrap();
     }
     let db = Db::start(
-        store::build_pool(&target, 2).unwrap(),
+        store::Pools::single(
+            store::build_pool(&target, 2, store::Role::Writer).unwrap(),
+            true,
+        ),
         1,
         ActorStats::new("DbExecutor"),
-        true,
     );
     let settings = KindSettings {
         retry_delays: vec![Duration::from_millis(10)],

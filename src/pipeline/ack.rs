@@ -119,7 +119,10 @@ async fn commit_group(db: &Db, group: Vec<Pending>) {
             .iter()
             .map(|p| (p.write.clone(), p.claim.clone(), p.deadline))
             .collect();
-        match db.run(move |conn| Ok(commit_claimed(conn, &writes))).await {
+        match db
+            .run_inbox(move |conn| Ok(commit_claimed(conn, &writes)))
+            .await
+        {
             Ok(outcomes) => {
                 for (pending, outcome) in group.into_iter().zip(outcomes) {
                     let _ = pending.reply.send(outcome);

@@ -1,6 +1,8 @@
 //! The pipeline: the durable ack (`ack.rs`, `spool/`) and the steps after it, run for each
-//! submission in the transaction that stores it: claim, history, identity, scores, forwarding,
-//! store (lead and submission), enqueue jobs, the inbox row marked done — all or nothing.
+//! submission in the transaction that stores it: history, identity, scores, forwarding, store
+//! (lead and submission), enqueue jobs — all or nothing. The inbox row is marked done after that
+//! commit (on SQLite it lives in a file of its own); a row whose submissions are stored already
+//! (`lead_submissions.inbox_id`) is never stored again, so a lost done mark costs nothing.
 //!
 //! Failure policy: a step that fails rolls the transaction back and the inbox row is retried
 //! (1 s, 2 s, 4 s), then kept as `failed` for an operator (`/admin/inbox`); the request body is in
@@ -57,6 +59,8 @@ pub struct PersistOutcome {
     pub new_lead: bool,
     pub decision: Option<ForwardDecision>,
     pub delivery_id: Option<i64>,
+    /// Its row was stored by an earlier transaction whose done mark was lost: done, not stored again.
+    pub stored_before: bool,
 }
 
 impl PersistOutcome {
@@ -71,8 +75,28 @@ impl PersistOutcome {
             new_lead: false,
             decision: None,
             delivery_id: None,
+            stored_before: false,
         }
     }
+
+    fn stored_before(inbox_id: i64) -> PersistOutcome {
+        PersistOutcome {
+            stored_before: true,
+            ..PersistOutcome::untouched(inbox_id)
+        }
+    }
+}
+
+/// The inbox rows that are done: their submissions stored now or before.
+pub fn done_rows(outcomes: &[PersistOutcome]) -> Vec<i64> {
+    let mut rows: Vec<i64> = outcomes
+        .iter()
+        .filter(|o| o.submission_public_id.is_some() || o.stored_before)
+        .map(|o| o.inbox_id)
+        .collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows
 }
 
 /// Stores one submission through the pipeline's steps. The caller holds the write transaction,
@@ -90,9 +114,10 @@ fn persist_submission(
     store::store(conn, item, &person, &scores, &forwarding, settings)
 }
 
-/// Stores submissions (a batch, or one row's) in the caller's transaction, then marks done every
-/// inbox row they were stored for. A row is done with all of its submissions whatever order they
-/// were stored in (a batch is ordered by project, and a row's submissions may span projects).
+/// Stores submissions (a batch, or one row's) in the caller's transaction; `done_rows` of the
+/// outcomes are the inbox rows to mark done once it commits. A row is done with all of its
+/// submissions whatever order they were stored in (a batch is ordered by project, and a row's
+/// submissions may span projects).
 pub fn persist_items(
     conn: &mut AnyConnection,
     items: &[&PipelineItem],
@@ -102,22 +127,19 @@ pub fn persist_items(
     lock_keys_of(conn, items)?;
     let row_ids: Vec<i64> = items.iter().map(|item| item.inbox_id).collect();
     let ours = crate::store::inbox::still_ours(conn, &row_ids, lease_owner)?;
-    let outcomes = items
+    let stored_before = store::rows_stored_already(conn, &ours)?;
+    items
         .iter()
-        .map(|item| match ours.binary_search(&item.inbox_id) {
-            Ok(_) => persist_submission(conn, item, settings),
-            Err(_) => Ok(PersistOutcome::untouched(item.inbox_id)),
+        .map(|item| {
+            if ours.binary_search(&item.inbox_id).is_err() {
+                Ok(PersistOutcome::untouched(item.inbox_id))
+            } else if stored_before.binary_search(&item.inbox_id).is_ok() {
+                Ok(PersistOutcome::stored_before(item.inbox_id))
+            } else {
+                persist_submission(conn, item, settings)
+            }
         })
-        .collect::<Result<Vec<_>, DbError>>()?;
-    let mut stored_rows: Vec<i64> = outcomes
-        .iter()
-        .filter(|o| o.submission_public_id.is_some())
-        .map(|o| o.inbox_id)
-        .collect();
-    stored_rows.sort_unstable();
-    stored_rows.dedup();
-    store::mark_done(conn, &stored_rows)?;
-    Ok(outcomes)
+        .collect()
 }
 
 /// Identity decisions for one (account, project) are serialised by its lock: each key of the

@@ -9,7 +9,7 @@ use crate::jobs::crm_webhook::send_job;
 use crate::sources::submission::Submission;
 use crate::store::json_text;
 use crate::store::leads::search_text_with;
-use crate::store::models::{InboxStatus, Lead, NewLead, NewLeadSubmission};
+use crate::store::models::{Lead, NewLead, NewLeadSubmission};
 use crate::store::new_public_id;
 use crate::store::schema::*;
 use crate::store::{now, AnyConnection, DbError};
@@ -67,6 +67,7 @@ pub fn store(
         new_lead: person.existing.is_none(),
         decision: Some(forwarding.decision),
         delivery_id,
+        stored_before: false,
     })
 }
 
@@ -247,19 +248,17 @@ fn update_lead(
     Ok(())
 }
 
-/// The inbox rows whose submissions are all stored.
-pub fn mark_done(conn: &mut AnyConnection, inbox_ids: &[i64]) -> Result<(), DbError> {
-    if inbox_ids.is_empty() {
-        return Ok(());
-    }
-    let t = now();
-    diesel::update(inbox::table.filter(inbox::id.eq_any(inbox_ids)))
-        .set((
-            inbox::status.eq(InboxStatus::Done.as_str()),
-            inbox::lease_owner.eq(None::<String>),
-            inbox::lease_until.eq(None::<NaiveDateTime>),
-            inbox::processed_at.eq(t),
-        ))
-        .execute(conn)?;
-    Ok(())
+/// Which of these inbox rows (sorted) have their submissions stored already: a row's first
+/// submission carries its id, and a row's submissions are stored in one transaction.
+pub fn rows_stored_already(
+    conn: &mut AnyConnection,
+    inbox_ids: &[i64],
+) -> Result<Vec<i64>, DbError> {
+    let mut stored: Vec<i64> = lead_submissions::table
+        .filter(lead_submissions::inbox_id.eq_any(inbox_ids))
+        .select(lead_submissions::inbox_id.assume_not_null())
+        .limit(inbox_ids.len() as i64)
+        .load(conn)?;
+    stored.sort_unstable();
+    Ok(stored)
 }

@@ -1,7 +1,7 @@
 //! The pipeline's transaction over a row that holds several submissions (a platform's batch).
 
 use super::forwarding::ForwardPolicy;
-use super::{persist_items, PipelineItem, PipelineSettings};
+use super::{done_rows, persist_items, PipelineItem, PipelineSettings};
 use crate::config::DatabaseTarget;
 use crate::sources::submission::RequestMeta;
 use crate::sources::website::{self, website_submission};
@@ -61,13 +61,24 @@ pub(super) fn settings() -> PipelineSettings {
     }
 }
 
-#[test]
-fn a_row_is_done_with_all_its_submissions_whatever_order_they_are_stored_in() {
+/// A migrated SQLite database (inbox in the main file), its default account and a claimed row.
+fn database_with_claimed_row() -> (
+    tempfile::TempDir,
+    AnyConnection,
+    crate::store::models::Account,
+    i64,
+) {
     let dir = tempfile::tempdir().unwrap();
     let mut conn = store::establish(&DatabaseTarget::Sqlite(dir.path().join("t.db"))).unwrap();
     store::run_migrations(&mut conn).unwrap();
     let account = accounts::ensure_default_account(&mut conn).unwrap();
     let row = claimed_row(&mut conn, &account.id);
+    (dir, conn, account, row)
+}
+
+#[test]
+fn a_row_is_done_with_all_its_submissions_whatever_order_they_are_stored_in() {
+    let (_dir, mut conn, account, row) = database_with_claimed_row();
     // A batch is ordered by project: here the row's second submission is stored first.
     let first = item(row, &account.id, "zeta", true);
     let second = item(row, &account.id, "alpha", false);
@@ -79,6 +90,8 @@ fn a_row_is_done_with_all_its_submissions_whatever_order_they_are_stored_in() {
         outcomes.iter().all(|o| o.submission_public_id.is_some()),
         "{outcomes:?}"
     );
+    assert_eq!(done_rows(&outcomes), vec![row]);
+    inbox_store::mark_inbox_done(&mut conn, &done_rows(&outcomes)).unwrap();
     let stored: i64 = lead_submissions::table
         .count()
         .get_result(&mut conn)
@@ -93,4 +106,42 @@ fn a_row_is_done_with_all_its_submissions_whatever_order_they_are_stored_in() {
     // Stored for good: claimed again, the row is not there to claim.
     let again = inbox_store::claim_inbox(&mut conn, "other", 10, chrono::Duration::seconds(60));
     assert!(again.unwrap().is_empty());
+}
+
+/// The handover from the pipeline's commit to the inbox's done mark (two files on SQLite): a row
+/// whose mark was lost is claimed again, found stored, marked done, and stored nothing twice.
+#[test]
+fn a_row_stored_whose_done_mark_was_lost_is_not_stored_again() {
+    let (_dir, mut conn, account, row) = database_with_claimed_row();
+    let first = item(row, &account.id, "zeta", true);
+    let second = item(row, &account.id, "alpha", false);
+    let items = [&first, &second];
+    let stored = write_transaction(&mut conn, |c| {
+        persist_items(c, &items, "owner", &settings())
+    });
+    assert_eq!(done_rows(&stored.unwrap()), vec![row]);
+    // The done mark is lost (a crash between the two commits): the lease runs out, the row is
+    // claimed again and comes back with the same submissions.
+    diesel::update(inbox::table.find(row))
+        .set(inbox::lease_until.eq(store::now() - chrono::Duration::seconds(1)))
+        .execute(&mut conn)
+        .unwrap();
+    let again = inbox_store::claim_inbox(&mut conn, "owner", 10, chrono::Duration::seconds(60));
+    assert_eq!(again.unwrap().len(), 1);
+    let outcomes = write_transaction(&mut conn, |c| {
+        persist_items(c, &items, "owner", &settings())
+    })
+    .unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.stored_before && o.submission_public_id.is_none()),
+        "{outcomes:?}"
+    );
+    assert_eq!(done_rows(&outcomes), vec![row], "done all the same");
+    let submissions: i64 = lead_submissions::table
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(submissions, 2, "nothing stored twice");
 }

@@ -25,6 +25,8 @@ pub fn probe_writable(conn: &mut AnyConnection) -> Result<(), DbError> {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Backlog {
     pub inbox_pending: i64,
+    /// When the oldest row still waiting for the pipeline was received.
+    pub inbox_oldest_pending_at: Option<chrono::NaiveDateTime>,
     pub inbox_failed: i64,
     pub outbox_pending: i64,
     pub outbox_dead: i64,
@@ -40,10 +42,29 @@ pub fn backlog(conn: &mut AnyConnection) -> Result<Backlog, DbError> {
     let (jobs_pending, jobs_dead) = super::jobs::backlog(conn)?;
     Ok(Backlog {
         inbox_pending: count_inbox(conn, &[InboxStatus::Pending, InboxStatus::Processing])?,
+        inbox_oldest_pending_at: oldest_waiting(conn)?,
         inbox_failed: count_inbox(conn, &[InboxStatus::Failed])?,
         outbox_pending: jobs_pending,
         outbox_dead: jobs_dead,
     })
+}
+
+/// The arrival of the oldest row waiting (pending or claimed): one index seek per status.
+fn oldest_waiting(conn: &mut AnyConnection) -> QueryResult<Option<chrono::NaiveDateTime>> {
+    let mut oldest = None;
+    for status in [InboxStatus::Pending, InboxStatus::Processing] {
+        let first: Option<chrono::NaiveDateTime> = inbox::table
+            .filter(inbox::status.eq(status.as_str()))
+            .order(inbox::id.asc())
+            .select(inbox::received_at)
+            .first(conn)
+            .optional()?;
+        oldest = match (oldest, first) {
+            (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(oldest)
 }
 
 /// Whether an ack could be written now, within `wait`: the write lock taken (SQLite) and the

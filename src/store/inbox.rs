@@ -203,8 +203,11 @@ pub fn claim_inbox(
     })
 }
 
-/// Which of these inbox rows are still this runner's to store, in one read. On PostgreSQL the
-/// rows stay locked until commit (taken in id order), so no other instance can re-claim them now.
+/// Which of these inbox rows (sorted) are still this runner's to store, in one read. On
+/// PostgreSQL the rows stay locked until commit (taken in id order), so no other instance can
+/// re-claim them now. SQLite has one instance, whose Intake stores a batch before it claims the
+/// next, and its inbox is in another file: all are; a row re-claimed after its lease ran out is
+/// caught by its stored submissions (`rows_stored_already`).
 pub fn still_ours(
     conn: &mut AnyConnection,
     inbox_ids: &[i64],
@@ -213,16 +216,33 @@ pub fn still_ours(
     let mut ids = inbox_ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
-    let ours = inbox::table
-        .filter(inbox::id.eq_any(ids))
-        .filter(inbox::status.eq(Processing.as_str()))
-        .filter(inbox::lease_owner.eq(owner))
-        .select(inbox::id)
-        .order(inbox::id.asc());
-    Ok(match conn {
-        AnyConnection::Postgresql(c) => ours.for_update().load(c)?,
-        AnyConnection::Sqlite(c) => ours.load(c)?,
-    })
+    match conn {
+        AnyConnection::Postgresql(c) => Ok(inbox::table
+            .filter(inbox::id.eq_any(ids))
+            .filter(inbox::status.eq(Processing.as_str()))
+            .filter(inbox::lease_owner.eq(owner))
+            .select(inbox::id)
+            .order(inbox::id.asc())
+            .for_update()
+            .load(c)?),
+        AnyConnection::Sqlite(_) => Ok(ids),
+    }
+}
+
+/// The rows whose submissions are stored (and committed) are done.
+pub fn mark_inbox_done(conn: &mut AnyConnection, inbox_ids: &[i64]) -> Result<(), DbError> {
+    if inbox_ids.is_empty() {
+        return Ok(());
+    }
+    diesel::update(inbox::table.filter(inbox::id.eq_any(inbox_ids)))
+        .set((
+            inbox::status.eq(Done.as_str()),
+            inbox::lease_owner.eq(None::<String>),
+            inbox::lease_until.eq(None::<chrono::NaiveDateTime>),
+            inbox::processed_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// After a crash of the only instance (SQLite), its leases are void at once.

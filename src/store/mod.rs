@@ -24,6 +24,7 @@ pub mod blocked_ips;
 pub mod dead_letters;
 pub mod health;
 pub mod inbox;
+pub mod inbox_file;
 pub mod jobs;
 pub mod leads;
 pub mod models;
@@ -141,10 +142,20 @@ pub type Pool = r2d2::Pool<ConnectionManager>;
 /// How long SQLite waits for a lock another process holds (a backup, an operator's shell).
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 2000;
 
+/// What a pooled connection is for: on SQLite each role has its own connections (the main
+/// file's one writer; the inbox file's one writer; readers of both); on PostgreSQL they are one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Writer,
+    InboxWriter,
+    Reader,
+}
+
 /// Opens connections of the configured backend, with SQLite's durability pragmas on each.
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     target: DatabaseTarget,
+    role: Role,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +167,7 @@ impl r2d2::ManageConnection for ConnectionManager {
     type Error = ManagerError;
 
     fn connect(&self) -> Result<AnyConnection, ManagerError> {
-        establish(&self.target).map_err(|e| ManagerError(e.to_string()))
+        establish_for(&self.target, self.role).map_err(|e| ManagerError(e.to_string()))
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ManagerError> {
@@ -168,6 +179,24 @@ impl r2d2::ManageConnection for ConnectionManager {
     /// the pool then drops it instead of handing it out again.
     fn has_broken(&self, conn: &mut AnyConnection) -> bool {
         diesel::r2d2::R2D2Connection::is_broken(conn)
+    }
+}
+
+/// A connection for `role`. The main file's writer does not attach the inbox file: SQLite's
+/// `BEGIN IMMEDIATE` would take the write lock of every attached file, the inbox's too.
+pub fn establish_for(target: &DatabaseTarget, role: Role) -> Result<AnyConnection, DbError> {
+    let DatabaseTarget::Sqlite(path) = target else {
+        return establish(target);
+    };
+    match role {
+        Role::Writer => establish(target),
+        Role::InboxWriter => inbox_file::establish_inbox_file(path),
+        Role::Reader => {
+            let mut conn = establish(target)?;
+            inbox_file::attach_inbox_file(&mut conn, path)?;
+            conn.batch_execute("PRAGMA query_only = ON")?;
+            Ok(conn)
+        }
     }
 }
 
@@ -194,7 +223,7 @@ pub fn establish(target: &DatabaseTarget) -> Result<AnyConnection, DbError> {
     }
 }
 
-pub fn build_pool(target: &DatabaseTarget, size: u32) -> Result<Pool, DbError> {
+pub fn build_pool(target: &DatabaseTarget, size: u32, role: Role) -> Result<Pool, DbError> {
     r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(1))
@@ -204,8 +233,47 @@ pub fn build_pool(target: &DatabaseTarget, size: u32) -> Result<Pool, DbError> {
         .connection_timeout(std::time::Duration::from_secs(2))
         .build(ConnectionManager {
             target: target.clone(),
+            role,
         })
         .map_err(DbError::from)
+}
+
+/// The pools of each role. PostgreSQL has one pool for all work; SQLite has a writer per file and
+/// a pool of readers.
+#[derive(Clone)]
+pub struct Pools {
+    pub writer: Pool,
+    /// SQLite's inbox-file writer (the acks, claims, done marks); `None` on PostgreSQL.
+    pub inbox_writer: Option<Pool>,
+    /// SQLite's readers (admin, health, metrics, the directory); `None` on PostgreSQL.
+    pub readers: Option<Pool>,
+    pub is_sqlite: bool,
+}
+
+impl Pools {
+    /// Every role on one pool (PostgreSQL; tests that keep SQLite's inbox in the main file).
+    pub fn single(pool: Pool, is_sqlite: bool) -> Pools {
+        Pools {
+            writer: pool,
+            inbox_writer: None,
+            readers: None,
+            is_sqlite,
+        }
+    }
+}
+
+pub fn build_pools(target: &DatabaseTarget, size: u32) -> Result<Pools, DbError> {
+    Ok(match target {
+        DatabaseTarget::Postgres(_) => {
+            Pools::single(build_pool(target, size, Role::Writer)?, false)
+        }
+        DatabaseTarget::Sqlite(_) => Pools {
+            writer: build_pool(target, 1, Role::Writer)?,
+            inbox_writer: Some(build_pool(target, 1, Role::InboxWriter)?),
+            readers: Some(build_pool(target, size.max(1), Role::Reader)?),
+            is_sqlite: true,
+        },
+    })
 }
 
 pub fn run_migrations(conn: &mut AnyConnection) -> Result<usize, DbError> {

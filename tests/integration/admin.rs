@@ -340,7 +340,10 @@ fn health_lists_every_actor_and_the_backlog() {
             assert!(a.get(key).is_some(), "{actor}.{key}");
         }
     }
-    assert_eq!(health["inbox"], json!({"pending": 0, "failed": 0}));
+    assert_eq!(
+        health["inbox"],
+        json!({"pending": 0, "failed": 0, "oldest_pending_age_seconds": null})
+    );
     assert_eq!(health["outbox"], json!({"pending": 0, "dead": 0}));
     assert_eq!(
         health["spool"],

@@ -481,16 +481,9 @@ fn a_locked_sqlite_database_loses_nothing_and_forwards_everything() {
     let receiver = Receiver::start(Behavior::Status(200));
     let d = production(&db, &receiver, &[]);
     d.wait_processed();
-    use diesel::connection::SimpleConnection;
-    use diesel::Connection;
-    let path = db.url().trim_start_matches("sqlite://").to_string();
-    let mut locker = diesel::SqliteConnection::establish(&path).unwrap();
-    locker
-        .batch_execute("PRAGMA busy_timeout = 5000; BEGIN EXCLUSIVE")
-        .unwrap();
-    outage_then_recovery(&d, &receiver, move || {
-        locker.batch_execute("ROLLBACK").unwrap();
-    });
+    // Both files: the database and its inbox file (a backup holding the pair).
+    let lock = crate::harness::DbLock::hold(&db);
+    outage_then_recovery(&d, &receiver, move || lock.release());
 }
 
 #[test]

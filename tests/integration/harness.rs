@@ -412,36 +412,59 @@ pub fn production(
     Daemon::start(db, &env)
 }
 
-/// Another process holding the database: an exclusive transaction on the SQLite file, or the
-/// inbox table locked on PostgreSQL. Released when dropped.
+/// Another process holding the database (a backup, an operator's shell): exclusive transactions
+/// on both SQLite files (the database and its inbox file), or the inbox table locked on
+/// PostgreSQL. Released when dropped.
 pub enum DbLock {
-    Sqlite(diesel::SqliteConnection),
+    Sqlite(Vec<diesel::SqliteConnection>),
     Postgres(diesel::PgConnection),
 }
 
 impl DbLock {
     pub fn hold(db: &TestDb) -> DbLock {
+        let main = db.url().trim_start_matches("sqlite://").to_string();
+        let inbox = leadgate::store::inbox_file::inbox_file_of(std::path::Path::new(&main));
+        DbLock::take(db, "inbox", &[main, inbox.display().to_string()])
+    }
+
+    /// Holds what the pipeline writes (the leads), not what an answer waits for: the SQLite
+    /// database file without its inbox file, or the leads table on PostgreSQL.
+    pub fn hold_pipeline(db: &TestDb) -> DbLock {
+        let main = db.url().trim_start_matches("sqlite://").to_string();
+        DbLock::take(db, "leads", &[main])
+    }
+
+    fn take(db: &TestDb, postgres_table: &str, sqlite_files: &[String]) -> DbLock {
         use diesel::connection::SimpleConnection;
         use diesel::Connection;
-        let url = db.url();
         if db.is_postgres() {
-            let mut conn = diesel::PgConnection::establish(&url).unwrap();
-            conn.batch_execute("BEGIN; LOCK TABLE inbox IN ACCESS EXCLUSIVE MODE")
-                .unwrap();
-            DbLock::Postgres(conn)
-        } else {
-            let path = url.trim_start_matches("sqlite://");
-            let mut conn = diesel::SqliteConnection::establish(path).unwrap();
-            conn.batch_execute("PRAGMA busy_timeout = 5000; BEGIN EXCLUSIVE")
-                .unwrap();
-            DbLock::Sqlite(conn)
+            let mut conn = diesel::PgConnection::establish(&db.url()).unwrap();
+            conn.batch_execute(&format!(
+                "BEGIN; LOCK TABLE {postgres_table} IN ACCESS EXCLUSIVE MODE"
+            ))
+            .unwrap();
+            return DbLock::Postgres(conn);
         }
+        let held = sqlite_files
+            .iter()
+            .map(|path| {
+                let mut conn = diesel::SqliteConnection::establish(path).unwrap();
+                conn.batch_execute("PRAGMA busy_timeout = 5000; BEGIN EXCLUSIVE")
+                    .unwrap();
+                conn
+            })
+            .collect();
+        DbLock::Sqlite(held)
     }
 
     pub fn release(self) {
         use diesel::connection::SimpleConnection;
         match self {
-            DbLock::Sqlite(mut c) => c.batch_execute("ROLLBACK").unwrap(),
+            DbLock::Sqlite(held) => {
+                for mut c in held {
+                    c.batch_execute("ROLLBACK").unwrap();
+                }
+            }
             DbLock::Postgres(mut c) => c.batch_execute("ROLLBACK").unwrap(),
         }
     }

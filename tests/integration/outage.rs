@@ -80,6 +80,47 @@ fn a_held_database_does_not_hold_the_answers() {
     assert_eq!(d.request("GET", "/readyz", &[], None).status, 200);
 }
 
+/// The pipeline's tables held (on SQLite the database file, not its inbox file): the answers and
+/// the admin reads go on, the backlog and its age show, and the leads follow once it is free.
+#[test]
+fn acks_do_not_wait_for_the_pipeline() {
+    let receiver = Receiver::start(Behavior::Status(200));
+    let db = TestDb::new();
+    let d = production(&db, &receiver, &[]);
+    d.wait_processed();
+    let lock = DbLock::hold_pipeline(&db);
+    let answers = post_concurrently(&d, &people("queued", 20));
+    assert_eq!(answers, vec![200; 20]);
+    let health = d.health();
+    assert_eq!(
+        health["spool"]["pending"], 0,
+        "acked in the inbox: {health}"
+    );
+    assert_eq!(health["inbox"]["pending"], 20, "{health}");
+    assert_eq!(health["database"]["status"], "ok", "{health}");
+    let age = health["inbox"]["oldest_pending_age_seconds"].as_f64();
+    assert!(age.is_some_and(|a| a >= 0.0), "{health}");
+    assert_eq!(d.request("GET", "/readyz", &[], None).status, 200);
+    if !db.is_postgres() {
+        // Readers of the SQLite files are never blocked by a writer.
+        let leads = d.admin("GET", "/admin/leads", None);
+        assert_eq!(leads.status, 200, "{}", leads.body);
+        assert_eq!(leads.json()["leads"], json!([]));
+    }
+    assert!(
+        receiver.received().is_empty(),
+        "nothing is sent before it is stored"
+    );
+    lock.release();
+    wait_all_stored(&d, 20);
+    wait_delivered(&d, 20);
+    assert_eq!(webhook_ids(&receiver), (20, 20), "each lead sent once");
+    assert_eq!(
+        d.health()["inbox"]["oldest_pending_age_seconds"],
+        Value::Null
+    );
+}
+
 #[test]
 fn a_drain_never_races_a_send_in_flight() {
     // Slow answers keep the offline sends in flight while the drain runs every millisecond.
