@@ -70,10 +70,7 @@ pub async fn admin_health(_: Admin, state: web::Data<AppState>) -> HttpResponse 
     };
     let healthy = backlog.is_ok() && writable.is_ok() && state.registry.all_running();
     let backlog = backlog.unwrap_or_default();
-    let oldest_age = backlog.inbox_oldest_pending_at.map(|at| {
-        let age = crate::store::now() - at;
-        (age.num_milliseconds().max(0) as f64 / 1000.0 * 10.0).round() / 10.0
-    });
+    let oldest_age = backlog.oldest_pending_age_seconds(crate::store::now());
     HttpResponse::Ok().json(json!({
         "status": if healthy { "ok" } else { "degraded" },
         "actors": state.registry.to_json(),
@@ -96,6 +93,11 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     if let Ok(backlog) = backlog(&state).await {
         state.metrics.inbox_pending.set(backlog.inbox_pending);
         state.metrics.inbox_failed.set(backlog.inbox_failed);
+        let age = backlog.oldest_pending_age_seconds(crate::store::now());
+        state
+            .metrics
+            .inbox_oldest_pending_age_seconds
+            .set(age.unwrap_or(0.0));
         state.metrics.outbox_pending.set(backlog.outbox_pending);
         state.metrics.outbox_dead.set(backlog.outbox_dead);
     }

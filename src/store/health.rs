@@ -32,6 +32,16 @@ pub struct Backlog {
     pub outbox_dead: i64,
 }
 
+impl Backlog {
+    /// Seconds (one decimal) the oldest waiting row has waited at `now`; `None` when none waits.
+    pub fn oldest_pending_age_seconds(&self, now: chrono::NaiveDateTime) -> Option<f64> {
+        self.inbox_oldest_pending_at.map(|at| {
+            let ms = (now - at).num_milliseconds().max(0);
+            (ms as f64 / 100.0).round() / 10.0
+        })
+    }
+}
+
 pub fn backlog(conn: &mut AnyConnection) -> Result<Backlog, DbError> {
     let count_inbox = |conn: &mut AnyConnection, statuses: &[InboxStatus]| -> QueryResult<i64> {
         inbox::table

@@ -101,6 +101,15 @@ fn acks_do_not_wait_for_the_pipeline() {
     let age = health["inbox"]["oldest_pending_age_seconds"].as_f64();
     assert!(age.is_some_and(|a| a >= 0.0), "{health}");
     assert_eq!(d.request("GET", "/readyz", &[], None).status, 200);
+    let metrics = d.request("GET", "/metrics", &[], None).body;
+    assert!(
+        metrics.contains("\nleadgate_inbox_pending 20\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nleadgate_inbox_oldest_pending_age_seconds "),
+        "{metrics}"
+    );
     if !db.is_postgres() {
         // Readers of the SQLite files are never blocked by a writer.
         let leads = d.admin("GET", "/admin/leads", None);
