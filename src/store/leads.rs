@@ -16,7 +16,7 @@ pub struct LeadFilter {
 }
 
 /// A search term as matched against `search_text`: phone-like terms by digits, others lowercase.
-pub fn search_pattern(q: &str) -> Option<String> {
+pub fn search_term(q: &str) -> Option<String> {
     let q = q.trim();
     if q.is_empty() {
         return None;
@@ -25,11 +25,15 @@ pub fn search_pattern(q: &str) -> Option<String> {
         .chars()
         .all(|c| c.is_ascii_digit() || " +-().".contains(c))
         && q.chars().any(|c| c.is_ascii_digit());
-    let term = if phone_like {
+    Some(if phone_like {
         crate::sources::common::phone::digits_of(q)
     } else {
         q.to_lowercase()
-    };
+    })
+}
+
+/// `search_text LIKE` this (with `\` as the escape) holds the term anywhere.
+pub fn like_pattern(term: &str) -> String {
     let escaped: String = term
         .chars()
         .flat_map(|c| match c {
@@ -37,7 +41,13 @@ pub fn search_pattern(q: &str) -> Option<String> {
             c => vec![c],
         })
         .collect();
-    Some(format!("%{escaped}%"))
+    format!("%{escaped}%")
+}
+
+/// The FTS5 trigram query for a term of three characters or more: one phrase, which matches the
+/// term as a substring.
+pub fn trigram_phrase(term: &str) -> Option<String> {
+    (term.chars().count() >= 3).then(|| format!("\"{}\"", term.replace('"', "\"\"")))
 }
 
 /// The text `q` searches: names and emails lowercase, phones as digits, of every submission.
@@ -64,7 +74,15 @@ pub fn search_text_with(
     text
 }
 
-pub fn list_leads(conn: &mut AnyConnection, filter: &LeadFilter) -> Result<Vec<Lead>, DbError> {
+/// How many of the newest leads (after the other filters) a search reads itself before it asks
+/// the trigram index: a common term fills a page from these, a rare one is found by the index —
+/// either way a search reads a bounded number of rows, whatever the table holds.
+const SEARCH_WINDOW: i64 = 2000;
+
+/// The newest leads first, with every filter but `q`.
+fn filtered(
+    filter: &LeadFilter,
+) -> leads::BoxedQuery<'static, <AnyConnection as Connection>::Backend> {
     let mut query = leads::table
         .order(leads::id.desc())
         .limit(filter.limit)
@@ -78,13 +96,47 @@ pub fn list_leads(conn: &mut AnyConnection, filter: &LeadFilter) -> Result<Vec<L
     if let Some(status) = &filter.status {
         query = query.filter(leads::status.eq(status.clone()));
     }
-    if let Some(pattern) = filter.q.as_deref().and_then(search_pattern) {
-        query = query.filter(leads::search_text.like(pattern).escape('\\'));
-    }
     if let Some(before) = filter.before_id {
         query = query.filter(leads::id.lt(before));
     }
-    Ok(query.load(conn)?)
+    query
+}
+
+pub fn list_leads(conn: &mut AnyConnection, filter: &LeadFilter) -> Result<Vec<Lead>, DbError> {
+    let Some(term) = filter.q.as_deref().and_then(search_term) else {
+        return Ok(filtered(filter).load(conn)?);
+    };
+    let pattern = like_pattern(&term);
+    let window_floor: Option<i64> = filtered(filter)
+        .select(leads::id)
+        .offset(SEARCH_WINDOW - 1)
+        .limit(1)
+        .first(conn)
+        .optional()?;
+    let mut newest = filtered(filter).filter(leads::search_text.like(pattern.clone()).escape('\\'));
+    if let Some(floor) = window_floor {
+        newest = newest.filter(leads::id.ge(floor));
+    }
+    let mut found: Vec<Lead> = newest.load(conn)?;
+    let Some(floor) = window_floor.filter(|_| (found.len() as i64) < filter.limit) else {
+        return Ok(found);
+    };
+    let older = filtered(filter)
+        .filter(leads::id.lt(floor))
+        .limit(filter.limit - found.len() as i64);
+    let older = match (&*conn, trigram_phrase(&term)) {
+        (AnyConnection::Sqlite(_), Some(phrase)) => older.filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "leads.id IN (SELECT rowid FROM leads_search WHERE leads_search MATCH ",
+            )
+            .bind::<diesel::sql_types::Text, _>(phrase)
+            .sql(")"),
+        ),
+        // PostgreSQL's trigram index serves the LIKE (a term under three characters: a scan).
+        _ => older.filter(leads::search_text.like(pattern).escape('\\')),
+    };
+    found.extend(older.load::<Lead>(conn)?);
+    Ok(found)
 }
 
 pub fn find_lead(conn: &mut AnyConnection, public_id: &str) -> Result<Lead, DbError> {
@@ -158,10 +210,19 @@ mod tests {
 
     #[test]
     fn search_patterns() {
-        assert_eq!(search_pattern("+91 99999").as_deref(), Some("%9199999%"));
-        assert_eq!(search_pattern("Priya").as_deref(), Some("%priya%"));
-        assert_eq!(search_pattern("50%_off").as_deref(), Some("%50\\%\\_off%"));
-        assert_eq!(search_pattern("  "), None);
+        let pattern = |q: &str| search_term(q).map(|t| like_pattern(&t));
+        assert_eq!(pattern("+91 99999").as_deref(), Some("%9199999%"));
+        assert_eq!(pattern("Priya").as_deref(), Some("%priya%"));
+        assert_eq!(pattern("50%_off").as_deref(), Some("%50\\%\\_off%"));
+        assert_eq!(pattern("  "), None);
+        let phrase = |q: &str| search_term(q).and_then(|t| trigram_phrase(&t));
+        assert_eq!(phrase("Priya").as_deref(), Some("\"priya\""));
+        assert_eq!(phrase("say \"hi\"").as_deref(), Some("\"say \"\"hi\"\"\""));
+        assert_eq!(
+            phrase("ab"),
+            None,
+            "under three characters the index cannot help"
+        );
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub mod health;
 pub mod inbox;
 pub mod inbox_file;
 pub mod jobs;
+#[cfg(test)]
+mod lead_search_tests;
 pub mod leads;
 pub mod models;
 pub mod schema;
@@ -446,6 +448,15 @@ mod tests {
         conn.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
         let keys = count(&mut conn, "SELECT COUNT(*) AS n FROM lead_keys");
         assert!(keys > 0, "the keys of the stored submissions are filled in");
+        let search = "SELECT COUNT(*) AS n FROM leads_search WHERE leads_search MATCH '\"person\"'";
+        assert!(
+            count(&mut conn, search) > 0,
+            "the stored leads are in the search index"
+        );
+        conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
+        let search_index =
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE name LIKE 'leads_search%'";
+        assert_eq!(count(&mut conn, search_index), 0);
         conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
         let person_indexes = "SELECT COUNT(*) AS n FROM sqlite_master WHERE name IN \
              ('submissions_visitor', 'submissions_email', 'submissions_phone')";
@@ -458,6 +469,7 @@ mod tests {
             count(&mut conn, "SELECT COUNT(*) AS n FROM lead_keys"),
             keys
         );
+        assert!(count(&mut conn, search) > 0);
     }
 
     fn count(conn: &mut diesel::SqliteConnection, sql: &str) -> i64 {
