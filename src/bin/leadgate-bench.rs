@@ -14,6 +14,9 @@
 //! an address of their own (`X-Forwarded-For`, which leadgate believes from 127.0.0.1), or with
 //! `--one-ip` everyone from one address, as behind an office NAT or a proxy without its header.
 
+#[path = "leadgate-bench/prefill.rs"]
+mod prefill;
+
 use actix_web::{web, App, HttpResponse, HttpServer};
 use clap::{Parser, Subcommand};
 use diesel::connection::SimpleConnection;
@@ -72,6 +75,10 @@ struct Args {
     /// Every request from one client address (as behind an office NAT) instead of one per person
     #[arg(long)]
     one_ip: bool,
+    /// Fill leadgate's database to N leads first (1.2 submissions each) and compare its bursts and
+    /// `q=` searches with an empty database's, instead of the usual runs
+    #[arg(long, value_name = "N")]
+    prefill: Option<usize>,
 
     #[command(subcommand)]
     command: Option<Internal>,
@@ -158,6 +165,9 @@ fn main() {
             .unwrap_or(1)
     );
     let receiver = BenchReceiver::start();
+    if let Some(leads) = args.prefill {
+        return prefill_runs(&options, leads, &bodies, &receiver);
+    }
     backlog_run(&options, &bodies, &receiver);
     delivery_runs(&options, &receiver);
     for &connections in &options.connections {
@@ -171,33 +181,227 @@ fn main() {
         drop(bare);
 
         let db = BenchDb::new(&options, &dir, "burst");
-        let leadgate = Server::leadgate_to(&options.leadgate_bin, &db.url, &receiver.url);
-        let started = Instant::now();
-        let result = load(&leadgate.base, connections, &bodies);
-        println!(
-            "{}",
-            result.line(&format!("leadgate      c={connections:<3}"))
-        );
-        println!(
-            "leadgate      c={connections:<3} {:.2}x the bare handler's acks/s, p99 {:.2}x its p99",
-            result.acks_per_second() / bare_result.acks_per_second(),
-            result.percentile(0.99) / bare_result.percentile(0.99).max(0.001)
-        );
-        let drained = leadgate.wait_drained();
-        let processed = started.elapsed();
-        let leads = leadgate.count_leads();
-        println!(
-            "leadgate      c={connections:<3} processed {} submissions into {} leads in {:.2}s after the first request: {:.0} submissions/s end to end (inbox drained {:.2}s after the last ack); peak RSS {} MiB",
-            options.requests,
-            leads,
-            processed.as_secs_f64(),
-            options.requests as f64 / processed.as_secs_f64(),
-            drained.as_secs_f64(),
-            leadgate.peak_rss_mib()
-        );
-        drop(leadgate);
+        let burst = burst_run(&options, &db, connections, &bodies, &receiver, None);
+        print_burst("leadgate     ", connections, &burst, &bare_result, &options);
         drop(db);
     }
+}
+
+/// What one leadgate burst measured.
+struct Burst {
+    acks: LoadResult,
+    stored_per_second: f64,
+    drained: Duration,
+    processed: Duration,
+    leads: usize,
+    peak_rss: String,
+    /// `q=` latencies during the burst and after it, when searched.
+    searches: Option<(Vec<Duration>, Vec<Duration>)>,
+}
+
+/// The bodies posted at `connections` to leadgate on `db`, until its inbox is empty; with
+/// `search_terms`, a client searching `q=` ten times a second meanwhile, and 200 times after.
+fn burst_run(
+    options: &Options,
+    db: &BenchDb,
+    connections: usize,
+    bodies: &Arc<Vec<Request>>,
+    receiver: &BenchReceiver,
+    search_terms: Option<Vec<String>>,
+) -> Burst {
+    let leadgate = Server::leadgate_to(&options.leadgate_bin, &db.url, &receiver.url);
+    let searching = search_terms.map(|terms| Searcher::start(&leadgate.base, terms));
+    let started = Instant::now();
+    let acks = load(&leadgate.base, connections, bodies);
+    let drained = leadgate.wait_drained();
+    let processed = started.elapsed();
+    let searches = searching.map(|s| s.finish(200));
+    Burst {
+        stored_per_second: options.requests as f64 / processed.as_secs_f64(),
+        acks,
+        drained,
+        processed,
+        leads: leadgate.count_leads(),
+        peak_rss: leadgate.peak_rss_mib(),
+        searches,
+    }
+}
+
+fn print_burst(
+    label: &str,
+    connections: usize,
+    burst: &Burst,
+    bare: &LoadResult,
+    options: &Options,
+) {
+    let acks = &burst.acks;
+    println!("{}", acks.line(&format!("{label} c={connections:<3}")));
+    println!(
+        "{label} c={connections:<3} {:.2}x the bare handler's acks/s, p99 {:.2}x its p99",
+        acks.acks_per_second() / bare.acks_per_second(),
+        acks.percentile(0.99) / bare.percentile(0.99).max(0.001)
+    );
+    println!(
+        "{label} c={connections:<3} processed {} submissions into {} leads in {:.2}s after the first request: {:.0} submissions/s end to end (inbox drained {:.2}s after the last ack); peak RSS {} MiB",
+        options.requests,
+        burst.leads,
+        burst.processed.as_secs_f64(),
+        burst.stored_per_second,
+        burst.drained.as_secs_f64(),
+        burst.peak_rss
+    );
+}
+
+/// `--prefill`: for each connection count, the bare handler, leadgate on an empty database and
+/// leadgate on one filled to `leads` leads (searched meanwhile), with the ratios.
+fn prefill_runs(
+    options: &Options,
+    leads: usize,
+    bodies: &Arc<Vec<Request>>,
+    receiver: &BenchReceiver,
+) {
+    for &connections in &options.connections {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bare = Server::bare(&dir.path().join("bare.db"));
+        let bare_result = load(&bare.base, connections, bodies);
+        println!(
+            "{}",
+            bare_result.line(&format!("bare handler  c={connections:<3}"))
+        );
+        drop(bare);
+        let empty_db = BenchDb::new(options, &dir, "empty");
+        let empty = burst_run(options, &empty_db, connections, bodies, receiver, None);
+        print_burst("empty db     ", connections, &empty, &bare_result, options);
+        drop(empty_db);
+        let filled_db = BenchDb::new(options, &dir, "prefilled");
+        migrate_with_binary(options, &filled_db);
+        let target =
+            leadgate::config::parse_database_url(&filled_db.url).expect("bench database URL");
+        let mut conn = leadgate::store::establish(&target).expect("open bench db");
+        let account =
+            leadgate::store::accounts::ensure_default_account(&mut conn).expect("account");
+        let took = prefill::prefill(&mut conn, leads, &account.id, PROJECTS).expect("prefill");
+        drop(conn);
+        println!(
+            "prefilled     {leads} leads, {} submissions in {:.1}s",
+            leads + leads / 5,
+            took.as_secs_f64()
+        );
+        let terms = prefill::search_terms(leads);
+        let filled = burst_run(
+            options,
+            &filled_db,
+            connections,
+            bodies,
+            receiver,
+            Some(terms),
+        );
+        print_burst("prefilled db ", connections, &filled, &bare_result, options);
+        println!(
+            "prefilled db  c={connections:<3} {:.2}x the empty database's acks/s, {:.2}x its stored/s",
+            filled.acks.acks_per_second() / empty.acks.acks_per_second(),
+            filled.stored_per_second / empty.stored_per_second
+        );
+        if let Some((during, after)) = &filled.searches {
+            println!(
+                "prefilled db  q= searches during the burst: {}",
+                latency_summary(during)
+            );
+            println!(
+                "prefilled db  q= searches after it:         {}",
+                latency_summary(after)
+            );
+        }
+    }
+}
+
+fn latency_summary(latencies: &[Duration]) -> String {
+    let mut ms: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    ms.sort_by(f64::total_cmp);
+    let at = |p: f64| {
+        ms.get(((ms.len().max(1) - 1) as f64 * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    format!(
+        "{} requests, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms.len(),
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    )
+}
+
+/// A client that searches `q=` ten times a second on its own thread until told to finish.
+struct Searcher {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Duration>>,
+    base: String,
+    terms: Vec<String>,
+}
+
+impl Searcher {
+    fn start(base: &str, terms: Vec<String>) -> Searcher {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, url, words) = (stop.clone(), base.to_string(), terms.clone());
+        let thread = std::thread::spawn(move || {
+            let mut latencies = Vec::new();
+            // Ten a second, as a dashboard or a few operators would: what a burst meets.
+            let mut next = Instant::now();
+            while !flag.load(Ordering::SeqCst) {
+                let term = &words[latencies.len() % words.len()];
+                latencies.push(search_once(&url, term));
+                next += Duration::from_millis(100);
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+            }
+            latencies
+        });
+        Searcher {
+            stop,
+            thread,
+            base: base.to_string(),
+            terms,
+        }
+    }
+
+    /// The searches made so far, and `more` made afterwards with nothing else running.
+    fn finish(self, more: usize) -> (Vec<Duration>, Vec<Duration>) {
+        self.stop.store(true, Ordering::SeqCst);
+        let during = self.thread.join().expect("searcher");
+        let after = (0..more)
+            .map(|i| search_once(&self.base, &self.terms[i % self.terms.len()]))
+            .collect();
+        (during, after)
+    }
+}
+
+fn search_once(base: &str, term: &str) -> Duration {
+    let url = format!("{base}/admin/leads?limit=50&q={}", urlencode(term));
+    let started = Instant::now();
+    actix_web::rt::System::new().block_on(async move {
+        let mut response = awc::Client::default()
+            .get(url)
+            .insert_header(("Authorization", "Bearer bench"))
+            .send()
+            .await
+            .expect("search request");
+        assert!(
+            response.status().is_success(),
+            "search answered {}",
+            response.status()
+        );
+        response.body().limit(64 << 20).await.expect("search body");
+    });
+    started.elapsed()
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// End to end to a receiver started here: how fast new leads reach it, and the latency from the
@@ -390,19 +594,7 @@ impl BenchReceiver {
 fn backlog_run(options: &Options, bodies: &[Request], receiver: &BenchReceiver) {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = BenchDb::new(options, &dir, "backlog");
-    // The binary under test migrates its database itself: an older one must not meet a schema
-    // it was not built for (this bench's own migrations may be newer).
-    let migrated = Command::new(&options.leadgate_bin)
-        .arg("migrate")
-        .env("DATABASE_URL", &db.url)
-        .env("ADMIN_TOKEN", "bench")
-        .output()
-        .expect("run leadgate migrate");
-    assert!(
-        migrated.status.success(),
-        "leadgate migrate failed: {}",
-        String::from_utf8_lossy(&migrated.stderr)
-    );
+    migrate_with_binary(options, &db);
     let target = leadgate::config::parse_database_url(&db.url).expect("bench database URL");
     let mut conn = leadgate::store::establish(&target).expect("open bench db");
     let account = leadgate::store::accounts::ensure_default_account(&mut conn).expect("account");
@@ -448,6 +640,22 @@ fn backlog_run(options: &Options, bodies: &[Request], receiver: &BenchReceiver) 
         elapsed.as_secs_f64(),
         bodies.len() as f64 / elapsed.as_secs_f64(),
         leadgate.peak_rss_mib()
+    );
+}
+
+/// The binary under test migrates its database itself: an older one must not meet a schema it was
+/// not built for (this bench's own migrations may be newer).
+fn migrate_with_binary(options: &Options, db: &BenchDb) {
+    let migrated = Command::new(&options.leadgate_bin)
+        .arg("migrate")
+        .env("DATABASE_URL", &db.url)
+        .env("ADMIN_TOKEN", "bench")
+        .output()
+        .expect("run leadgate migrate");
+    assert!(
+        migrated.status.success(),
+        "leadgate migrate failed: {}",
+        String::from_utf8_lossy(&migrated.stderr)
     );
 }
 
