@@ -105,18 +105,30 @@ pub struct Db {
 }
 
 impl Db {
-    /// `threads` workers for PostgreSQL's pool, or SQLite's readers; SQLite's writers get one each.
+    /// `threads` workers for PostgreSQL's pool (as many as it has connections), or SQLite's
+    /// readers; SQLite's writers get one each. On PostgreSQL the acks get workers of their own
+    /// (two of the pool's), so an answer never queues behind the pipeline's transactions.
     pub fn start(pools: Pools, threads: usize, stats: Arc<ActorStats>) -> Db {
-        let writer_threads = match pools.inbox_writer {
-            Some(_) => 1,
-            None => threads,
-        };
-        let writer = Executor::start(pools.writer, writer_threads, stats.clone());
-        let inbox_writer = match pools.inbox_writer {
-            Some(pool) => Executor::start(pool, 1, stats.clone()),
-            None => writer.clone(),
-        };
         let is_sqlite = pools.is_sqlite;
+        let (writer, inbox_writer) = match (pools.inbox_writer, is_sqlite) {
+            (Some(inbox_pool), _) => (
+                Executor::start(pools.writer, 1, stats.clone()),
+                Executor::start(inbox_pool, 1, stats.clone()),
+            ),
+            (None, false) => {
+                let ack_threads = if threads >= 4 { 2 } else { 1 };
+                let writer_threads = threads.saturating_sub(ack_threads).max(1);
+                (
+                    Executor::start(pools.writer.clone(), writer_threads, stats.clone()),
+                    Executor::start(pools.writer, ack_threads, stats.clone()),
+                )
+            }
+            // SQLite with its inbox in the main file (tests): one writer for both.
+            (None, true) => {
+                let writer = Executor::start(pools.writer, threads, stats.clone());
+                (writer.clone(), writer)
+            }
+        };
         let readers = match pools.readers {
             Some(pool) => Executor::start(pool, threads, stats),
             None => writer.clone(),

@@ -1,8 +1,9 @@
 //! IdentityResolver: decides which canonical lead each submission joins and stores the result.
 //!
-//! Decisions are serialised: batches arrive one at a time from the Intake, a batch is stored in
-//! one database transaction (the Intake marks its inbox rows done after it), and on PostgreSQL an
-//! advisory lock per (account, project) serialises instances that share the database.
+//! Decisions are serialised per (account, project): a batch is stored in one database transaction
+//! (the Intake marks its inbox rows done after it), and an advisory lock per (account, project)
+//! serialises the batches in flight — on PostgreSQL the Intake sends a claimed batch in up to four
+//! parts split by key, and instances may share the database; SQLite's one writer takes them in turn.
 //!
 //! Failure policy: a batch that fails because of one row's data is retried one inbox row per
 //! transaction, so a bad row fails alone (one that fails because the database is unavailable is

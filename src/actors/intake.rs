@@ -26,6 +26,8 @@ pub const BATCH_SIZE: i64 = 256;
 const LEASE_SECONDS: i64 = 10;
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 const COALESCE_DELAY: Duration = Duration::from_millis(5);
+/// How many parts of a claimed batch are stored at once on PostgreSQL.
+const BATCHES_IN_FLIGHT: usize = 4;
 
 pub struct Intake {
     pub db: Db,
@@ -150,7 +152,19 @@ async fn process_batch(
         })
         .collect();
     let mut done = Vec::new();
-    match resolve(&scorer, &resolver, &directory, &owner, submissions).await {
+    // PostgreSQL's pool has workers to spare, and a transaction spends most of its time on round
+    // trips; SQLite has one writer, which would only queue them.
+    let parallel = if db.is_sqlite { 1 } else { BATCHES_IN_FLIGHT };
+    match resolve(
+        &scorer,
+        &resolver,
+        &directory,
+        &owner,
+        submissions,
+        parallel,
+    )
+    .await
+    {
         Ok(batch) => {
             if batch.outcomes.iter().any(|o| o.delivery_id.is_some()) {
                 deliverer.do_send(JobsQueued);
@@ -200,6 +214,7 @@ async fn resolve(
     directory: &Directory,
     owner: &str,
     submissions: Vec<RowSubmission>,
+    parallel: usize,
 ) -> Result<BatchOutcome, String> {
     if submissions.is_empty() {
         return Ok(BatchOutcome::default());
@@ -232,13 +247,55 @@ async fn resolve(
             }
         })
         .collect();
-    resolver
-        .send(ResolveBatch {
-            items,
+    let in_flight = partitions(items, parallel).into_iter().map(|part| {
+        let mut rows: Vec<i64> = part.iter().map(|item| item.inbox_id).collect();
+        rows.dedup();
+        let sent = resolver.send(ResolveBatch {
+            items: part,
             lease_owner: owner.to_string(),
-        })
-        .await
-        .map_err(|e| format!("IdentityResolver unavailable: {e}"))?
+        });
+        async move {
+            let error = match sent.await {
+                Ok(Ok(batch)) => return batch,
+                Ok(Err(e)) => e,
+                Err(e) => format!("IdentityResolver unavailable: {e}"),
+            };
+            BatchOutcome {
+                outcomes: Vec::new(),
+                failed_rows: rows.into_iter().map(|id| (id, error.clone())).collect(),
+            }
+        }
+    });
+    let mut merged = BatchOutcome::default();
+    for batch in futures_util::future::join_all(in_flight).await {
+        merged.outcomes.extend(batch.outcomes);
+        merged.failed_rows.extend(batch.failed_rows);
+    }
+    Ok(merged)
+}
+
+/// The batch split into `count` batches that can be stored at once: a row's submissions stay
+/// together, and rows are placed by the (account, project) of their first submission, so two
+/// batches in flight rarely wait for each other's identity lock.
+pub fn partitions(items: Vec<PipelineItem>, count: usize) -> Vec<Vec<PipelineItem>> {
+    use std::hash::{Hash, Hasher};
+    let count = count.max(1);
+    let mut parts: Vec<Vec<PipelineItem>> = (0..count).map(|_| Vec::new()).collect();
+    let mut row_part: Option<(i64, usize)> = None;
+    for item in items {
+        let part = match row_part {
+            Some((row, part)) if row == item.inbox_id => part,
+            _ => {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                (&item.submission.account_id, &item.submission.project_key).hash(&mut hasher);
+                (hasher.finish() % count as u64) as usize
+            }
+        };
+        row_part = Some((item.inbox_id, part));
+        parts[part].push(item);
+    }
+    parts.retain(|part| !part.is_empty());
+    parts
 }
 
 /// Normalizing parses what visitors sent (phone numbers among it); a panic in there fails this
@@ -264,4 +321,65 @@ pub fn normalize_row(row: &InboxRow) -> Result<Vec<Submission>, String> {
         return Err("the request holds no submission".into());
     }
     Ok(submissions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partitions;
+    use crate::pipeline::PipelineItem;
+    use crate::sources::submission::RequestMeta;
+    use crate::sources::website::website_submission;
+
+    fn item(inbox_id: i64, project: &str) -> PipelineItem {
+        let fields = serde_json::json!({"email": "p@example.com", "project": project});
+        let submission = website_submission(
+            "id",
+            "account",
+            fields.as_object().unwrap(),
+            &RequestMeta::default(),
+        );
+        PipelineItem {
+            inbox_id,
+            first_of_row: true,
+            submission,
+            signals: Default::default(),
+            campaign_id: None,
+            campaign_webhook_url: None,
+        }
+    }
+
+    #[test]
+    fn a_batch_splits_by_key_and_never_splits_a_row() {
+        let projects = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        let mut items: Vec<PipelineItem> = (0..64)
+            .map(|i| item(i, projects[i as usize % projects.len()]))
+            .collect();
+        // Row 100 holds two submissions for different projects.
+        items.push(item(100, "a"));
+        items.push(item(100, "h"));
+        let parts = partitions(items, 4);
+        assert!(parts.len() > 1, "eight projects over four parts");
+        assert_eq!(
+            parts.iter().map(Vec::len).sum::<usize>(),
+            66,
+            "nothing lost"
+        );
+        for part in &parts {
+            for other in parts.iter().filter(|o| !std::ptr::eq(*o, part)) {
+                let key = |i: &PipelineItem| i.submission.project_key.clone();
+                let firsts: Vec<String> =
+                    part.iter().filter(|i| i.inbox_id < 100).map(key).collect();
+                assert!(
+                    other
+                        .iter()
+                        .filter(|i| i.inbox_id < 100)
+                        .all(|i| !firsts.contains(&key(i))),
+                    "one key, one part"
+                );
+            }
+        }
+        let holding_row = parts.iter().filter(|p| p.iter().any(|i| i.inbox_id == 100));
+        assert_eq!(holding_row.count(), 1, "a row stays in one part");
+        assert_eq!(partitions(vec![item(1, "a"), item(2, "b")], 1).len(), 1);
+    }
 }
