@@ -1,6 +1,8 @@
 //! `--prefill N`: a database filled to N leads in set-based SQL (not through the pipeline), shaped
-//! like months of traffic: one submission per lead and a second for one lead in five, their
-//! identity keys, the search index (its triggers fire as for any insert), all at least a day old.
+//! like months of traffic: people with varied names, emails and phones (a search index meets real
+//! text's spread of trigrams, not one prefix shared by every row), one submission per lead and a
+//! second for one lead in five, their identity keys, the search index (its triggers fire as for
+//! any insert), all at least a day old.
 
 use diesel::RunQueryDsl;
 use leadgate::store::AnyConnection;
@@ -46,6 +48,82 @@ fn cycle(expr: &str, values: &[String]) -> String {
     format!("CASE {expr} % {}{arms} END", values.len())
 }
 
+const FIRST_NAMES: &[&str] = &[
+    "Aarav",
+    "Priya",
+    "Rahul",
+    "Ananya",
+    "Vikram",
+    "Sneha",
+    "Arjun",
+    "Kavya",
+    "Rohan",
+    "Isha",
+    "Karan",
+    "Meera",
+    "Aditya",
+    "Pooja",
+    "Siddharth",
+    "Neha",
+    "Manish",
+    "Divya",
+    "Nikhil",
+    "Riya",
+    "James",
+    "Maria",
+    "David",
+    "Sarah",
+    "Michael",
+    "Laura",
+    "Daniel",
+    "Emma",
+    "Thomas",
+    "Sofia",
+    "Omar",
+    "Fatima",
+    "Ali",
+    "Aisha",
+    "Chen",
+    "Mei",
+    "Lucas",
+    "Julia",
+    "Mateo",
+    "Elena",
+];
+const LAST_NAMES: &[&str] = &[
+    "Sharma", "Verma", "Iyer", "Nair", "Reddy", "Gupta", "Patel", "Mehta", "Kapoor", "Joshi",
+    "Rao", "Desai", "Bose", "Menon", "Pillai", "Chopra", "Malhotra", "Saxena", "Kulkarni", "Das",
+    "Smith", "Garcia", "Brown", "Wilson", "Taylor", "Martin", "Khan", "Ahmed", "Wang", "Silva",
+    "Rossi", "Muller", "Dubois", "Novak", "Kowalski", "Jensen", "Santos", "Lopez", "Ivanov", "Tan",
+];
+const DOMAINS: &[&str] = &["gmail.com", "yahoo.com", "outlook.com", "example.org"];
+
+/// Lead `i`'s person, as the SQL below makes it (the searches look for real ones).
+pub struct Person {
+    pub name: String,
+    pub email: String,
+    pub phone_digits: String,
+}
+
+pub fn person(i: usize) -> Person {
+    let first = FIRST_NAMES[(i * 7919) % FIRST_NAMES.len()];
+    let last = LAST_NAMES[(i * 104_729 / 7) % LAST_NAMES.len()];
+    let domain = DOMAINS[i % DOMAINS.len()];
+    Person {
+        name: format!("{first} {last}"),
+        email: format!(
+            "{}.{}{}@{domain}",
+            first.to_lowercase(),
+            last.to_lowercase(),
+            i % 997
+        ),
+        phone_digits: format!(
+            "91{}",
+            7_000_000_000u64 + (i as u64 * 2_654_435_761) % 2_999_999_999
+        ),
+    }
+}
+
 /// Fills `conn` (migrated, without leads of its own) with `leads` leads of `account_id` over
 /// `projects`; returns how long it took.
 pub fn prefill(
@@ -61,10 +139,8 @@ pub fn prefill(
         .iter()
         .map(|p| leadgate::sources::submission::project_key(Some(p)))
         .collect();
-    let domains: Vec<String> = ["gmail.com", "yahoo.com", "outlook.com", "example.org"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let lower = |list: &[&str]| list.iter().map(|s| s.to_lowercase()).collect::<Vec<_>>();
     let at = (d.days_ago)("1 + i % 90");
     let nl = d.newline;
     let leads_sql = format!(
@@ -72,24 +148,28 @@ pub fn prefill(
          INSERT INTO leads (public_id, account_id, project_key, project_name, name, email,
              phone_e164, status, lead_source, submission_count, data_json, search_text,
              errors_json, first_submitted_at, last_submitted_at, created_at, updated_at)
-         SELECT 'pf-' || i, '{account_id}', pk, pn, 'Prefill Person ' || i, email, phone, 'new',
+         SELECT 'pf-' || i, '{account_id}', pk, pn, name, email, phone, 'new',
              'website', CASE WHEN i % 5 = 0 THEN 2 ELSE 1 END,
-             '{{\"first_name\": \"Prefill Person ' || i || '\", \"email\": \"' || email ||
+             '{{\"first_name\": \"' || name || '\", \"email\": \"' || email ||
                  '\", \"phone\": \"' || phone || '\", \"lead_public_id\": \"pf-' || i ||
                  '\", \"event\": \"lead.created\", \"project\": \"' || pn ||
                  '\", \"utm_source\": \"google\", \"utm_campaign\": \"winter-sale\", ' ||
                  '\"page_url\": \"https://example.com/pricing\", \"cta\": \"hero\"}}',
-             'prefill person ' || i || {nl} || email || {nl} || substr(phone, 2),
+             lower(name) || {nl} || email || {nl} || substr(phone, 2),
              '[]', t, t, t, t
-         FROM (SELECT i, {pk} AS pk, {pn} AS pn,
-                   'prefill' || i || '@' || {domain} AS email,
-                   '+9197' || (10000000 + i) AS phone, {at} AS t
+         FROM (SELECT i, {pk} AS pk, {pn} AS pn, {first} || ' ' || {last} AS name,
+                   {first_lower} || '.' || {last_lower} || (i % 997) || '@' || {domain} AS email,
+                   '+91' || (7000000000 + (i * 2654435761) % 2999999999) AS phone, {at} AS t
                FROM {from}) s",
         prefix = d.series_prefix,
         from = d.series_from,
         pk = cycle("i", &keys),
         pn = cycle("i", &names),
-        domain = cycle("i", &domains),
+        first = cycle("(i * 7919)", &strings(FIRST_NAMES)),
+        last = cycle("(i * 104729 / 7)", &strings(LAST_NAMES)),
+        first_lower = cycle("(i * 7919)", &lower(FIRST_NAMES)),
+        last_lower = cycle("(i * 104729 / 7)", &lower(LAST_NAMES)),
+        domain = cycle("i", &strings(DOMAINS)),
     );
     diesel::sql_query(leads_sql).execute(conn)?;
     for (tag, which) in [("pfs", "TRUE"), ("pfs2", "submission_count = 2")] {
@@ -125,16 +205,19 @@ pub fn prefill(
     Ok(started.elapsed())
 }
 
-/// The `q=` terms a search run cycles through: a rare email, name and phone of prefilled people,
-/// and a common term.
+/// The `q=` terms a search run cycles through: a prefilled person's email, name and the last
+/// seven digits of their phone, and a common term.
 pub fn search_terms(leads: usize) -> Vec<String> {
     let pick = |k: usize| 1 + (k * 7919) % leads.max(1);
     (0..64)
-        .map(|k| match k % 4 {
-            0 => format!("prefill{}@", pick(k)),
-            1 => format!("Prefill Person {}", pick(k)),
-            2 => format!("+91 97{}", 10_000_000 + pick(k)),
-            _ => "gmail".to_string(),
+        .map(|k| {
+            let who = person(pick(k));
+            match k % 4 {
+                0 => who.email,
+                1 => who.name,
+                2 => who.phone_digits[who.phone_digits.len() - 7..].to_string(),
+                _ => "gmail".to_string(),
+            }
         })
         .collect()
 }
