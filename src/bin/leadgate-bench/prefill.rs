@@ -31,7 +31,7 @@ fn dialect(conn: &AnyConnection, leads: usize) -> Dialect {
         },
         AnyConnection::Postgresql(_) => Dialect {
             series_prefix: String::new(),
-            series_from: format!("generate_series(1, {leads}) AS n(i)"),
+            series_from: format!("generate_series(1::bigint, {leads}) AS n(i)"),
             newline: "chr(10)",
             days_ago: |days| format!("(now() AT TIME ZONE 'UTC') - ({days}) * interval '1 day'"),
         },
