@@ -17,6 +17,7 @@ use crate::sources::{self, StoredRequest};
 use crate::store::inbox::claim_inbox;
 use crate::store::inbox::{fail_inbox_attempt, mark_inbox_done};
 use crate::store::models::InboxRow;
+use crate::store::write_transaction;
 use actix::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -175,13 +176,16 @@ async fn process_batch(
         Err(e) => failures.extend(row_ids.into_iter().map(|id| (id, e.clone()))),
     }
     if !failures.is_empty() || !done.is_empty() {
+        // One commit (one fsync on the inbox writer, ahead of the acks) for the whole batch.
         db.run_inbox(move |conn| {
-            mark_inbox_done(conn, &done)?;
-            for (id, error) in &failures {
-                log::warn!("pipeline.retry inbox_id={id} error={error}");
-                fail_inbox_attempt(conn, *id, &owner, error)?;
-            }
-            Ok(())
+            write_transaction(conn, |conn| {
+                mark_inbox_done(conn, &done)?;
+                for (id, error) in &failures {
+                    log::warn!("pipeline.retry inbox_id={id} error={error}");
+                    fail_inbox_attempt(conn, *id, &owner, error)?;
+                }
+                Ok(())
+            })
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -276,7 +280,9 @@ async fn resolve(
 
 /// The batch split into `count` batches that can be stored at once: a row's submissions stay
 /// together, and rows are placed by the (account, project) of their first submission, so two
-/// batches in flight rarely wait for each other's identity lock.
+/// batches in flight rarely wait for each other's identity lock (which keeps one lead per person
+/// and project whatever the split). What parts read across projects — `related_projects`, a
+/// visitor's burst count — sees the other parts' submissions once they commit, not before.
 pub fn partitions(items: Vec<PipelineItem>, count: usize) -> Vec<Vec<PipelineItem>> {
     use std::hash::{Hash, Hasher};
     let count = count.max(1);

@@ -1,6 +1,6 @@
-//! The pipeline's writes, inside the transaction that stores a submission: the inbox row still
-//! ours, the lead (new or existing), the submission, the lead's new state, the jobs, the inbox
-//! row done.
+//! The pipeline's writes, inside the transaction that stores a submission: the lead (new or
+//! existing), the submission, the lead's new state, the jobs; and the read that finds rows stored
+//! before (the inbox row is marked done by the Intake once this commits).
 
 use super::forwarding::{is_duplicate, Forwarding};
 use super::payload::{forwarded_lead, ForwardedLead, LeadContext};

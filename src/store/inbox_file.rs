@@ -61,7 +61,6 @@ pub fn attach_inbox_file(conn: &mut AnyConnection, main: &Path) -> Result<(), Db
     diesel::sql_query(format!("ATTACH DATABASE ? AS {SCHEMA}"))
         .bind::<Text, _>(inbox_file_of(main).to_string_lossy().into_owned())
         .execute(conn)?;
-    conn.batch_execute(&format!("PRAGMA {SCHEMA}.synchronous = FULL"))?;
     Ok(())
 }
 
@@ -79,13 +78,18 @@ pub fn prepare_inbox_file(main: &Path) -> Result<usize, DbError> {
     drop(inbox);
     let mut conn = establish(&DatabaseTarget::Sqlite(main.to_path_buf()))?;
     attach_inbox_file(&mut conn, main)?;
+    // The move writes the inbox file through this connection: as durably as its own writer.
+    conn.batch_execute(&format!("PRAGMA {SCHEMA}.synchronous = FULL"))?;
     let mut moved = 0;
     for (table, columns) in TABLES {
         if !main_has_table(&mut conn, table)? {
             continue;
         }
         if table == "inbox" {
-            keep_ids_above(&mut conn, "main.sqlite_sequence WHERE name = 'inbox'")?;
+            keep_ids_above(
+                &mut conn,
+                "SELECT MAX(seq) AS n FROM main.sqlite_sequence WHERE name = 'inbox'",
+            )?;
         }
         moved += super::write_transaction(&mut conn, |c| {
             diesel::sql_query(format!(
@@ -93,13 +97,42 @@ pub fn prepare_inbox_file(main: &Path) -> Result<usize, DbError> {
             ))
             .execute(c)
         })?;
+        // Dropped only when every row is in the inbox file as it is here: a row written in
+        // between (an old daemon still running) or a clashing one (a stale inbox file) stops
+        // the start instead of vanishing.
         super::write_transaction(&mut conn, |c| {
-            c.batch_execute(&format!("DROP TABLE main.{table}"))
+            let missing = diesel::sql_query(format!(
+                "SELECT COUNT(*) AS n FROM main.{table} m WHERE NOT EXISTS \
+                 (SELECT 1 FROM {SCHEMA}.{table} f WHERE f.id = m.id AND {same})",
+                same = same_row(table)
+            ))
+            .get_result::<Count>(c)?
+            .n;
+            if missing > 0 {
+                return Err(DbError::Invalid(format!(
+                    "{missing} rows of {table} could not be moved to {}: is another leadgate \
+                     still running on this database, or is the inbox file from another one?",
+                    inbox_file_of(main).display()
+                )));
+            }
+            Ok(c.batch_execute(&format!("DROP TABLE main.{table}"))?)
         })?;
     }
-    keep_ids_above(&mut conn, "main.lead_submissions")?;
+    keep_ids_above(
+        &mut conn,
+        "SELECT MAX(inbox_id) AS n FROM main.lead_submissions",
+    )?;
     conn.batch_execute(&format!("DETACH DATABASE {SCHEMA}"))?;
     Ok(moved)
+}
+
+/// What tells a copied row from another with the same id.
+fn same_row(table: &str) -> &'static str {
+    match table {
+        "inbox" => "f.public_id = m.public_id",
+        "blocked_ip_leads" => "f.ip = m.ip AND f.created_at = m.created_at",
+        _ => "f.received_at = m.received_at AND f.reason = m.reason",
+    }
 }
 
 fn main_has_table(conn: &mut AnyConnection, table: &str) -> Result<bool, DbError> {
@@ -112,19 +145,12 @@ fn main_has_table(conn: &mut AnyConnection, table: &str) -> Result<bool, DbError
     Ok(n > 0)
 }
 
-/// Raises the inbox's id sequence to at least the largest id `source` holds: the sequence of the
-/// main file's old inbox (`seq`), or the submissions' `inbox_id`.
-fn keep_ids_above(conn: &mut AnyConnection, source: &str) -> Result<(), DbError> {
-    let column = if source.contains("sqlite_sequence") {
-        "seq"
-    } else {
-        "inbox_id"
-    };
-    let floor = diesel::sql_query(format!(
-        "SELECT COALESCE(MAX({column}), 0) AS n FROM {source}"
-    ))
-    .get_result::<Count>(conn)?
-    .n;
+/// Raises the inbox's id sequence to at least `floor_query`'s `n` (the main file's old inbox
+/// sequence, or the largest `inbox_id` a submission names).
+fn keep_ids_above(conn: &mut AnyConnection, floor_query: &str) -> Result<(), DbError> {
+    let floor = diesel::sql_query(format!("SELECT COALESCE(({floor_query}), 0) AS n"))
+        .get_result::<Count>(conn)?
+        .n;
     super::write_transaction(conn, |c| {
         diesel::sql_query(format!(
             "INSERT INTO {SCHEMA}.sqlite_sequence (name, seq) SELECT 'inbox', 0 \
@@ -215,6 +241,36 @@ mod tests {
         }
         prepare_inbox_file(&main).unwrap();
         assert!(next_inbox_id(&main) > highest_stored);
+    }
+
+    /// A stale inbox file (another database's) holding a different row under an id the old
+    /// inbox uses: the start stops and the old inbox stays where it is, nothing dropped.
+    #[test]
+    fn a_clashing_inbox_file_stops_the_move_instead_of_losing_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("leadgate.db");
+        let mut conn = establish(&DatabaseTarget::Sqlite(main.clone())).unwrap();
+        run_migrations(&mut conn).unwrap();
+        conn.batch_execute(
+            "INSERT INTO inbox (id, public_id, kind, account_id, body, meta_json, \
+             next_attempt_at, received_at) VALUES (1, 'ours', 'website', 'a', '{}', '{}', \
+             CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        )
+        .unwrap();
+        let mut stale = establish_inbox_file(&main).unwrap();
+        if let AnyConnection::Sqlite(c) = &mut stale {
+            c.run_pending_migrations(SQLITE_INBOX_MIGRATIONS).unwrap();
+        }
+        stale
+            .batch_execute(
+                "INSERT INTO inbox (id, public_id, kind, account_id, body, meta_json, \
+                 next_attempt_at, received_at) VALUES (1, 'theirs', 'website', 'a', '{}', '{}', \
+                 CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            )
+            .unwrap();
+        let error = prepare_inbox_file(&main).unwrap_err().to_string();
+        assert!(error.contains("could not be moved"), "{error}");
+        assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM main.inbox"), 1);
     }
 
     #[test]

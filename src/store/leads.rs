@@ -75,8 +75,9 @@ pub fn search_text_with(
 }
 
 /// How many of the newest leads (after the other filters) a search reads itself before it asks
-/// the trigram index: a common term fills a page from these, a rare one is found by the index —
-/// either way a search reads a bounded number of rows, whatever the table holds.
+/// the trigram index: a common term fills a page from these, a rare one is found by the index.
+/// Not bounded: a term under three characters (no trigram) reads the older leads, and a term
+/// common among old leads but rare among new ones gathers every old match from the index.
 const SEARCH_WINDOW: i64 = 2000;
 
 /// The newest leads first, with every filter but `q`.

@@ -40,7 +40,7 @@ use crate::config::DatabaseTarget;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-pub use pool::{build_pool, build_pools, establish_for, ConnectionManager, Pool, Pools, Role};
+pub use pool::{build_pool, build_pools, Pool, Pools, Role};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
