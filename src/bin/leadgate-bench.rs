@@ -384,26 +384,39 @@ impl Searcher {
 static SEARCHES_FOUND_NOTHING: AtomicUsize = AtomicUsize::new(0);
 
 fn search_once(base: &str, term: &str) -> Duration {
-    let url = format!("{base}/admin/leads?limit=50&q={}", urlencode(term));
     let started = Instant::now();
+    let page = admin_get(
+        base,
+        &format!("/admin/leads?limit=50&q={}", urlencode(term)),
+    );
+    let elapsed = started.elapsed();
+    if page["leads"].as_array().is_none_or(Vec::is_empty) {
+        SEARCHES_FOUND_NOTHING.fetch_add(1, Ordering::SeqCst);
+    }
+    elapsed
+}
+
+/// An admin page's JSON (the bench's own token); a refused request stops the bench.
+fn admin_get(base: &str, path: &str) -> serde_json::Value {
+    let url = format!("{base}{path}");
     actix_web::rt::System::new().block_on(async move {
         let mut response = awc::Client::default()
             .get(url)
             .insert_header(("Authorization", "Bearer bench"))
             .send()
             .await
-            .expect("search request");
+            .expect("admin request");
         assert!(
             response.status().is_success(),
-            "search answered {}",
+            "admin request answered {}",
             response.status()
         );
-        let body = response.body().limit(64 << 20).await.expect("search body");
-        if body.starts_with(b"{\"leads\":[]") {
-            SEARCHES_FOUND_NOTHING.fetch_add(1, Ordering::SeqCst);
-        }
-    });
-    started.elapsed()
+        response
+            .json::<serde_json::Value>()
+            .limit(64 << 20)
+            .await
+            .expect("admin JSON")
+    })
 }
 
 fn urlencode(text: &str) -> String {
@@ -923,20 +936,7 @@ impl Server {
     }
 
     fn admin_get(&self, path: &str) -> serde_json::Value {
-        let url = format!("{}{}", self.base, path);
-        actix_web::rt::System::new().block_on(async move {
-            let mut response = awc::Client::default()
-                .get(url)
-                .insert_header(("Authorization", "Bearer bench"))
-                .send()
-                .await
-                .expect("admin request");
-            response
-                .json::<serde_json::Value>()
-                .limit(64 << 20)
-                .await
-                .expect("admin JSON")
-        })
+        admin_get(&self.base, path)
     }
 
     /// Waits for the inbox to drain; returns how long that took.

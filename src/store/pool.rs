@@ -55,7 +55,7 @@ impl r2d2::ManageConnection for ConnectionManager {
 
 /// A connection for `role`. The main file's writer does not attach the inbox file: SQLite's
 /// `BEGIN IMMEDIATE` would take the write lock of every attached file, the inbox's too.
-pub fn establish_for(target: &DatabaseTarget, role: Role) -> Result<AnyConnection, DbError> {
+fn establish_for(target: &DatabaseTarget, role: Role) -> Result<AnyConnection, DbError> {
     let DatabaseTarget::Sqlite(path) = target else {
         return establish(target);
     };
