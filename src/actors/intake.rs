@@ -167,7 +167,7 @@ async fn process_batch(
     .await
     {
         Ok(batch) => {
-            if batch.outcomes.iter().any(|o| o.delivery_id.is_some()) {
+            if batch.outcomes.iter().any(|o| o.webhook_enqueued) {
                 deliverer.do_send(JobsQueued);
             }
             done = done_rows(&batch.outcomes);

@@ -26,6 +26,9 @@ pub const IP_SUBMISSIONS_READ: i64 = 50;
 /// others'.
 pub const LEADS_READ_PER_KEY: i64 = 51;
 
+/// The (project, lead) rows read for one key.
+pub type KeyRows = Vec<(String, i64)>;
+
 /// What the account already knows of the person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonHistory {
@@ -41,13 +44,29 @@ pub struct PersonHistory {
 
 impl PersonHistory {
     pub fn load(conn: &mut AnyConnection, sub: &Submission) -> Result<PersonHistory, DbError> {
+        let rows_of_keys = stored_keys(sub)
+            .iter()
+            .map(|(kind, value)| leads_of_key(conn, sub, kind, value))
+            .collect::<Result<Vec<_>, _>>()?;
+        let recent_visitor_submissions = match &sub.visitor_id {
+            Some(visitor) => Some(count_recent_from_visitor(conn, sub, visitor)?),
+            None => None,
+        };
+        PersonHistory::from_rows(conn, sub, rows_of_keys, recent_visitor_submissions)
+    }
+
+    /// The history from the (project, lead) rows of each of the submission's stored keys (in
+    /// identity order, at most `LEADS_READ_PER_KEY` each); a key with more rows than that is asked
+    /// for its project's lead.
+    pub fn from_rows(
+        conn: &mut AnyConnection,
+        sub: &Submission,
+        rows_of_keys: Vec<KeyRows>,
+        recent_visitor_submissions: Option<i64>,
+    ) -> Result<PersonHistory, DbError> {
         let mut lead_in_project = None;
         let mut leads_in_other_projects = Vec::new();
-        for key in identity_keys(sub) {
-            let Some((kind, value)) = key.stored_as() else {
-                continue;
-            };
-            let leads = leads_of_key(conn, sub, kind, value)?;
+        for ((kind, value), leads) in stored_keys(sub).into_iter().zip(rows_of_keys) {
             let (here, elsewhere): (Vec<_>, Vec<_>) = leads
                 .into_iter()
                 .partition(|(project, _)| *project == sub.project_key);
@@ -57,23 +76,30 @@ impl PersonHistory {
                     here.iter().map(|(_, lead)| *lead).max()
                 } else {
                     // More leads share the key than one read takes: ask for this project's.
-                    latest_lead_of_key(conn, sub, kind, value)?
+                    latest_lead_of_key(conn, sub, kind, &value)?
                 };
             }
             leads_in_other_projects.extend(elsewhere.into_iter().map(|(_, lead)| lead));
         }
         leads_in_other_projects.sort_unstable();
         leads_in_other_projects.dedup();
-        let recent_visitor_submissions = match &sub.visitor_id {
-            Some(visitor) => Some(count_recent_from_visitor(conn, sub, visitor)?),
-            None => None,
-        };
         Ok(PersonHistory {
             lead_in_project,
             leads_in_other_projects,
             recent_visitor_submissions,
         })
     }
+}
+
+/// The submission's keys as kept in `lead_keys` (kind, value), in identity order.
+pub fn stored_keys(sub: &Submission) -> Vec<(&'static str, String)> {
+    identity_keys(sub)
+        .iter()
+        .filter_map(|key| {
+            key.stored_as()
+                .map(|(kind, value)| (kind, value.to_string()))
+        })
+        .collect()
 }
 
 fn latest_lead_of_key(
@@ -104,7 +130,7 @@ fn leads_of_key(
     sub: &Submission,
     kind: &str,
     value: &str,
-) -> Result<Vec<(String, i64)>, DbError> {
+) -> Result<KeyRows, DbError> {
     use lead_keys::dsl as k;
     Ok(k::lead_keys
         .filter(k::account_id.eq(&sub.account_id).and(k::key_kind.eq(kind)))
@@ -114,41 +140,7 @@ fn leads_of_key(
         .load(conn)?)
 }
 
-/// The keys this submission adds to its lead (visitor id, email, phone), in its transaction.
-pub fn remember_keys(
-    conn: &mut AnyConnection,
-    sub: &Submission,
-    lead_id: i64,
-) -> Result<(), DbError> {
-    use lead_keys::dsl as k;
-    let keys = identity_keys(sub);
-    let rows: Vec<_> = keys
-        .iter()
-        .filter_map(IdentityKey::stored_as)
-        .map(|(kind, value)| {
-            (
-                k::account_id.eq(&sub.account_id),
-                k::key_kind.eq(kind),
-                k::key_value.eq(value),
-                k::project_key.eq(&sub.project_key),
-                k::lead_id.eq(lead_id),
-            )
-        })
-        .collect();
-    if !rows.is_empty() {
-        // The multi-backend connection has no upsert: each backend runs its own.
-        let insert = diesel::insert_into(k::lead_keys)
-            .values(&rows)
-            .on_conflict_do_nothing();
-        match conn {
-            AnyConnection::Postgresql(c) => insert.execute(c)?,
-            AnyConnection::Sqlite(c) => insert.execute(c)?,
-        };
-    }
-    Ok(())
-}
-
-fn hour_before(sub: &Submission) -> NaiveDateTime {
+pub fn hour_before(sub: &Submission) -> NaiveDateTime {
     sub.submitted_at.naive_utc() - Duration::hours(1)
 }
 
@@ -225,12 +217,17 @@ pub fn project_names(conn: &mut AnyConnection, lead_ids: Vec<i64>) -> Result<Vec
         .filter(leads::id.eq_any(lead_ids))
         .select((leads::project_key, leads::project_name))
         .load(conn)?;
-    let mut projects: Vec<String> = names
+    Ok(names_of_projects(names))
+}
+
+/// A project is named by its name, else its key; sorted, without repeats or blanks.
+pub fn names_of_projects(projects: Vec<(String, Option<String>)>) -> Vec<String> {
+    let mut names: Vec<String> = projects
         .into_iter()
         .map(|(key, name)| name.unwrap_or(key))
         .filter(|name| !name.is_empty())
         .collect();
-    projects.sort();
-    projects.dedup();
-    Ok(projects)
+    names.sort();
+    names.dedup();
+    names
 }

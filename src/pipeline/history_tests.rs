@@ -13,7 +13,7 @@ use diesel::prelude::*;
 
 const EARLIER_SUBMISSIONS: i64 = 10_000;
 
-fn submission(
+pub(super) fn submission(
     conn: &mut AnyConnection,
     account: &str,
     fields: serde_json::Value,
@@ -125,6 +125,25 @@ fn bounded_on(
     }
     runs.extend([cold_run, hot_run]);
     assert_inserts_prepared_once(&runs);
+    // In a batch (PostgreSQL reads a wave in one statement per read): the same statements too.
+    let batch_of = |conn: &mut AnyConnection, who: &str| {
+        let items = [
+            submission(conn, &account, fields(who), &ip(who)),
+            submission(
+                conn,
+                &account,
+                fields(&format!("new-{who}")),
+                &ip(&format!("new-{who}")),
+            ),
+        ];
+        let (_, recorded) = record(conn, |c| {
+            let refs: Vec<&PipelineItem> = items.iter().collect();
+            write_transaction(c, |c| persist_items(c, &refs, "owner", &settings())).unwrap()
+        });
+        recorded.statements
+    };
+    let cold_batch = batch_of(conn, "cold");
+    assert_eq!(batch_of(conn, "hot"), cold_batch);
 }
 
 /// Every single-row INSERT is kept as a prepared statement, not parsed and planned again per row.

@@ -10,23 +10,26 @@
 
 pub mod ack;
 pub mod forwarding;
+mod gather;
+mod gather_pg;
 pub mod history;
 #[cfg(test)]
 mod history_tests;
 pub mod identity;
 pub mod payload;
+mod plan;
 pub mod spool;
 mod store;
 #[cfg(test)]
 mod tests;
+mod waves;
+#[cfg(test)]
+mod waves_tests;
 
-use crate::scoring::{self, Engagement, SubmissionSignals, Suspicion};
+use crate::scoring::SubmissionSignals;
 use crate::sources::submission::Submission;
-use crate::store::models::Lead;
 use crate::store::{lock_identity_key, AnyConnection, DbError};
-use forwarding::{ForwardDecision, ForwardPolicy, Forwarding};
-use history::PersonHistory;
-use payload::ForwardedLead;
+use forwarding::{ForwardDecision, ForwardPolicy};
 
 #[derive(Debug, Clone)]
 pub struct PipelineSettings {
@@ -58,7 +61,8 @@ pub struct PersistOutcome {
     pub forward_decision: Option<&'static str>,
     pub new_lead: bool,
     pub decision: Option<ForwardDecision>,
-    pub delivery_id: Option<i64>,
+    /// A CRM webhook send was enqueued in its transaction (the WebhookDeliverer is woken).
+    pub webhook_enqueued: bool,
     /// Its row was stored by an earlier transaction whose done mark was lost: done, not stored again.
     pub stored_before: bool,
 }
@@ -74,7 +78,7 @@ impl PersistOutcome {
             forward_decision: None,
             new_lead: false,
             decision: None,
-            delivery_id: None,
+            webhook_enqueued: false,
             stored_before: false,
         }
     }
@@ -99,21 +103,6 @@ pub fn done_rows(outcomes: &[PersistOutcome]) -> Vec<i64> {
     rows
 }
 
-/// Stores one submission through the pipeline's steps. The caller holds the write transaction,
-/// the lock of the submission's (account, project) and its inbox row.
-fn persist_submission(
-    conn: &mut AnyConnection,
-    item: &PipelineItem,
-    settings: &PipelineSettings,
-) -> Result<PersistOutcome, DbError> {
-    let sub = &item.submission;
-    let history = PersonHistory::load(conn, sub)?;
-    let person = resolve_identity(conn, sub, &history)?;
-    let scores = score(conn, item, &history, settings)?;
-    let forwarding = decide_forwarding(item, &person, &scores, settings);
-    store::store(conn, item, &person, &scores, &forwarding, settings)
-}
-
 /// Stores submissions (a batch, or one row's) in the caller's transaction; `done_rows` of the
 /// outcomes are the inbox rows to mark done once it commits. A row is done with all of its
 /// submissions whatever order they were stored in (a batch is ordered by project, and a row's
@@ -128,18 +117,27 @@ pub fn persist_items(
     let row_ids: Vec<i64> = items.iter().map(|item| item.inbox_id).collect();
     let ours = crate::store::inbox::still_ours(conn, &row_ids, lease_owner)?;
     let stored_before = store::rows_stored_already(conn, &ours)?;
-    items
-        .iter()
-        .map(|item| {
-            if ours.binary_search(&item.inbox_id).is_err() {
-                Ok(PersistOutcome::untouched(item.inbox_id))
-            } else if stored_before.binary_search(&item.inbox_id).is_ok() {
-                Ok(PersistOutcome::stored_before(item.inbox_id))
-            } else {
-                persist_submission(conn, item, settings)
-            }
+    let mut outcomes: Vec<Option<PersistOutcome>> = Vec::with_capacity(items.len());
+    let mut to_store = Vec::new();
+    for item in items {
+        if ours.binary_search(&item.inbox_id).is_err() {
+            outcomes.push(Some(PersistOutcome::untouched(item.inbox_id)));
+        } else if stored_before.binary_search(&item.inbox_id).is_ok() {
+            outcomes.push(Some(PersistOutcome::stored_before(item.inbox_id)));
+        } else {
+            outcomes.push(None);
+            to_store.push(*item);
+        }
+    }
+    let mut stored = waves::store_in_waves(conn, &to_store, settings)?.into_iter();
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| {
+            outcome
+                .or_else(|| stored.next())
+                .expect("one outcome per item")
         })
-        .collect()
+        .collect())
 }
 
 /// Identity decisions for one (account, project) are serialised by its lock: each key of the
@@ -155,100 +153,6 @@ fn lock_keys_of(conn: &mut AnyConnection, items: &[&PipelineItem]) -> Result<(),
         lock_identity_key(conn, account, project)?;
     }
     Ok(())
-}
-
-/// Who the submission is: the project's lead it joins (by visitor id, email, phone, else —
-/// for an anonymous submission — client IP), if any.
-pub struct Person {
-    pub existing: Option<Lead>,
-    /// Joined by client IP alone: it is the lead's, but does not speak for the person.
-    pub joined_by_ip_only: bool,
-    /// The lead's snapshot before this submission.
-    pub previous: Option<ForwardedLead>,
-}
-
-fn resolve_identity(
-    conn: &mut AnyConnection,
-    sub: &Submission,
-    history: &PersonHistory,
-) -> Result<Person, DbError> {
-    let (lead_id, joined_by_ip_only) = match history.lead_in_project {
-        Some(id) => (Some(id), false),
-        None => {
-            let by_ip = history::lead_from_client_ip(conn, sub)?;
-            (by_ip, by_ip.is_some())
-        }
-    };
-    let existing = match lead_id {
-        Some(id) => Some(store::find_lead(conn, id)?),
-        None => None,
-    };
-    let previous = existing
-        .as_ref()
-        .and_then(|lead| serde_json::from_str(&lead.data_json).ok());
-    Ok(Person {
-        existing,
-        joined_by_ip_only,
-        previous,
-    })
-}
-
-/// What the scores say of the submission.
-pub struct Scores {
-    pub suspicion: Suspicion,
-    pub engagement: Engagement,
-    pub is_bot_lead: bool,
-    pub form_submit_count: i64,
-    pub related_projects: Vec<String>,
-}
-
-fn score(
-    conn: &mut AnyConnection,
-    item: &PipelineItem,
-    history: &PersonHistory,
-    settings: &PipelineSettings,
-) -> Result<Scores, DbError> {
-    let sub = &item.submission;
-    let form_submit_count = match history.recent_visitor_submissions {
-        Some(count) => count,
-        None => history::count_recent_from_ip(conn, sub)?,
-    } + 1;
-    Ok(Scores {
-        suspicion: scoring::suspicion(&item.signals, form_submit_count),
-        engagement: scoring::engagement(0, 0, 0),
-        is_bot_lead: scoring::is_bot_lead(settings.bot_lead_detection, &item.signals),
-        form_submit_count,
-        related_projects: history::project_names(conn, history.leads_in_other_projects.clone())?,
-    })
-}
-
-/// The forwarding rule for this submission. A lead forwarded from the spool while the database
-/// was down is recorded as sent, not decided again.
-fn decide_forwarding(
-    item: &PipelineItem,
-    person: &Person,
-    scores: &Scores,
-    settings: &PipelineSettings,
-) -> Forwarding {
-    let sub = &item.submission;
-    let decided = forwarding::forwarding(
-        &settings.policy,
-        scores.is_bot_lead,
-        person
-            .existing
-            .as_ref()
-            .map(|l| l.last_submitted_at.and_utc()),
-        sub.submitted_at,
-        settings.destination(item.campaign_webhook_url.as_deref()),
-    );
-    match sub.pre_forwarded {
-        Some(_) => Forwarding {
-            value: "sent",
-            send: None,
-            ..decided
-        },
-        None => decided,
-    }
 }
 
 impl PipelineSettings {

@@ -183,6 +183,8 @@ pub struct Lead {
 #[diesel(table_name = leads)]
 #[diesel(treat_none_as_default_value = false)]
 pub struct NewLead {
+    /// Allocated before the insert (`pipeline::store::allocate_ids`): the snapshot names it.
+    pub id: i64,
     pub public_id: String,
     pub account_id: String,
     pub project_key: String,
@@ -231,6 +233,8 @@ pub struct LeadSubmission {
 #[diesel(table_name = lead_submissions)]
 #[diesel(treat_none_as_default_value = false)]
 pub struct NewLeadSubmission {
+    /// Allocated before the insert, as the lead's.
+    pub id: i64,
     pub public_id: String,
     pub lead_id: i64,
     pub inbox_id: Option<i64>,
@@ -250,6 +254,18 @@ pub struct NewLeadSubmission {
     pub submitted_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub forward_decision: Option<String>,
+}
+
+/// One key (visitor id, email, phone) of a lead, kept once whatever the number of submissions.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = lead_keys)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct NewLeadKey {
+    pub account_id: String,
+    pub key_kind: String,
+    pub key_value: String,
+    pub project_key: String,
+    pub lead_id: i64,
 }
 
 /// A side effect to carry out: written in the transaction that stores its lead (or that finishes

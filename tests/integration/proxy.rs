@@ -22,6 +22,8 @@ impl Proxy {
             (open.clone(), streams.clone(), target.to_string());
         std::thread::spawn(move || {
             for client in listener.incoming().map_while(Result::ok) {
+                // Checked and registered under the lock `cut` takes: no connection slips past a cut.
+                let mut streams = accept_streams.lock().unwrap();
                 if !accept_open.load(Ordering::SeqCst) {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
@@ -29,10 +31,8 @@ impl Proxy {
                 let Ok(server) = TcpStream::connect(&target) else {
                     continue;
                 };
-                accept_streams
-                    .lock()
-                    .unwrap()
-                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                streams.extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                drop(streams);
                 pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
                 pipe(server, client);
             }
@@ -46,8 +46,9 @@ impl Proxy {
 
     /// Every connection is closed and new ones are refused.
     pub fn cut(&self) {
+        let mut streams = self.streams.lock().unwrap();
         self.open.store(false, Ordering::SeqCst);
-        for stream in self.streams.lock().unwrap().drain(..) {
+        for stream in streams.drain(..) {
             let _ = stream.shutdown(Shutdown::Both);
         }
     }

@@ -1,0 +1,134 @@
+//! A batch stored in waves gives what storing its submissions one at a time gives, with fewer
+//! statements.
+
+use super::history_tests::submission;
+use super::tests::settings;
+use super::{persist_items, PipelineItem};
+use crate::store::schema::{lead_submissions, leads};
+use crate::store::statements::{record, test_databases};
+use crate::store::{self, accounts, write_transaction, AnyConnection};
+use diesel::prelude::*;
+use serde_json::json;
+
+fn item(conn: &mut AnyConnection, account: &str, fields: serde_json::Value) -> PipelineItem {
+    // The anonymous share one address; everyone else has their own.
+    let ip = match fields.get("name") {
+        Some(_) => "10.0.0.7".to_string(),
+        None => format!("10.0.1.{}", fields.to_string().len()),
+    };
+    submission(conn, account, fields, &ip)
+}
+
+/// A batch's people, in order: new ones, one who returns by the same key, one by another key of
+/// the same lead, and two anonymous visitors from one address.
+fn batch() -> Vec<serde_json::Value> {
+    vec![
+        json!({"email": "known@example.com"}),
+        json!({"phone": "+14155550100"}),
+        json!({"email": "a@example.com", "visitor_id": "va"}),
+        json!({"email": "b@example.com"}),
+        json!({"visitor_id": "va", "phone": "+14155550101"}),
+        json!({"name": "Anon"}),
+        json!({"name": "Anon again"}),
+        json!({"email": "c@example.com"}),
+    ]
+}
+
+/// Per submission in the batch's order: its lead (as the order in which leads were first seen),
+/// whether it was a duplicate, its form_submit_count, and its lead's final submission count.
+fn what_was_stored(
+    conn: &mut AnyConnection,
+    items: &[PipelineItem],
+) -> Vec<(usize, bool, i64, i32)> {
+    let mut leads_seen: Vec<i64> = Vec::new();
+    items
+        .iter()
+        .map(|item| {
+            let (lead_id, is_duplicate, data): (i64, bool, String) = lead_submissions::table
+                .filter(lead_submissions::public_id.eq(&item.submission.public_id))
+                .select((
+                    lead_submissions::lead_id,
+                    lead_submissions::is_duplicate,
+                    lead_submissions::data_json,
+                ))
+                .first(conn)
+                .unwrap();
+            let count: i32 = leads::table
+                .find(lead_id)
+                .select(leads::submission_count)
+                .first(conn)
+                .unwrap();
+            if !leads_seen.contains(&lead_id) {
+                leads_seen.push(lead_id);
+            }
+            let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+            let lead = leads_seen.iter().position(|l| *l == lead_id).unwrap();
+            (
+                lead,
+                is_duplicate,
+                data["form_submit_count"].as_i64().unwrap(),
+                count,
+            )
+        })
+        .collect()
+}
+
+/// Stores the known person, then the batch (in one call, or one submission per call); returns
+/// what was stored and the number of statements the batch ran.
+fn store_batch(conn: &mut AnyConnection, at_once: bool) -> (Vec<(usize, bool, i64, i32)>, usize) {
+    let account = accounts::ensure_default_account(conn).unwrap().id;
+    let known = item(
+        conn,
+        &account,
+        json!({"email": "known@example.com", "phone": "+14155550100"}),
+    );
+    write_transaction(conn, |c| persist_items(c, &[&known], "owner", &settings())).unwrap();
+    let items: Vec<PipelineItem> = batch()
+        .into_iter()
+        .map(|f| item(conn, &account, f))
+        .collect();
+    let refs: Vec<&PipelineItem> = items.iter().collect();
+    let (_, recorded) = record(conn, |c| {
+        let groups: Vec<&[&PipelineItem]> = match at_once {
+            true => vec![&refs[..]],
+            false => refs.chunks(1).collect(),
+        };
+        for group in groups {
+            let outcomes =
+                write_transaction(c, |c| persist_items(c, group, "owner", &settings())).unwrap();
+            assert!(outcomes.iter().all(|o| o.submission_public_id.is_some()));
+        }
+    });
+    (what_was_stored(conn, &items), recorded.statements.len())
+}
+
+#[test]
+fn a_batch_stores_what_one_submission_at_a_time_stores() {
+    for (mut at_once, mut one_by_one) in test_databases().into_iter().zip(test_databases()) {
+        let (batched, batched_statements) = store_batch(&mut at_once.conn, true);
+        let (single, single_statements) = store_batch(&mut one_by_one.conn, false);
+        assert_eq!(batched, single);
+        let leads_of =
+            |stored: &[(usize, bool, i64, i32)]| stored.iter().map(|s| s.0).collect::<Vec<_>>();
+        // known, known by phone, a, b, a by visitor id, anon, anon by IP, c.
+        assert_eq!(leads_of(&batched), vec![0, 0, 1, 2, 1, 3, 3, 4]);
+        assert_eq!(
+            batched[0].3, 3,
+            "the known lead: two earlier submissions and one before"
+        );
+        assert_eq!(
+            batched[4].2, 2,
+            "the visitor's second submission in the hour"
+        );
+        // PostgreSQL reads a wave in four statements; SQLite (no round trips) one at a time.
+        let fewer = if store::is_sqlite(&at_once.conn) {
+            1
+        } else {
+            2
+        };
+        assert!(
+            batched_statements * fewer < single_statements,
+            "{batched_statements} statements at once, {single_statements} one at a time"
+        );
+    }
+}
