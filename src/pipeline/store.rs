@@ -121,10 +121,7 @@ pub fn write_wave(
     insert_rows!(conn, leads::table, new_leads)?;
     insert_rows!(conn, lead_submissions::table, submissions)?;
     insert_keys(conn, &keys)?;
-    let t = now();
-    for update in &updates {
-        update_lead(conn, update, t)?;
-    }
+    update_leads(conn, &updates, now())?;
     insert_rows!(conn, jobs::table, jobs)?;
     Ok(outcomes)
 }
@@ -146,6 +143,67 @@ fn insert_keys(
             AnyConnection::Sqlite(c) => insert.execute(c)?,
         };
     }
+    Ok(())
+}
+
+/// The wave's existing leads take their submissions' changes: on PostgreSQL in one statement
+/// (a wave joins each lead once), on SQLite one statement each (in-process, no round trips).
+fn update_leads(
+    conn: &mut AnyConnection,
+    updates: &[LeadUpdate],
+    t: chrono::NaiveDateTime,
+) -> Result<(), DbError> {
+    match conn {
+        AnyConnection::Postgresql(c) if updates.len() > 1 => {
+            for chunk in updates.chunks(ROWS_PER_INSERT) {
+                update_leads_at_once(c, chunk, t)?;
+            }
+            Ok(())
+        }
+        _ => updates.iter().try_for_each(|u| update_lead(conn, u, t)),
+    }
+}
+
+fn update_leads_at_once(
+    conn: &mut diesel::PgConnection,
+    updates: &[LeadUpdate],
+    t: chrono::NaiveDateTime,
+) -> Result<(), DbError> {
+    use diesel::sql_types::{Array, Nullable, Text, Timestamp};
+    let column = |f: fn(&LeadUpdate) -> Option<String>| updates.iter().map(f).collect::<Vec<_>>();
+    diesel::sql_query(
+        "UPDATE leads SET name = v.name, email = v.email, phone_e164 = v.phone_e164,
+             submission_count = leads.submission_count + 1, data_json = v.data_json,
+             search_text = v.search_text, last_submitted_at = v.last_submitted_at, updated_at = $8
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::timestamp[])
+             AS v(id, name, email, phone_e164, data_json, search_text, last_submitted_at)
+         WHERE leads.id = v.id",
+    )
+    .bind::<Array<BigInt>, _>(updates.iter().map(|u| u.lead_id).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(column(|u| u.name.clone()))
+    .bind::<Array<Nullable<Text>>, _>(column(|u| u.email.clone()))
+    .bind::<Array<Nullable<Text>>, _>(column(|u| u.phone_e164.clone()))
+    .bind::<Array<Text>, _>(
+        updates
+            .iter()
+            .map(|u| u.data_json.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Text>, _>(
+        updates
+            .iter()
+            .map(|u| u.search_text.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Timestamp>, _>(
+        updates
+            .iter()
+            .map(|u| u.last_submitted_at)
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Timestamp, _>(t)
+    .execute(conn)?;
     Ok(())
 }
 

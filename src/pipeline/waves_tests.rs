@@ -19,8 +19,8 @@ fn item(conn: &mut AnyConnection, account: &str, fields: serde_json::Value) -> P
     submission(conn, account, fields, &ip)
 }
 
-/// A batch's people, in order: new ones, one who returns by the same key, one by another key of
-/// the same lead, and two anonymous visitors from one address.
+/// A batch's people, in order: new ones, known ones, one who returns by the same key, one by
+/// another key of the same lead, and two anonymous visitors from one address.
 fn batch() -> Vec<serde_json::Value> {
     vec![
         json!({"email": "known@example.com"}),
@@ -34,12 +34,12 @@ fn batch() -> Vec<serde_json::Value> {
     ]
 }
 
+/// Per submission: its lead, whether a duplicate, its form_submit_count, its lead's count.
+type Stored = (usize, bool, i64, i32);
+
 /// Per submission in the batch's order: its lead (as the order in which leads were first seen),
 /// whether it was a duplicate, its form_submit_count, and its lead's final submission count.
-fn what_was_stored(
-    conn: &mut AnyConnection,
-    items: &[PipelineItem],
-) -> Vec<(usize, bool, i64, i32)> {
+fn what_was_stored(conn: &mut AnyConnection, items: &[PipelineItem]) -> Vec<Stored> {
     let mut leads_seen: Vec<i64> = Vec::new();
     items
         .iter()
@@ -73,16 +73,17 @@ fn what_was_stored(
         .collect()
 }
 
-/// Stores the known person, then the batch (in one call, or one submission per call); returns
+/// Stores the known people, then the batch (in one call, or one submission per call); returns
 /// what was stored and the number of statements the batch ran.
-fn store_batch(conn: &mut AnyConnection, at_once: bool) -> (Vec<(usize, bool, i64, i32)>, usize) {
+fn store_batch(conn: &mut AnyConnection, at_once: bool) -> (Vec<Stored>, Vec<String>) {
     let account = accounts::ensure_default_account(conn).unwrap().id;
-    let known = item(
-        conn,
-        &account,
+    for known in [
         json!({"email": "known@example.com", "phone": "+14155550100"}),
-    );
-    write_transaction(conn, |c| persist_items(c, &[&known], "owner", &settings())).unwrap();
+        json!({"email": "b@example.com"}),
+    ] {
+        let known = item(conn, &account, known);
+        write_transaction(conn, |c| persist_items(c, &[&known], "owner", &settings())).unwrap();
+    }
     let items: Vec<PipelineItem> = batch()
         .into_iter()
         .map(|f| item(conn, &account, f))
@@ -99,7 +100,7 @@ fn store_batch(conn: &mut AnyConnection, at_once: bool) -> (Vec<(usize, bool, i6
             assert!(outcomes.iter().all(|o| o.submission_public_id.is_some()));
         }
     });
-    (what_was_stored(conn, &items), recorded.statements.len())
+    (what_was_stored(conn, &items), recorded.statements)
 }
 
 #[test]
@@ -108,8 +109,7 @@ fn a_batch_stores_what_one_submission_at_a_time_stores() {
         let (batched, batched_statements) = store_batch(&mut at_once.conn, true);
         let (single, single_statements) = store_batch(&mut one_by_one.conn, false);
         assert_eq!(batched, single);
-        let leads_of =
-            |stored: &[(usize, bool, i64, i32)]| stored.iter().map(|s| s.0).collect::<Vec<_>>();
+        let leads_of = |stored: &[Stored]| stored.iter().map(|s| s.0).collect::<Vec<_>>();
         // known, known by phone, a, b, a by visitor id, anon, anon by IP, c.
         assert_eq!(leads_of(&batched), vec![0, 0, 1, 2, 1, 3, 3, 4]);
         assert_eq!(
@@ -124,8 +124,14 @@ fn a_batch_stores_what_one_submission_at_a_time_stores() {
         let fewer = if store::is_sqlite(&at_once.conn) {
             1
         } else {
+            let updated_at_once = "UPDATE leads SET name = v.name";
+            assert!(batched_statements
+                .iter()
+                .any(|s| s.contains(updated_at_once)));
             2
         };
+        let (batched_statements, single_statements) =
+            (batched_statements.len(), single_statements.len());
         assert!(
             batched_statements * fewer < single_statements,
             "{batched_statements} statements at once, {single_statements} one at a time"

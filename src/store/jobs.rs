@@ -1,7 +1,7 @@
 //! The `jobs` table and its attempt log and dead letters, for every kind: claim due rows, record
 //! attempts, dead letters, re-drives, replays, and the views operators read.
 
-use super::models::{Job, JobStatus, NewJob};
+use super::models::{Job, JobStatus, NewJob, NewJobAttempt};
 use super::schema::*;
 use super::{now, write_transaction, AnyConnection, DbError};
 use crate::jobs::{DeadLetterPolicy, Recorded, RecordedAttempt, Verdict};
@@ -94,6 +94,9 @@ pub fn record_attempts(
     policy: &DeadLetterPolicy,
 ) -> Vec<Result<Recorded, String>> {
     let batch = write_transaction(conn, |conn| {
+        if records.len() > 1 && !super::is_sqlite(conn) {
+            return super::job_records::record_all_in(conn, records, policy);
+        }
         records
             .iter()
             .map(|rec| record_attempt_in(conn, rec, policy))
@@ -132,23 +135,9 @@ fn record_attempt_in(
     }
     let t = now();
     diesel::insert_into(job_attempts::table)
-        .values((
-            job_attempts::job_id.eq(rec.job_id),
-            job_attempts::attempt.eq(rec.attempt),
-            job_attempts::status_code.eq(rec.status_code),
-            job_attempts::duration_ms.eq(rec.duration_ms),
-            job_attempts::error.eq(&rec.error),
-            job_attempts::attempted_at.eq(t),
-        ))
+        .values(attempt_row(rec, t))
         .execute(conn)?;
-    let (status, next_attempt_at, recorded) = match &rec.verdict {
-        Verdict::Done => (DONE, t, Recorded::Done),
-        Verdict::Retry(delay) => {
-            let delay = Duration::from_std(*delay).unwrap_or_else(|_| Duration::seconds(1));
-            (PENDING, t + delay, Recorded::Retrying)
-        }
-        Verdict::Dead => (DEAD, t, Recorded::DeadLettered),
-    };
+    let (status, next_attempt_at, recorded) = verdict_row(rec, t);
     diesel::update(jobs::table.find(rec.job_id))
         .set((
             jobs::status.eq(status),
@@ -161,6 +150,45 @@ fn record_attempt_in(
             jobs::updated_at.eq(t),
         ))
         .execute(conn)?;
+    after_verdict(conn, rec, recorded, policy, t)?;
+    Ok(recorded)
+}
+
+/// The job's attempt-log row.
+pub(super) fn attempt_row(rec: &RecordedAttempt, t: NaiveDateTime) -> NewJobAttempt {
+    NewJobAttempt {
+        job_id: rec.job_id,
+        attempt: rec.attempt,
+        status_code: rec.status_code,
+        duration_ms: rec.duration_ms,
+        error: rec.error.clone(),
+        attempted_at: t,
+    }
+}
+
+/// The job's status and next attempt after this one, and what that records.
+pub(super) fn verdict_row(
+    rec: &RecordedAttempt,
+    t: NaiveDateTime,
+) -> (&'static str, NaiveDateTime, Recorded) {
+    match &rec.verdict {
+        Verdict::Done => (DONE, t, Recorded::Done),
+        Verdict::Retry(delay) => {
+            let delay = Duration::from_std(*delay).unwrap_or_else(|_| Duration::seconds(1));
+            (PENDING, t + delay, Recorded::Retrying)
+        }
+        Verdict::Dead => (DEAD, t, Recorded::DeadLettered),
+    }
+}
+
+/// What a verdict sets off: a success's follow-up jobs, a death's dead letter.
+pub(super) fn after_verdict(
+    conn: &mut AnyConnection,
+    rec: &RecordedAttempt,
+    recorded: Recorded,
+    policy: &DeadLetterPolicy,
+    t: NaiveDateTime,
+) -> Result<(), DbError> {
     match recorded {
         // A replayed dead letter that got through leaves the list; what follows is due now.
         Recorded::Done => {
@@ -173,7 +201,7 @@ fn record_attempt_in(
         Recorded::DeadLettered => dead_letter(conn, rec, policy, t)?,
         _ => {}
     }
-    Ok(recorded)
+    Ok(())
 }
 
 /// The job's dead letter: written the first time it dies; after a replay or a re-drive that

@@ -25,6 +25,7 @@ pub mod dead_letters;
 pub mod health;
 pub mod inbox;
 pub mod inbox_file;
+mod job_records;
 pub mod jobs;
 #[cfg(test)]
 mod lead_search_tests;

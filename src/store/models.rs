@@ -268,6 +268,19 @@ pub struct NewLeadKey {
     pub lead_id: i64,
 }
 
+/// One attempt of a job, for its attempt log.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = job_attempts)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct NewJobAttempt {
+    pub job_id: i64,
+    pub attempt: i32,
+    pub status_code: Option<i32>,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+    pub attempted_at: NaiveDateTime,
+}
+
 /// A side effect to carry out: written in the transaction that stores its lead (or that finishes
 /// the job before it).
 #[derive(Debug, Clone, Insertable)]
