@@ -466,33 +466,14 @@ mod tests {
             assert_eq!(attempts_of(&mut conn, id), (status.into(), expected));
         }
     }
-}
-
-#[cfg(test)]
-mod group_tests {
-    use super::*;
-    use crate::store::statements::test_databases;
 
     /// A group larger than one statement takes (PostgreSQL writes a group's rows at once).
     #[test]
     fn a_large_ack_group_is_stored_whole() {
-        for mut database in test_databases() {
+        for mut database in crate::store::statements::test_databases() {
             let conn = &mut database.conn;
-            let t = now();
             let writes: Vec<AckWrite> = (0..8000)
-                .map(|n| {
-                    AckWrite::Inbox(NewInboxRow {
-                        public_id: format!("group-{n}"),
-                        kind: "website".into(),
-                        account_id: "a".into(),
-                        body: "{}".into(),
-                        meta_json: "{}".into(),
-                        status: Pending.as_str().into(),
-                        attempts: 0,
-                        next_attempt_at: t,
-                        received_at: t,
-                    })
-                })
+                .map(|n| AckWrite::Inbox(inbox_row(&format!("group-{n}"))))
                 .collect();
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
             let results = append_ack_writes(conn, &writes, deadline);
