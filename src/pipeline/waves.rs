@@ -23,8 +23,9 @@ pub fn store_in_waves(
     let mut rest = items;
     while !rest.is_empty() {
         let candidates = &rest[..independent_prefix(rest)];
-        let gathered = gather(conn, candidates)?;
+        let mut gathered = gather(conn, candidates)?;
         let wave = distinct_leads_prefix(&gathered);
+        count_earlier_from_same_ip(&rest[..wave], &mut gathered[..wave]);
         let ids = submission_ids.by_ref().take(wave).collect();
         let stored = store_wave(conn, &rest[..wave], &gathered[..wave], ids, settings)?;
         outcomes.extend(stored);
@@ -80,16 +81,45 @@ fn footprint(sub: &Submission) -> Footprint {
         reads: keys.clone(),
         writes: keys,
     };
-    if let Some(ip) = sub.ip.as_ref().filter(|_| sub.ip_is_key) {
+    if let Some(ip) = stored_ip(sub) {
         let ip = named(format!("ip:{ip}"));
-        // Without a visitor id the IP's recent submissions are counted (and an anonymous one
-        // joins the IP's lead).
-        if sub.visitor_id.is_none() {
+        // An anonymous one joins the IP's lead. (Without a visitor id the IP's recent submissions
+        // are counted too: the wave's own are added in memory, `count_earlier_from_same_ip`.)
+        if identity_keys(sub)
+            .iter()
+            .any(|key| matches!(key, IdentityKey::ClientIp(_)))
+        {
             footprint.reads.push(ip.clone());
         }
         footprint.writes.push(ip);
     }
     footprint
+}
+
+/// The client IP the submission stores (where its source takes the IP as a key).
+fn stored_ip(sub: &Submission) -> Option<&str> {
+    sub.ip.as_deref().filter(|_| sub.ip_is_key)
+}
+
+/// A submission counted by its client IP also counts the wave's earlier ones from that IP in the
+/// hour before it, which its read could not see (so one busy address does not make waves of one).
+/// Exact with the read's cap: min(cap, min(cap, stored) + wave's) = min(cap, stored + wave's).
+fn count_earlier_from_same_ip(items: &[&PipelineItem], gathered: &mut [Gathered]) {
+    for (n, item) in items.iter().enumerate() {
+        let sub = &item.submission;
+        let Some(ip) = stored_ip(sub).filter(|_| sub.visitor_id.is_none()) else {
+            continue;
+        };
+        let since = super::history::hour_before(sub);
+        let earlier = items[..n]
+            .iter()
+            .map(|earlier| &earlier.submission)
+            .filter(|e| e.account_id == sub.account_id && stored_ip(e) == Some(ip))
+            .filter(|e| e.submitted_at.naive_utc() >= since)
+            .count() as i64;
+        let counted = &mut gathered[n].recent_submissions;
+        *counted = (*counted + earlier).min(super::history::RECENT_SUBMISSIONS_COUNTED);
+    }
 }
 
 /// How many submissions from the first read nothing an earlier one of them writes (at least one).
@@ -169,19 +199,21 @@ mod tests {
     }
 
     #[test]
-    fn one_ip_is_a_conflict_only_for_those_who_read_it() {
-        // Visitors with ids from one office NAT: nobody counts by the IP.
-        let with_ids = [
+    fn one_ip_is_a_conflict_only_for_the_anonymous() {
+        // People from one office NAT, with or without visitor ids, share a wave (the counts by
+        // IP are completed in memory).
+        let people = [
             item(serde_json::json!({"visitor_id": "v1"}), "10.0.0.9"),
-            item(serde_json::json!({"visitor_id": "v2"}), "10.0.0.9"),
-        ];
-        assert_eq!(prefix(&with_ids), 2);
-        // Without visitor ids, the second counts the first's submission from the IP.
-        let without = [
             item(serde_json::json!({"email": "a@x.co"}), "10.0.0.9"),
             item(serde_json::json!({"email": "b@x.co"}), "10.0.0.9"),
         ];
-        assert_eq!(prefix(&without), 1);
+        assert_eq!(prefix(&people), 3);
+        // An anonymous visitor joins the IP's lead: it must see the earlier one's.
+        let anonymous = [
+            item(serde_json::json!({"name": "Anon"}), "10.0.0.9"),
+            item(serde_json::json!({"name": "Anon again"}), "10.0.0.9"),
+        ];
+        assert_eq!(prefix(&anonymous), 1);
     }
 
     #[test]

@@ -20,7 +20,7 @@ fn item(conn: &mut AnyConnection, account: &str, fields: serde_json::Value) -> P
 }
 
 /// A batch's people, in order: new ones, known ones, one who returns by the same key, one by
-/// another key of the same lead, and two anonymous visitors from one address.
+/// another key of the same lead, two anonymous visitors from one address and two people from it.
 fn batch() -> Vec<serde_json::Value> {
     vec![
         json!({"email": "known@example.com"}),
@@ -31,6 +31,8 @@ fn batch() -> Vec<serde_json::Value> {
         json!({"name": "Anon"}),
         json!({"name": "Anon again"}),
         json!({"email": "c@example.com"}),
+        json!({"name": "D", "email": "d@example.com"}),
+        json!({"name": "E", "email": "e@example.com"}),
     ]
 }
 
@@ -110,8 +112,10 @@ fn a_batch_stores_what_one_submission_at_a_time_stores() {
         let (single, single_statements) = store_batch(&mut one_by_one.conn, false);
         assert_eq!(batched, single);
         let leads_of = |stored: &[Stored]| stored.iter().map(|s| s.0).collect::<Vec<_>>();
-        // known, known by phone, a, b, a by visitor id, anon, anon by IP, c.
-        assert_eq!(leads_of(&batched), vec![0, 0, 1, 2, 1, 3, 3, 4]);
+        // known, known by phone, a, b, a by visitor id, anon, anon by IP, c, d, e.
+        assert_eq!(leads_of(&batched), vec![0, 0, 1, 2, 1, 3, 3, 4, 5, 6]);
+        // D and E from the anonymous visitors' address: their submissions before in the hour.
+        assert_eq!((batched[8].2, batched[9].2), (3, 4));
         assert_eq!(
             batched[0].3, 3,
             "the known lead: two earlier submissions and one before"
