@@ -225,10 +225,11 @@ fn leads_from_client_ips(
     }
     let found: Vec<ItemLead> = diesel::sql_query(
         "SELECT q.i AS item_index, (SELECT latest.lead_id FROM (
-                 SELECT lead_id, project_key, submitted_at FROM lead_submissions s
+                 SELECT id, lead_id, project_key, submitted_at FROM lead_submissions s
                  WHERE s.ip = q.ip AND s.account_id = q.account_id AND s.submitted_at >= q.since
-                 ORDER BY s.submitted_at DESC LIMIT $5) latest
-             WHERE latest.project_key = q.project ORDER BY latest.submitted_at DESC LIMIT 1) AS lead_id
+                 ORDER BY s.submitted_at DESC, s.id DESC LIMIT $5) latest
+             WHERE latest.project_key = q.project
+             ORDER BY latest.submitted_at DESC, latest.id DESC LIMIT 1) AS lead_id
          FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamp[])
              WITH ORDINALITY AS q(account_id, ip, project, since, i)",
     )

@@ -6,7 +6,8 @@
 //! email, a bot's visitor id) costs what a key with one does: keys are read from `lead_keys`, one
 //! row per (key, project, lead) whatever the number of submissions; counts stop at what a rule
 //! needs; the windowed reads of the submissions go by an index that ends in the time.
-//! (Queries here run for every submission: they are written out so Diesel caches them.)
+//! (Queries here run for every submission on SQLite, and for a wave of one on PostgreSQL, whose
+//! larger waves read as `gather_pg.rs` does: they are written out so Diesel caches them.)
 
 use crate::pipeline::identity::{identity_keys, IdentityKey, IP_MATCH_WINDOW_HOURS};
 use crate::sources::submission::Submission;
@@ -183,7 +184,7 @@ pub fn lead_from_client_ip(
         .filter(s::ip.eq(ip).and(s::account_id.eq(&sub.account_id)))
         .filter(s::submitted_at.ge(since))
         .select((s::lead_id, s::project_key))
-        .order(s::submitted_at.desc())
+        .order((s::submitted_at.desc(), s::id.desc()))
         .limit(IP_SUBMISSIONS_READ)
         .load(conn)?;
     Ok(latest

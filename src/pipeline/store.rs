@@ -6,7 +6,7 @@
 use super::plan::{LeadUpdate, Planned};
 use super::PersistOutcome;
 use crate::store::schema::*;
-use crate::store::{now, AnyConnection, DbError};
+use crate::store::{AnyConnection, DbError};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
@@ -65,7 +65,7 @@ struct Id {
 }
 
 /// `n` new ids of the table, ascending. On PostgreSQL from its sequence; on SQLite above the
-/// highest id the table ever had (`sqlite_sequence`), which the one writer holding the write
+/// highest id the table ever had (`sqlite_sequence`, or a higher id a restore left), which the one writer holding the write
 /// transaction alone can raise (an explicit id above it raises it).
 pub fn allocate_ids(conn: &mut AnyConnection, of: IdsOf, n: usize) -> Result<Vec<i64>, DbError> {
     if n == 0 {
@@ -89,8 +89,8 @@ pub fn allocate_ids(conn: &mut AnyConnection, of: IdsOf, n: usize) -> Result<Vec
         }
         AnyConnection::Sqlite(c) => {
             let sql = format!(
-                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'),
-                                 (SELECT MAX(id) FROM {table}), 0) AS id"
+                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0),
+                           COALESCE((SELECT MAX(id) FROM {table}), 0)) AS id"
             );
             let highest = diesel::sql_query(sql).get_result::<Id>(c)?.id;
             Ok((1..=n as i64).map(|i| highest + i).collect())
@@ -102,6 +102,7 @@ pub fn allocate_ids(conn: &mut AnyConnection, of: IdsOf, n: usize) -> Result<Vec
 pub fn write_wave(
     conn: &mut AnyConnection,
     planned: Vec<Planned>,
+    t: chrono::NaiveDateTime,
 ) -> Result<Vec<PersistOutcome>, DbError> {
     let mut new_leads = Vec::new();
     let mut submissions = Vec::with_capacity(planned.len());
@@ -120,7 +121,7 @@ pub fn write_wave(
     insert_rows!(conn, leads::table, new_leads)?;
     insert_rows!(conn, lead_submissions::table, submissions)?;
     insert_keys(conn, &keys)?;
-    update_leads(conn, &updates, now())?;
+    update_leads(conn, &updates, t)?;
     insert_rows!(conn, jobs::table, jobs)?;
     Ok(outcomes)
 }

@@ -20,14 +20,17 @@ fn item(conn: &mut AnyConnection, account: &str, fields: serde_json::Value) -> P
 }
 
 /// A batch's people, in order: new ones, known ones, one who returns by the same key, one by
-/// another key of the same lead, two anonymous visitors from one address and two people from it.
+/// another key of the same lead, one in another project, two anonymous visitors from one address
+/// and two people from it.
 fn batch() -> Vec<serde_json::Value> {
     vec![
         json!({"email": "known@example.com"}),
         json!({"phone": "+14155550100"}),
         json!({"email": "a@example.com", "visitor_id": "va"}),
         json!({"email": "b@example.com"}),
+        json!({"email": "a@example.com", "project": "Other"}),
         json!({"visitor_id": "va", "phone": "+14155550101"}),
+        json!({"email": "a@example.com", "message": "Again"}),
         json!({"name": "Anon"}),
         json!({"name": "Anon again"}),
         json!({"email": "c@example.com"}),
@@ -36,11 +39,35 @@ fn batch() -> Vec<serde_json::Value> {
     ]
 }
 
-/// Per submission: its lead, whether a duplicate, its form_submit_count, its lead's count.
-type Stored = (usize, bool, i64, i32);
+/// What one submission of the batch left, without ids and times (which differ between runs).
+#[derive(Debug, PartialEq)]
+struct Stored {
+    /// Its lead, as the order in which the batch's leads were first seen.
+    lead: usize,
+    is_duplicate: bool,
+    /// The submission's snapshot (`form_submit_count`, `related_projects`, the person...).
+    snapshot: serde_json::Value,
+    /// Its lead after the batch: name, email, phone, search text, submission count, snapshot.
+    lead_row: (Option<String>, Option<String>, Option<String>, String, i32),
+    lead_snapshot: serde_json::Value,
+}
 
-/// Per submission in the batch's order: its lead (as the order in which leads were first seen),
-/// whether it was a duplicate, its form_submit_count, and its lead's final submission count.
+fn without_ids_and_times(json: &str) -> serde_json::Value {
+    let mut value: serde_json::Value = serde_json::from_str(json).unwrap();
+    for key in [
+        "lead_public_id",
+        "lead_submission_public_id",
+        "lead_id",
+        "lead_submission_id",
+        "make_send_public_id",
+        "account_id",
+        "submitted_at",
+    ] {
+        value.as_object_mut().unwrap().remove(key);
+    }
+    value
+}
+
 fn what_was_stored(conn: &mut AnyConnection, items: &[PipelineItem]) -> Vec<Stored> {
     let mut leads_seen: Vec<i64> = Vec::new();
     items
@@ -55,22 +82,35 @@ fn what_was_stored(conn: &mut AnyConnection, items: &[PipelineItem]) -> Vec<Stor
                 ))
                 .first(conn)
                 .unwrap();
-            let count: i32 = leads::table
+            let (name, email, phone, search, count, lead_data) = leads::table
                 .find(lead_id)
-                .select(leads::submission_count)
-                .first(conn)
+                .select((
+                    leads::name,
+                    leads::email,
+                    leads::phone_e164,
+                    leads::search_text,
+                    leads::submission_count,
+                    leads::data_json,
+                ))
+                .first::<(
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                    String,
+                    i32,
+                    String,
+                )>(conn)
                 .unwrap();
             if !leads_seen.contains(&lead_id) {
                 leads_seen.push(lead_id);
             }
-            let data: serde_json::Value = serde_json::from_str(&data).unwrap();
-            let lead = leads_seen.iter().position(|l| *l == lead_id).unwrap();
-            (
-                lead,
+            Stored {
+                lead: leads_seen.iter().position(|l| *l == lead_id).unwrap(),
                 is_duplicate,
-                data["form_submit_count"].as_i64().unwrap(),
-                count,
-            )
+                snapshot: without_ids_and_times(&data),
+                lead_row: (name, email, phone, search, count),
+                lead_snapshot: without_ids_and_times(&lead_data),
+            }
         })
         .collect()
 }
@@ -111,19 +151,19 @@ fn a_batch_stores_what_one_submission_at_a_time_stores() {
         let (batched, batched_statements) = store_batch(&mut at_once.conn, true);
         let (single, single_statements) = store_batch(&mut one_by_one.conn, false);
         assert_eq!(batched, single);
-        let leads_of = |stored: &[Stored]| stored.iter().map(|s| s.0).collect::<Vec<_>>();
-        // known, known by phone, a, b, a by visitor id, anon, anon by IP, c, d, e.
-        assert_eq!(leads_of(&batched), vec![0, 0, 1, 2, 1, 3, 3, 4, 5, 6]);
-        // D and E from the anonymous visitors' address: their submissions before in the hour.
-        assert_eq!((batched[8].2, batched[9].2), (3, 4));
+        let leads_of = |stored: &[Stored]| stored.iter().map(|s| s.lead).collect::<Vec<_>>();
+        // known, known by phone, a, b, a in Other, a by visitor id, a by email, anon, anon by
+        // IP, c, d, e.
+        assert_eq!(leads_of(&batched), vec![0, 0, 1, 2, 3, 1, 1, 4, 4, 5, 6, 7]);
         assert_eq!(
-            batched[0].3, 3,
+            batched[0].lead_row.4, 3,
             "the known lead: two earlier submissions and one before"
         );
-        assert_eq!(
-            batched[4].2, 2,
-            "the visitor's second submission in the hour"
-        );
+        let count = |s: &Stored| s.snapshot["form_submit_count"].as_i64().unwrap();
+        assert_eq!(count(&batched[5]), 2, "the visitor's second in the hour");
+        assert_eq!(batched[6].snapshot["related_projects"], json!(["Other"]));
+        // D and E from the anonymous visitors' address: their submissions before in the hour.
+        assert_eq!((count(&batched[10]), count(&batched[11])), (3, 4));
         // PostgreSQL reads a wave in four statements; SQLite (no round trips) one at a time.
         let fewer = if store::is_sqlite(&at_once.conn) {
             1
