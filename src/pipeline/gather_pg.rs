@@ -118,18 +118,17 @@ fn leads_of_keys(
     items: &[&PipelineItem],
 ) -> Result<Vec<Vec<KeyRows>>, DbError> {
     let (mut accounts, mut kinds, mut values, mut owners) = (vec![], vec![], vec![], vec![]);
+    let mut rows: Vec<Vec<KeyRows>> = Vec::with_capacity(items.len());
     for (n, item) in items.iter().enumerate() {
-        for (k, (kind, value)) in stored_keys(&item.submission).into_iter().enumerate() {
+        let keys = stored_keys(&item.submission);
+        rows.push(vec![Vec::new(); keys.len()]);
+        for (k, (kind, value)) in keys.into_iter().enumerate() {
             accounts.push(item.submission.account_id.clone());
             kinds.push(kind.to_string());
             values.push(value);
             owners.push((n, k));
         }
     }
-    let mut rows: Vec<Vec<KeyRows>> = items
-        .iter()
-        .map(|item| vec![Vec::new(); stored_keys(&item.submission).len()])
-        .collect();
     if owners.is_empty() {
         return Ok(rows);
     }

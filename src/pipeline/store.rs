@@ -21,20 +21,15 @@ const ROWS_PER_INSERT: usize = 500;
 macro_rules! insert_rows {
     ($conn:expr, $table:expr, $rows:expr) => {{
         let rows = $rows;
-        match $conn {
-            AnyConnection::Postgresql(c) if rows.len() > 1 => {
+        match (&mut *$conn, rows.len()) {
+            (AnyConnection::Postgresql(c), 2..) => {
                 for chunk in rows.chunks(ROWS_PER_INSERT) {
                     diesel::insert_into($table).values(chunk).execute(c)?;
                 }
             }
-            AnyConnection::Postgresql(c) => {
+            (conn, _) => {
                 for row in &rows {
-                    diesel::insert_into($table).values(row).execute(c)?;
-                }
-            }
-            AnyConnection::Sqlite(c) => {
-                for row in &rows {
-                    diesel::insert_into($table).values(row).execute(c)?;
+                    diesel::insert_into($table).values(row).execute(conn)?;
                 }
             }
         }
