@@ -13,12 +13,42 @@ use std::sync::Arc;
 pub struct DbExecutor {
     pool: Pool,
     stats: Arc<ActorStats>,
+    priority: Priority,
+}
+
+/// Which threads yield the CPU: with two cores, the backlog's writer must not take the core an
+/// answer needs; it catches up as soon as the answers stop.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Priority {
+    Answers,
+    Backlog,
+}
+
+/// The niceness of backlog threads, relative to the process.
+const BACKLOG_NICENESS: i32 = 10;
+
+/// Sets this thread's CPU priority below the process's (Linux schedules threads, not
+/// processes); relative to the process, so a worker rebuilt on the same thread stays at the same
+/// level. Elsewhere a no-op.
+fn yield_cpu_to_answers() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: getpriority/setpriority on process and thread ids have no memory effects.
+    unsafe {
+        let process = libc::getpriority(libc::PRIO_PROCESS, libc::getpid() as libc::id_t);
+        let thread = libc::gettid() as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, thread, process + BACKLOG_NICENESS) != 0 {
+            log::warn!("could not lower the pipeline writer's CPU priority");
+        }
+    }
 }
 
 impl Actor for DbExecutor {
     type Context = SyncContext<Self>;
 
     fn started(&mut self, _ctx: &mut Self::Context) {
+        if self.priority == Priority::Backlog {
+            yield_cpu_to_answers();
+        }
         self.stats.set_running();
     }
 }
@@ -66,11 +96,12 @@ struct Executor {
 }
 
 impl Executor {
-    fn start(pool: Pool, threads: usize, stats: Arc<ActorStats>) -> Executor {
+    fn start(pool: Pool, threads: usize, stats: Arc<ActorStats>, priority: Priority) -> Executor {
         let worker_stats = stats.clone();
         let addr = SyncArbiter::start(threads.max(1), move || DbExecutor {
             pool: pool.clone(),
             stats: worker_stats.clone(),
+            priority,
         });
         Executor { addr, stats }
     }
@@ -112,25 +143,31 @@ impl Db {
         let is_sqlite = pools.is_sqlite;
         let (writer, inbox_writer) = match (pools.inbox_writer, is_sqlite) {
             (Some(inbox_pool), _) => (
-                Executor::start(pools.writer, 1, stats.clone()),
-                Executor::start(inbox_pool, 1, stats.clone()),
+                Executor::start(pools.writer, 1, stats.clone(), Priority::Backlog),
+                Executor::start(inbox_pool, 1, stats.clone(), Priority::Answers),
             ),
             (None, false) => {
                 let ack_threads = if threads >= 4 { 2 } else { 1 };
                 let writer_threads = threads.saturating_sub(ack_threads).max(1);
                 (
-                    Executor::start(pools.writer.clone(), writer_threads, stats.clone()),
-                    Executor::start(pools.writer, ack_threads, stats.clone()),
+                    Executor::start(
+                        pools.writer.clone(),
+                        writer_threads,
+                        stats.clone(),
+                        Priority::Backlog,
+                    ),
+                    Executor::start(pools.writer, ack_threads, stats.clone(), Priority::Answers),
                 )
             }
             // SQLite with its inbox in the main file (tests): one writer for both.
             (None, true) => {
-                let writer = Executor::start(pools.writer, threads, stats.clone());
+                let writer =
+                    Executor::start(pools.writer, threads, stats.clone(), Priority::Answers);
                 (writer.clone(), writer)
             }
         };
         let readers = match pools.readers {
-            Some(pool) => Executor::start(pool, threads, stats),
+            Some(pool) => Executor::start(pool, threads, stats, Priority::Answers),
             None => writer.clone(),
         };
         Db {
@@ -166,5 +203,32 @@ impl Db {
         F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
     {
         self.readers.run(query).await
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn niceness_of_this_thread() -> i32 {
+        // SAFETY: reads this thread's priority.
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+    }
+
+    #[test]
+    fn a_worker_rebuilt_on_its_thread_is_lowered_once_not_again() {
+        let (first, second) = std::thread::spawn(|| {
+            yield_cpu_to_answers();
+            let first = niceness_of_this_thread();
+            yield_cpu_to_answers();
+            (first, niceness_of_this_thread())
+        })
+        .join()
+        .unwrap();
+        // SAFETY: reads the process's priority.
+        let process =
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::getpid() as libc::id_t) };
+        assert_eq!(first, (process + BACKLOG_NICENESS).min(19));
+        assert_eq!(second, first);
     }
 }

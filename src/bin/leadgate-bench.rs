@@ -62,7 +62,8 @@ struct Args {
     /// Requests per run
     #[arg(long, value_name = "N", default_value_t = 20_000)]
     requests: usize,
-    /// Distinct people the requests are drawn from (about 30% of requests are repeats)
+    /// Distinct people the requests are drawn from: about 70% of requests are new people until all
+    /// of them are introduced, the rest returning ones
     #[arg(long, value_name = "N", default_value_t = 5_000)]
     people: usize,
     /// The leadgate binary to run [default: `leadgate` next to this binary]

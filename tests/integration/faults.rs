@@ -172,3 +172,42 @@ fn a_crash_loop_spends_no_retries() {
     }
     assert_eq!(d.leads("").len(), 60);
 }
+
+/// Each thread's nice value, from `/proc/<pid>/task/*/stat` (field 19, after the `(comm)`),
+/// the main thread's first.
+fn thread_niceness(pid: u32) -> Vec<i64> {
+    let niceness_of = |task: &std::path::Path| -> Option<i64> {
+        let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+        let after_name = &stat[stat.rfind(')')? + 2..];
+        after_name.split(' ').nth(16)?.parse().ok()
+    };
+    let main = niceness_of(&std::path::PathBuf::from(format!("/proc/{pid}/task/{pid}")));
+    let others = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("the daemon's threads")
+        .filter_map(|task| task.ok())
+        .filter(|task| task.file_name().to_string_lossy() != pid.to_string())
+        .filter_map(|task| niceness_of(&task.path()));
+    main.into_iter().chain(others).collect()
+}
+
+#[test]
+fn the_pipeline_writer_yields_the_cpu_to_answers() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    let lead = json!({"name": "Ann", "email": "ann@example.com"});
+    assert_eq!(d.post_lead(&lead).status, 200);
+    d.wait_processed();
+    let niceness = thread_niceness(d.pid());
+    let process = niceness[0];
+    let lowered = niceness
+        .iter()
+        .filter(|n| **n == (process + 10).min(19))
+        .count();
+    let answering = niceness.iter().filter(|n| **n == process).count();
+    assert!(lowered >= 1, "no thread yields the CPU: {niceness:?}");
+    assert!(
+        answering > lowered,
+        "answers keep the priority: {niceness:?}"
+    );
+    assert_eq!(lowered + answering, niceness.len(), "{niceness:?}");
+}
