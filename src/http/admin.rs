@@ -4,7 +4,7 @@
 
 use super::auth::Admin;
 use super::error::ApiError;
-use super::{accounts, blocked_ips, campaigns, deliveries, inbox, leads, AppState};
+use super::{accounts, blocked_ips, campaigns, deliveries, inbox, leads, users, AppState};
 use crate::config::Environment;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -36,6 +36,12 @@ pub fn scope() -> actix_web::Scope<
         .route(
             "/campaigns/{id}",
             web::patch().to(campaigns::update_campaign),
+        )
+        .route("/accounts/{id}/users", web::get().to(users::list_users))
+        .route("/accounts/{id}/users", web::post().to(users::create_user))
+        .route(
+            "/accounts/{id}/facebook-token",
+            web::put().to(users::put_facebook_token),
         )
         .route("/blocked-ips", web::get().to(blocked_ips::list_blocked_ips))
         .route("/blocked-ips", web::post().to(blocked_ips::block_ip))

@@ -4,11 +4,12 @@
 use super::accounts::valid_name;
 use super::admin::{listing, refresh_directory, Reply};
 use super::auth::Admin;
+use super::campaign_settings::{check_settings, unknown_users_error};
 use super::error::ApiError;
 use super::AppState;
 use crate::store::models::rfc3339;
 use crate::store::models::Campaign;
-use crate::store::{self, accounts, now};
+use crate::store::{self, accounts, now, users};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 use serde_json::{Map, Value};
@@ -96,10 +97,12 @@ fn refuse_unknown_campaign_keys(body: &Map<String, Value>) -> Result<(), ApiErro
 }
 
 /// Applies a JSON body to a campaign (new or existing), checking every field it uses.
+/// Applies a change; returns the user ids of a `selected_user` it sets, which the caller finds
+/// among the account's users.
 pub fn apply_campaign_input(
     campaign: &mut Campaign,
     body: &Map<String, Value>,
-) -> Result<(), ApiError> {
+) -> Result<Vec<String>, ApiError> {
     refuse_unknown_campaign_keys(body)?;
     if let Some(name) = optional_string(body, "name")? {
         campaign.name = valid_name(name.as_deref(), true)?.unwrap_or_default();
@@ -110,10 +113,13 @@ pub fn apply_campaign_input(
     if let Some(integration) = optional_string(body, "integration")? {
         let integration = integration.unwrap_or_default();
         if !crate::sources::INTEGRATIONS.contains(&integration.as_str()) {
-            return Err(ApiError::BadRequest(format!(
-                "integration must be one of {}",
-                crate::sources::INTEGRATIONS.join(", ")
-            )));
+            return Err(ApiError::Unprocessable {
+                message: format!(
+                    "integration must be one of {}",
+                    crate::sources::INTEGRATIONS.join(", ")
+                ),
+                fields: vec!["integration".into()],
+            });
         }
         campaign.integration = integration;
     }
@@ -155,11 +161,28 @@ pub fn apply_campaign_input(
             settings.insert(key.clone(), value.clone());
         }
     }
+    let selected_users = check_settings(&settings)?;
     campaign.settings_json = store::json_text(&Value::Object(settings));
     if campaign.integration.is_empty() {
         return Err(ApiError::BadRequest("integration is required".into()));
     }
-    Ok(())
+    Ok(match body.contains_key("selected_user") {
+        true => selected_users,
+        false => Vec::new(),
+    })
+}
+
+/// Stops a campaign naming users its account does not have.
+fn known_users(
+    conn: &mut crate::store::AnyConnection,
+    account_id: &str,
+    user_ids: &[String],
+) -> Result<Result<(), ApiError>, crate::store::DbError> {
+    let unknown = users::unknown_users(conn, account_id, user_ids)?;
+    Ok(match unknown.is_empty() {
+        true => Ok(()),
+        false => Err(unknown_users_error(&unknown)),
+    })
 }
 
 pub async fn list_campaigns(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
@@ -197,15 +220,18 @@ pub async fn create_campaign(
     if !body.contains_key("name") {
         return Err(ApiError::BadRequest("name is required".into()));
     }
-    apply_campaign_input(&mut campaign, &body)?;
+    let user_ids = apply_campaign_input(&mut campaign, &body)?;
     let stored = campaign.clone();
     state
         .db
         .run(move |c| {
             accounts::find_account(c, &stored.account_id)?;
-            accounts::insert_campaign(c, &stored)
+            if let Err(e) = known_users(c, &stored.account_id, &user_ids)? {
+                return Ok(Err(e));
+            }
+            accounts::insert_campaign(c, &stored).map(Ok)
         })
-        .await?;
+        .await??;
     refresh_directory(&state).await;
     Ok(HttpResponse::Created().json(campaign_json(&campaign)))
 }
@@ -223,17 +249,18 @@ pub async fn update_campaign(
         .db
         .run(move |c| {
             let mut campaign = accounts::find_campaign(c, &id)?;
-            apply_campaign_input(&mut campaign, &body)
-                .map_err(|e| crate::store::DbError::Invalid(e.to_string()))?;
+            let user_ids = match apply_campaign_input(&mut campaign, &body) {
+                Ok(ids) => ids,
+                Err(e) => return Ok(Err(e)),
+            };
+            if let Err(e) = known_users(c, &campaign.account_id, &user_ids)? {
+                return Ok(Err(e));
+            }
             campaign.updated_at = now();
             accounts::replace_campaign(c, &campaign)?;
-            Ok(campaign)
+            Ok(Ok(campaign))
         })
-        .await
-        .map_err(|e| match e {
-            crate::store::DbError::Invalid(message) => ApiError::BadRequest(message),
-            other => other.into(),
-        })?;
+        .await??;
     refresh_directory(&state).await;
     Ok(HttpResponse::Ok().json(campaign_json(&campaign)))
 }
@@ -277,7 +304,8 @@ mod tests {
     fn campaign_input_is_checked() {
         let mut c = blank();
         let body = json!({"name": "Skyline", "integration": "website", "project_name": "Skyline Towers",
-            "site_domains": ["skyline.example.com"], "thank_you_url": "/thanks", "create_deal": true});
+            "site_domains": ["skyline.example.com"], "thank_you_url": "/thanks", "create_deal": true,
+            "pipeline_id": "p1", "stage_id": "s1"});
         apply_campaign_input(&mut c, body.as_object().unwrap()).unwrap();
         assert_eq!(c.site_domains(), vec!["skyline.example.com"]);
         assert_eq!(campaign_json(&c)["create_deal"], true);

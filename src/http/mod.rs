@@ -11,6 +11,7 @@ pub mod admin;
 pub mod auth;
 pub mod blocked_ips;
 pub mod callbacks;
+pub mod campaign_settings;
 pub mod campaigns;
 pub mod deadline;
 pub mod deliveries;
@@ -21,6 +22,7 @@ pub mod inbox;
 pub mod leads;
 pub mod redirect;
 pub mod site;
+pub mod users;
 
 use crate::actors::db_executor::Db;
 use crate::actors::health::Registry;

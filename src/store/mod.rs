@@ -36,6 +36,7 @@ pub mod schema;
 pub mod scratch;
 #[cfg(test)]
 pub mod statements;
+pub mod users;
 
 use crate::config::DatabaseTarget;
 use diesel::connection::SimpleConnection;
@@ -347,6 +348,10 @@ mod tests {
             "the stored leads are in the search index"
         );
         conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
+        let representatives = "SELECT COUNT(*) AS n FROM sqlite_master \
+             WHERE name IN ('users', 'facebook_page_tokens')";
+        assert_eq!(count(&mut conn, representatives), 0);
+        conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
         let search_index =
             "SELECT COUNT(*) AS n FROM sqlite_master WHERE name LIKE 'leads_search%'";
         assert_eq!(count(&mut conn, search_index), 0);
@@ -363,6 +368,7 @@ mod tests {
             keys
         );
         assert!(count(&mut conn, search) > 0);
+        assert_eq!(count(&mut conn, representatives), 2);
     }
 
     fn count(conn: &mut diesel::SqliteConnection, sql: &str) -> i64 {

@@ -65,6 +65,36 @@ pub fn parse_json_or(text: &str, fallback: Value) -> Value {
     serde_json::from_str(text).unwrap_or(fallback)
 }
 
+/// A representative of an account: who leads are assigned to and notified.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = users)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(treat_none_as_null = true)]
+pub struct User {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub fcm_token: Option<String>,
+    pub active: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A Facebook page's access token, per account (the Graph API reads that page's leads with it).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = facebook_page_tokens)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct FacebookPageToken {
+    pub account_id: String,
+    pub page_id: String,
+    pub access_token: String,
+    pub expires_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = accounts)]
 #[diesel(treat_none_as_default_value = false)]

@@ -28,6 +28,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    users (id) {
+        id -> Text,
+        account_id -> Text,
+        name -> Text,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        fcm_token -> Nullable<Text>,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    facebook_page_tokens (account_id, page_id) {
+        account_id -> Text,
+        page_id -> Text,
+        access_token -> Text,
+        expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     inbox (id) {
         id -> BigInt,
         public_id -> Text,
@@ -190,12 +215,16 @@ diesel::table! {
 diesel::joinable!(lead_submissions -> leads (lead_id));
 diesel::joinable!(lead_keys -> leads (lead_id));
 diesel::joinable!(campaigns -> accounts (account_id));
+diesel::joinable!(users -> accounts (account_id));
+diesel::joinable!(facebook_page_tokens -> accounts (account_id));
 diesel::joinable!(dead_letters -> jobs (job_id));
 diesel::joinable!(job_attempts -> jobs (job_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     campaigns,
+    users,
+    facebook_page_tokens,
     inbox,
     leads,
     lead_submissions,

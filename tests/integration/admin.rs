@@ -144,22 +144,27 @@ fn campaigns_are_validated_and_kept_with_their_settings() {
     let d = Daemon::start(&db, &[]);
     let account = d.default_account_id();
     let path = format!("/admin/accounts/{account}/campaigns");
+    let user = d.admin(
+        "POST",
+        &format!("/admin/accounts/{account}/users"),
+        Some(&json!({"name": "Ravi"})),
+    );
+    assert_eq!(user.status, 201, "{}", user.body);
+    let user_id = user.json()["id"].as_str().unwrap().to_string();
     let body = json!({"name": "Skyline FB", "integration": "facebook_ads", "project_name": "Skyline Towers",
-        "page_id": "123", "lead_form_id": "456", "selected_user": [{"id": "u1", "custom_number": null}]});
+        "page_id": "123", "lead_form_id": "456", "selected_user": [{"id": user_id, "custom_number": null}]});
     let created = d.admin("POST", &path, Some(&body));
     assert_eq!(created.status, 201, "{}", created.body);
     let campaign = created.json();
     assert_eq!(campaign["page_id"], "123");
-    assert_eq!(campaign["selected_user"][0]["id"], "u1");
-    assert_eq!(
-        d.admin(
-            "POST",
-            &path,
-            Some(&json!({"name": "x", "integration": "myspace"}))
-        )
-        .status,
-        400
+    assert_eq!(campaign["selected_user"][0]["id"], user_id.as_str());
+    let bad_integration = d.admin(
+        "POST",
+        &path,
+        Some(&json!({"name": "x", "integration": "myspace"})),
     );
+    assert_eq!(bad_integration.status, 422);
+    assert_eq!(bad_integration.json()["fields"], json!(["integration"]));
     assert_eq!(
         d.admin("POST", &path, Some(&json!({"integration": "website"})))
             .status,

@@ -100,6 +100,26 @@ impl TestDb {
         }
     }
 
+    /// The first column of a query's rows as text (the query names it `value`).
+    pub fn query_strings(&self, sql: &str) -> Vec<String> {
+        use diesel::{Connection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            value: String,
+        }
+        let url = self.url();
+        let rows: Vec<Row> = if self.is_postgres() {
+            let mut conn = diesel::PgConnection::establish(&url).unwrap();
+            diesel::sql_query(sql).load(&mut conn).unwrap()
+        } else {
+            let mut conn =
+                diesel::SqliteConnection::establish(url.trim_start_matches("sqlite://")).unwrap();
+            diesel::sql_query(sql).load(&mut conn).unwrap()
+        };
+        rows.into_iter().map(|r| r.value).collect()
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self, TestDb::Postgres { .. })
     }

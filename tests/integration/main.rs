@@ -13,5 +13,6 @@ mod forwarding;
 mod identity;
 mod nginx;
 mod outage;
+mod representatives;
 mod upgrade;
 mod website;

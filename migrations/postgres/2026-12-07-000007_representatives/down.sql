@@ -1,0 +1,2 @@
+DROP TABLE facebook_page_tokens;
+DROP TABLE users;
