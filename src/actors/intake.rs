@@ -236,11 +236,14 @@ async fn resolve(
         .zip(signals)
         .map(|(of_row, signals)| {
             let sub = &of_row.submission;
-            let campaign = snapshot.campaign_for(
-                &sub.account_id,
-                &sub.lead_source,
-                sub.project_name.as_deref(),
-            );
+            let campaign = match &sub.campaign_id {
+                Some(id) => snapshot.campaigns.iter().find(|c| &c.id == id),
+                None => snapshot.campaign_for(
+                    &sub.account_id,
+                    &sub.lead_source,
+                    sub.project_name.as_deref(),
+                ),
+            };
             PipelineItem {
                 inbox_id: of_row.inbox_id,
                 first_of_row: of_row.first_of_row,

@@ -40,26 +40,31 @@ pub async fn submit_lead(
 ) -> HttpResponse {
     let mut response = match accept(&req, payload, &state).await {
         Ok(answer) => answer,
-        Err(e) => {
-            let reason = match e {
-                ApiError::PayloadTooLarge(_) => "too_large",
-                ApiError::Unprocessable { .. } => "no_contact",
-                ApiError::Unavailable(_) => "unavailable",
-                ApiError::RequestTimeout => "too_slow",
-                _ => "malformed",
-            };
-            state
-                .metrics
-                .submissions_rejected
-                .get_or_create(&label("reason", reason))
-                .inc();
-            actix_web::ResponseError::error_response(&e)
-        }
+        Err(e) => refused(&state, &e),
     };
     // A site's fetch() can read the answer, errors included, when the site is the account's.
     let account_id = requested_account(&req, &state.directory.snapshot());
     add_cors_origin(&mut response, allowed_origin(&req, &state, &account_id));
     response
+}
+
+/// A refused submission or webhook: counted by reason in `/metrics`, answered with the error.
+pub fn refused(state: &AppState, e: &ApiError) -> HttpResponse {
+    let reason = match e {
+        ApiError::PayloadTooLarge(_) => "too_large",
+        ApiError::Unprocessable { .. } => "no_contact",
+        ApiError::Unavailable(_) => "unavailable",
+        ApiError::RequestTimeout => "too_slow",
+        ApiError::Unauthorized => "unauthorized",
+        ApiError::NotFound(_) => "unknown_platform",
+        _ => "malformed",
+    };
+    state
+        .metrics
+        .submissions_rejected
+        .get_or_create(&label("reason", reason))
+        .inc();
+    actix_web::ResponseError::error_response(e)
 }
 
 async fn accept(
@@ -215,6 +220,7 @@ fn request_meta(req: &HttpRequest, state: &AppState, ip: Option<std::net::IpAddr
         },
         received_at_ms: chrono::Utc::now().timestamp_millis(),
         pre_forwarded: None,
+        campaign: None,
     }
 }
 

@@ -23,6 +23,7 @@ pub mod leads;
 pub mod redirect;
 pub mod site;
 pub mod users;
+pub mod webhooks;
 
 use crate::actors::db_executor::Db;
 use crate::actors::health::Registry;
@@ -68,6 +69,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::method(Method::OPTIONS).to(site::preflight_lead),
         )
         .route("/thank-you", web::get().to(site::thank_you))
+        .route(
+            "/v1/inbound/webhooks/{platform}/{account_id}/{campaign_id}",
+            web::post().to(webhooks::platform_webhook),
+        )
         .route("/v1/crm/callback", web::post().to(callbacks::crm_callback))
         .route(
             "/v1/make/callback",

@@ -11,6 +11,10 @@
 //! brings its own retry schedule.
 
 pub mod common;
+pub mod instapage;
+pub mod kartra;
+pub mod manychat;
+pub mod phonesites;
 pub mod submission;
 pub mod website;
 
@@ -21,6 +25,8 @@ use submission::{RequestMeta, Submission};
 pub enum Auth {
     /// Anyone may post (a website form): the block list and the honeypot keep bots out.
     None,
+    /// A platform without signatures: `?token=<the campaign's signing_secret>` when it has one.
+    QueryToken,
 }
 
 /// A request as the ack stored it in the inbox.
@@ -39,13 +45,28 @@ pub trait Source: Sync {
 
     fn auth(&self) -> Auth;
 
+    /// Why a platform's request is taken and answered `200` but is no lead (a Kartra action
+    /// other than `filled_form`): it is kept as an ignored webhook with this reason.
+    fn ignore_reason(
+        &self,
+        _payload: &serde_json::Map<String, serde_json::Value>,
+    ) -> Option<&'static str> {
+        None
+    }
+
     /// A stored request as neutral submissions (a platform may batch several leads in one body),
     /// each with its own public id and, where the platform has one, its lead id.
     fn submissions(&self, request: &StoredRequest) -> Result<Vec<Submission>, String>;
 }
 
 /// Every source leadgate reads, by name.
-pub static SOURCES: &[&dyn Source] = &[&website::Website];
+pub static SOURCES: &[&dyn Source] = &[
+    &website::Website,
+    &instapage::Instapage,
+    &kartra::Kartra,
+    &manychat::ManyChat,
+    &phonesites::PhoneSites,
+];
 
 pub fn source(name: &str) -> Option<&'static dyn Source> {
     SOURCES.iter().copied().find(|s| s.name() == name)

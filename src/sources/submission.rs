@@ -17,6 +17,15 @@ pub struct RequestMeta {
     /// Set when the lead was forwarded while the database was down (see `pipeline/spool/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_forwarded: Option<PreForwarded>,
+    /// The campaign a platform webhook's URL named, as it was when the request was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<CampaignRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CampaignRef {
+    pub id: String,
+    pub project_name: Option<String>,
 }
 
 /// A send made from the spool while the database was down: the pipeline keeps its ids and
@@ -78,6 +87,9 @@ pub struct Submission {
     pub submitted_at: DateTime<Utc>,
     pub payload: Value,
     pub pre_forwarded: Option<PreForwarded>,
+    /// The campaign the request was for, when its URL said (platform webhooks); a website form's
+    /// campaign is found by its project.
+    pub campaign_id: Option<String>,
 }
 
 /// The project key that identity and filters compare: trimmed, lowercase, `""` when none.

@@ -106,6 +106,7 @@ pub fn website_submission(
         submitted_at,
         payload: Value::Object(fields_json.clone()),
         pre_forwarded: meta.pre_forwarded.clone(),
+        campaign_id: None,
     }
 }
 

@@ -13,6 +13,7 @@ mod forwarding;
 mod identity;
 mod nginx;
 mod outage;
+mod platforms;
 mod representatives;
 mod upgrade;
 mod website;

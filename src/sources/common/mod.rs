@@ -8,3 +8,4 @@ pub mod client_ip;
 pub mod extract;
 pub mod fields;
 pub mod phone;
+pub mod platform;

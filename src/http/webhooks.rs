@@ -1,0 +1,221 @@
+//! `POST /v1/inbound/webhooks/{platform}/{account_id}/{campaign_id}`: a marketing platform's
+//! webhook. The request is stored as it came (the inbox, like a website form) and answered; the
+//! platform's source turns it into submissions after the answer. What a platform cannot fix by
+//! retrying (an unknown or inactive campaign, an invalid payload, an action that is no lead) is
+//! answered `200` and kept as an ignored webhook with its reason; only a request that could not be
+//! stored is `503`, so that the platform retries it.
+
+use super::auth::constant_time_eq;
+use super::error::ApiError;
+use super::forms::{read_body, refused};
+use super::AppState;
+use crate::actors::intake::Nudge;
+use crate::metrics::label;
+use crate::pipeline::ack::AckOutcome;
+use crate::sources::common::body::{
+    body_charset, body_kind, parse_form_body, without_nul_characters, MAX_BODY_BYTES,
+};
+use crate::sources::submission::{CampaignRef, RequestMeta};
+use crate::sources::{self, Auth};
+use crate::store::inbox::AckWrite;
+use crate::store::models::{Campaign, InboxStatus, NewIgnoredWebhook, NewInboxRow};
+use crate::store::{json_text, new_public_id, now};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+use std::time::{Duration, Instant};
+
+/// How long the answer waits for the durable write (as a website form's).
+const ACK_WAIT: Duration = Duration::from_secs(2);
+
+pub async fn platform_webhook(
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (platform, account_id, campaign_id) = path.into_inner();
+    match accept(&req, &platform, &account_id, &campaign_id, payload, &state).await {
+        Ok(answer) => answer,
+        Err(e) => refused(&state, &e),
+    }
+}
+
+fn success() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"success": true}))
+}
+
+async fn accept(
+    req: &HttpRequest,
+    platform: &str,
+    account_id: &str,
+    campaign_id: &str,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let source = sources::source(platform)
+        .filter(|s| s.auth() != Auth::None)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown platform {platform:?}")))?;
+    let body = read_body(req, payload, MAX_BODY_BYTES).await?;
+    let snapshot = state.directory.snapshot();
+    let campaign = snapshot
+        .campaigns
+        .iter()
+        .find(|c| c.id == campaign_id && c.account_id == account_id && c.integration == platform);
+    let ignored = |reason: &'static str, payload: Value| Ignored {
+        platform: platform.to_string(),
+        account_id: account_id.to_string(),
+        campaign_id: campaign.map(|c| c.id.clone()),
+        reason,
+        payload,
+    };
+    let Some(campaign) = campaign else {
+        let raw = Value::String(String::from_utf8_lossy(&body).into_owned());
+        return keep_aside(state, ignored("unknown_campaign", raw)).await;
+    };
+    check_query_token(req, source.auth(), campaign)?;
+    let fields = match parse_payload(req, &body).await {
+        Ok(fields) => fields,
+        Err(why) => {
+            let raw = json!({"raw": String::from_utf8_lossy(&body), "error": why});
+            return keep_aside(state, ignored("invalid_payload", raw)).await;
+        }
+    };
+    let account_active = snapshot.accounts.get(account_id).is_some_and(|a| a.active);
+    let reason = if !account_active {
+        Some("account_inactive")
+    } else if !campaign.active {
+        Some("campaign_inactive")
+    } else {
+        source.ignore_reason(&fields)
+    };
+    if let Some(reason) = reason {
+        return keep_aside(state, ignored(reason, Value::Object(fields))).await;
+    }
+    let row = inbox_row(platform, account_id, campaign, req, &fields);
+    match state
+        .ack
+        .write(AckWrite::Inbox(row), Instant::now() + ACK_WAIT)
+        .await
+    {
+        AckOutcome::Stored => {
+            state
+                .metrics
+                .submissions_accepted
+                .get_or_create(&label("source", platform))
+                .inc();
+            state.intake.do_send(Nudge);
+            Ok(success())
+        }
+        AckOutcome::NotStored(e) | AckOutcome::Unknown(e) => {
+            state.metrics.ack_failures.inc();
+            log::error!("webhook.persistence_failed platform={platform} error={e}");
+            Err(ApiError::Unavailable(
+                "the webhook could not be stored; retry shortly".into(),
+            ))
+        }
+    }
+}
+
+/// A body as an object of fields: JSON, urlencoded or multipart, by its `Content-Type` (JSON or
+/// urlencoded when it names none).
+async fn parse_payload(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>, String> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let kind = body_kind(content_type).map_err(|e| e.to_string())?;
+    let charset = body_charset(content_type).map_err(|e| e.to_string())?;
+    let fields = parse_form_body(&kind, charset, body)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(without_nul_characters(fields))
+}
+
+/// `?token=` must be the campaign's `signing_secret` when it has one (compared in constant time).
+fn check_query_token(req: &HttpRequest, auth: Auth, campaign: &Campaign) -> Result<(), ApiError> {
+    let secret = campaign
+        .settings()
+        .get("signing_secret")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .filter(|s| !s.is_empty());
+    let (Auth::QueryToken, Some(secret)) = (auth, secret) else {
+        return Ok(());
+    };
+    let given = form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(key, _)| key == "token")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    match constant_time_eq(given.as_bytes(), secret.as_bytes()) {
+        true => Ok(()),
+        false => Err(ApiError::Unauthorized),
+    }
+}
+
+fn inbox_row(
+    platform: &str,
+    account_id: &str,
+    campaign: &Campaign,
+    req: &HttpRequest,
+    fields: &Map<String, Value>,
+) -> NewInboxRow {
+    let meta = RequestMeta {
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        received_at_ms: chrono::Utc::now().timestamp_millis(),
+        campaign: Some(CampaignRef {
+            id: campaign.id.clone(),
+            project_name: campaign.project_name.clone(),
+        }),
+        ..Default::default()
+    };
+    let received_at = now();
+    NewInboxRow {
+        public_id: new_public_id(),
+        kind: platform.to_string(),
+        account_id: account_id.to_string(),
+        body: json_text(&Value::Object(fields.clone())),
+        meta_json: serde_json::to_string(&meta).unwrap_or_else(|_| "{}".into()),
+        status: InboxStatus::Pending.as_str().into(),
+        attempts: 0,
+        next_attempt_at: received_at,
+        received_at,
+    }
+}
+
+struct Ignored {
+    platform: String,
+    account_id: String,
+    campaign_id: Option<String>,
+    reason: &'static str,
+    payload: Value,
+}
+
+/// Records a request that is answered `200` and is no lead; a failure to record it is logged and
+/// changes nothing for the platform (retrying would not make it a lead).
+async fn keep_aside(state: &AppState, ignored: Ignored) -> Result<HttpResponse, ApiError> {
+    log::info!(
+        "webhook.ignored platform={} account={} reason={}",
+        ignored.platform,
+        ignored.account_id,
+        ignored.reason
+    );
+    let write = AckWrite::Ignored(NewIgnoredWebhook {
+        platform: ignored.platform,
+        account_id: Some(ignored.account_id),
+        campaign_id: ignored.campaign_id,
+        reason: ignored.reason.into(),
+        payload_json: json_text(&ignored.payload),
+        received_at: now(),
+    });
+    if let AckOutcome::NotStored(e) | AckOutcome::Unknown(e) =
+        state.ack.write(write, Instant::now() + ACK_WAIT).await
+    {
+        log::warn!("webhook.ignored_unrecorded error={e}");
+    }
+    Ok(success())
+}

@@ -1,0 +1,213 @@
+//! Platform webhooks (`/v1/inbound/webhooks/{platform}/{account}/{campaign}`): the platforms
+//! without signatures, the campaign they name, and what is answered 200 but is no lead.
+
+use crate::harness::{fixture, Daemon, TestDb};
+use serde_json::{json, Value};
+
+fn campaign(d: &Daemon, integration: &str, extra: Value) -> String {
+    let account = d.default_account_id();
+    let mut body = json!({"name": format!("{integration} campaign"), "integration": integration,
+        "project_name": "Skyline Towers"});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let created = d.admin(
+        "POST",
+        &format!("/admin/accounts/{account}/campaigns"),
+        Some(&body),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    created.json()["id"].as_str().unwrap().to_string()
+}
+
+fn hook(d: &Daemon, platform: &str, campaign: &str) -> String {
+    format!(
+        "/v1/inbound/webhooks/{platform}/{}/{campaign}",
+        d.default_account_id()
+    )
+}
+
+fn post_json(d: &Daemon, path: &str, body: &[u8]) -> crate::harness::Resp {
+    d.post_raw(path, "application/json", body, &[])
+}
+
+fn ignored_reasons(d: &Daemon) -> Vec<String> {
+    d.admin_get("/admin/ignored-webhooks")["ignored_webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["reason"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn lead_by_email(d: &Daemon, email: &str) -> Value {
+    d.wait_processed();
+    let leads = d.leads(&format!("q={email}"));
+    assert_eq!(leads.len(), 1, "{email}: {leads:?}");
+    leads[0].clone()
+}
+
+#[test]
+fn each_platform_fixture_becomes_a_lead_of_its_campaign() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    for (platform, file) in [
+        ("instapage", "instapage/form.json"),
+        ("kartra", "kartra/filled_form.json"),
+        ("manychat", "manychat/full_contact.json"),
+        ("phonesites", "phonesites/form.json"),
+    ] {
+        let id = campaign(&d, platform, json!({}));
+        let answer = post_json(&d, &hook(&d, platform, &id), &fixture(file));
+        assert_eq!(answer.status, 200, "{platform}: {}", answer.body);
+        assert_eq!(answer.json(), json!({"success": true}));
+    }
+    // Instapage's and PhoneSites' John Doe have one email and project: one person, one lead.
+    let john = lead_by_email(&d, "john@example.com");
+    assert_eq!(john["project_name"], "Skyline Towers");
+    assert_eq!(john["first_name"], "John Doe");
+    let john_detail = d.lead_detail(john["lead_public_id"].as_str().unwrap());
+    let mut sources: Vec<&str> = john_detail["submissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["lead_source"].as_str().unwrap())
+        .collect();
+    sources.sort();
+    assert_eq!(sources, ["instapage", "phonesites"]);
+    // Instapage's national number takes the calling code of its `Country`.
+    let instapage = campaign(&d, "instapage", json!({"project_name": "Harbour View"}));
+    let body = String::from_utf8(fixture("instapage/form.json"))
+        .unwrap()
+        .replace("john@example.com", "insta@example.com");
+    let answer = post_json(&d, &hook(&d, "instapage", &instapage), body.as_bytes());
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let insta = lead_by_email(&d, "insta@example.com");
+    assert_eq!(insta["lead_source"], "instapage");
+    assert_eq!(insta["project_name"], "Harbour View");
+    assert_eq!(insta["phone_e164"], "+14155551234");
+    let kartra = lead_by_email(&d, "johndoe@example.com");
+    assert_eq!(kartra["lead_source"], "kartra");
+    assert_eq!(kartra["phone_e164"], "+12025550143");
+    let manychat = lead_by_email(&d, "maria.silva@example.com");
+    assert_eq!(manychat["first_name"], "Maria Silva");
+    assert_eq!(manychat["phone_e164"], "+5511912345678");
+    let detail = d.lead_detail(manychat["lead_public_id"].as_str().unwrap());
+    let submission = &detail["submissions"][0];
+    assert_eq!(submission["lead_source"], "manychat");
+    assert_eq!(
+        submission["payload_json"]["custom_fields"]["WhatsApp"],
+        "+55 11 91234-5678"
+    );
+    assert!(ignored_reasons(&d).is_empty(), "{:?}", ignored_reasons(&d));
+}
+
+#[test]
+fn what_a_platform_cannot_fix_is_answered_200_and_kept_with_its_reason() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    let kartra = campaign(&d, "kartra", json!({}));
+    let phonesites = campaign(&d, "phonesites", json!({}));
+    let paused = campaign(&d, "instapage", json!({"active": false}));
+    let website = campaign(&d, "website", json!({}));
+    let cases: Vec<(String, Vec<u8>, &str)> = vec![
+        (
+            hook(&d, "kartra", &kartra),
+            br#"{"action": "buy_product", "lead": {"email": "k@example.com"}}"#.to_vec(),
+            "kartra_action_not_filled_form",
+        ),
+        (
+            hook(&d, "kartra", &kartra),
+            br#"{"action": "filled_form", "lead": {"email": "k@example.com"}}"#.to_vec(),
+            "kartra_form_without_id",
+        ),
+        (
+            hook(&d, "phonesites", &phonesites),
+            br#"{"lead_id": "ps_1", "email": "p@example.com"}"#.to_vec(),
+            "phonesites_without_page",
+        ),
+        (
+            hook(&d, "instapage", &paused),
+            fixture("instapage/form.json"),
+            "campaign_inactive",
+        ),
+        // A campaign of another integration, or of nobody, is no campaign of this platform.
+        (
+            hook(&d, "instapage", &website),
+            fixture("instapage/form.json"),
+            "unknown_campaign",
+        ),
+        (
+            hook(&d, "instapage", "'; DROP TABLE leads; --"),
+            fixture("instapage/form.json"),
+            "unknown_campaign",
+        ),
+        (
+            hook(&d, "phonesites", &phonesites),
+            b"{\"page\": \"Landing\", \"email\": ".to_vec(),
+            "invalid_payload",
+        ),
+        (
+            hook(&d, "phonesites", &phonesites),
+            b"[1, 2, 3]".to_vec(),
+            "invalid_payload",
+        ),
+    ];
+    for (path, body, reason) in &cases {
+        let answer = post_json(&d, path, body);
+        assert_eq!(answer.status, 200, "{reason}: {}", answer.body);
+    }
+    let expected: Vec<String> = cases.iter().map(|(_, _, r)| r.to_string()).collect();
+    let mut reasons = ignored_reasons(&d);
+    reasons.sort();
+    let mut expected_sorted = expected.clone();
+    expected_sorted.sort();
+    assert_eq!(reasons, expected_sorted);
+    d.wait_processed();
+    assert!(d.leads("").is_empty(), "nothing ignored became a lead");
+}
+
+#[test]
+fn unknown_platforms_oversized_bodies_and_wrong_tokens_are_refused() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    let guarded = campaign(&d, "manychat", json!({"signing_secret": "s3cret-token"}));
+    let path = hook(&d, "manychat", &guarded);
+    let body = fixture("manychat/full_contact.json");
+    assert_eq!(
+        post_json(&d, &hook(&d, "myspace", &guarded), &body).status,
+        404
+    );
+    assert_eq!(
+        post_json(&d, &hook(&d, "website", &guarded), &body).status,
+        404
+    );
+    assert_eq!(post_json(&d, &path, &body).status, 401);
+    assert_eq!(
+        post_json(&d, &format!("{path}?token=wrong"), &body).status,
+        401
+    );
+    let big = format!("{{\"name\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
+    assert_eq!(
+        post_json(&d, &format!("{path}?token=s3cret-token"), big.as_bytes()).status,
+        413
+    );
+    d.wait_processed();
+    assert!(d.leads("").is_empty());
+    let right = post_json(&d, &format!("{path}?token=s3cret-token"), &body);
+    assert_eq!(right.status, 200, "{}", right.body);
+    lead_by_email(&d, "maria.silva@example.com");
+    // Form-encoded bodies are read too.
+    let phonesites = campaign(&d, "phonesites", json!({}));
+    let form = d.post_raw(
+        &hook(&d, "phonesites", &phonesites),
+        "application/x-www-form-urlencoded",
+        b"page=Offer&name=Form+Person&email=form%40example.com&phone=4155550199",
+        &[],
+    );
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert_eq!(
+        lead_by_email(&d, "form@example.com")["first_name"],
+        "Form Person"
+    );
+}
