@@ -63,7 +63,9 @@ pub struct PersistOutcome {
     pub decision: Option<ForwardDecision>,
     /// A CRM webhook send was enqueued in its transaction (the WebhookDeliverer is woken).
     pub webhook_enqueued: bool,
-    /// Its row was stored by an earlier transaction whose done mark was lost: done, not stored again.
+    /// Its row was stored by an earlier transaction whose done mark was lost, or it is a
+    /// platform's lead stored before (the same platform, campaign and lead id): done, not stored
+    /// again.
     pub stored_before: bool,
 }
 
@@ -117,12 +119,28 @@ pub fn persist_items(
     let row_ids: Vec<i64> = items.iter().map(|item| item.inbox_id).collect();
     let ours = crate::store::inbox::still_ours(conn, &row_ids, lease_owner)?;
     let stored_before = store::rows_stored_already(conn, &ours)?;
+    let platform_keys: Vec<String> = items
+        .iter()
+        .filter_map(|item| plan::platform_lead_key(&item.submission))
+        .collect();
+    let mut platform_leads_seen: std::collections::HashSet<String> =
+        store::platform_leads_stored(conn, &platform_keys)?
+            .into_iter()
+            .collect();
     let mut outcomes: Vec<Option<PersistOutcome>> = Vec::with_capacity(items.len());
     let mut to_store = Vec::new();
     for item in items {
+        let platform_key = plan::platform_lead_key(&item.submission);
         if ours.binary_search(&item.inbox_id).is_err() {
             outcomes.push(Some(PersistOutcome::untouched(item.inbox_id)));
         } else if stored_before.binary_search(&item.inbox_id).is_ok() {
+            outcomes.push(Some(PersistOutcome::stored_before(item.inbox_id)));
+        } else if platform_key.is_some_and(|key| !platform_leads_seen.insert(key)) {
+            log::info!(
+                "pipeline.platform_lead_again source={} submission={}",
+                item.submission.lead_source,
+                item.submission.public_id
+            );
             outcomes.push(Some(PersistOutcome::stored_before(item.inbox_id)));
         } else {
             outcomes.push(None);

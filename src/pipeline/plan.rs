@@ -269,7 +269,19 @@ fn submission_row(
         submitted_at: sub.submitted_at.naive_utc(),
         created_at: t,
         forward_decision: Some(forwarding.value.to_string()),
+        platform_lead_key: platform_lead_key(sub),
     }
+}
+
+/// What makes a platform's lead the same lead when it comes again: the platform, the campaign
+/// its URL named and the platform's id for it (a website form has none).
+pub fn platform_lead_key(sub: &Submission) -> Option<String> {
+    let campaign = sub.campaign_id.as_deref()?;
+    let lead_id = sub.platform_lead_id.as_deref()?;
+    Some(format!(
+        "{}\u{1f}{campaign}\u{1f}{lead_id}",
+        sub.lead_source
+    ))
 }
 
 /// The lead's fields after this submission (whose person fields an IP-only join keeps).

@@ -226,6 +226,21 @@ fn update_lead(
 
 /// Which of these inbox rows (sorted) have their submissions stored already: a row's first
 /// submission carries its id, and a row's submissions are stored in one transaction.
+/// Which of the platform lead keys are stored already.
+pub fn platform_leads_stored(
+    conn: &mut AnyConnection,
+    keys: &[String],
+) -> Result<Vec<String>, DbError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(lead_submissions::table
+        .filter(lead_submissions::platform_lead_key.eq_any(keys))
+        .select(lead_submissions::platform_lead_key.assume_not_null())
+        .limit(keys.len() as i64)
+        .load(conn)?)
+}
+
 pub fn rows_stored_already(
     conn: &mut AnyConnection,
     inbox_ids: &[i64],

@@ -348,6 +348,10 @@ mod tests {
             "the stored leads are in the search index"
         );
         conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
+        let platform_keys = "SELECT COUNT(*) AS n FROM pragma_table_info('lead_submissions') \
+             WHERE name = 'platform_lead_key'";
+        assert_eq!(count(&mut conn, platform_keys), 0);
+        conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
         let representatives = "SELECT COUNT(*) AS n FROM sqlite_master \
              WHERE name IN ('users', 'facebook_page_tokens')";
         assert_eq!(count(&mut conn, representatives), 0);
@@ -369,6 +373,7 @@ mod tests {
         );
         assert!(count(&mut conn, search) > 0);
         assert_eq!(count(&mut conn, representatives), 2);
+        assert_eq!(count(&mut conn, platform_keys), 1);
     }
 
     fn count(conn: &mut diesel::SqliteConnection, sql: &str) -> i64 {

@@ -257,6 +257,8 @@ pub struct LeadSubmission {
     pub submitted_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub forward_decision: Option<String>,
+    /// `<platform> <campaign id> <platform's lead id>`, unique: see `platform_lead_key`.
+    pub platform_lead_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -284,6 +286,8 @@ pub struct NewLeadSubmission {
     pub submitted_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub forward_decision: Option<String>,
+    /// `<platform> <campaign id> <platform's lead id>`, unique: see `platform_lead_key`.
+    pub platform_lead_key: Option<String>,
 }
 
 /// One key (visitor id, email, phone) of a lead, kept once whatever the number of submissions.

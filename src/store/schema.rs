@@ -130,6 +130,7 @@ diesel::table! {
         submitted_at -> Timestamp,
         created_at -> Timestamp,
         forward_decision -> Nullable<Text>,
+        platform_lead_key -> Nullable<Text>,
     }
 }
 

@@ -211,3 +211,45 @@ fn unknown_platforms_oversized_bodies_and_wrong_tokens_are_refused() {
         "Form Person"
     );
 }
+
+#[test]
+fn a_platform_lead_sent_again_is_stored_once_per_campaign() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    let first = campaign(&d, "phonesites", json!({}));
+    let second = campaign(&d, "phonesites", json!({"name": "second"}));
+    let body = fixture("phonesites/form.json");
+    for _ in 0..3 {
+        assert_eq!(
+            post_json(&d, &hook(&d, "phonesites", &first), &body).status,
+            200
+        );
+    }
+    d.wait_processed();
+    // A retry after the first was stored, in another batch.
+    assert_eq!(
+        post_json(&d, &hook(&d, "phonesites", &first), &body).status,
+        200
+    );
+    // The same id from another campaign is another platform lead.
+    assert_eq!(
+        post_json(&d, &hook(&d, "phonesites", &second), &body).status,
+        200
+    );
+    let other_id = String::from_utf8(body.clone())
+        .unwrap()
+        .replace("ps_12345", "ps_67890");
+    assert_eq!(
+        post_json(&d, &hook(&d, "phonesites", &first), other_id.as_bytes()).status,
+        200
+    );
+    let lead = lead_by_email(&d, "john@example.com");
+    let detail = d.lead_detail(lead["lead_public_id"].as_str().unwrap());
+    let submissions = detail["submissions"].as_array().unwrap();
+    assert_eq!(submissions.len(), 3, "{submissions:?}");
+    assert_eq!(d.health()["inbox"]["pending"], 0);
+    assert_eq!(
+        d.admin_get("/admin/inbox?status=failed")["items"],
+        json!([])
+    );
+}

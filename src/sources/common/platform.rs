@@ -101,7 +101,8 @@ pub fn platform_submission(
         ip: None,
         ip_is_key: false,
         platform_lead_id,
-        user_agent: meta.user_agent.clone(),
+        // The platform's server's, as its address is.
+        user_agent: None,
         geo: Default::default(),
         submitted_at: DateTime::<Utc>::from_timestamp_millis(meta.received_at_ms)
             .unwrap_or_else(Utc::now),
