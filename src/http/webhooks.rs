@@ -15,6 +15,7 @@ use crate::pipeline::ack::AckOutcome;
 use crate::sources::common::body::{
     body_charset, body_kind, parse_form_body, without_nul_characters, MAX_BODY_BYTES,
 };
+use crate::sources::common::signature;
 use crate::sources::submission::{CampaignRef, RequestMeta};
 use crate::sources::{self, Auth};
 use crate::store::inbox::AckWrite;
@@ -73,7 +74,7 @@ async fn accept(
         let raw = Value::String(String::from_utf8_lossy(&body).into_owned());
         return keep_aside(state, ignored("unknown_campaign", raw)).await;
     };
-    check_query_token(req, source.auth(), campaign)?;
+    check_auth(req, source.auth(), campaign, &body)?;
     let fields = match parse_payload(req, &body).await {
         Ok(fields) => fields,
         Err(why) => {
@@ -87,7 +88,7 @@ async fn accept(
     } else if !campaign.active {
         Some("campaign_inactive")
     } else {
-        source.ignore_reason(&fields)
+        source.ignore_reason(&fields, campaign)
     };
     if let Some(reason) = reason {
         return keep_aside(state, ignored(reason, Value::Object(fields))).await;
@@ -132,25 +133,55 @@ async fn parse_payload(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Val
     Ok(without_nul_characters(fields))
 }
 
-/// `?token=` must be the campaign's `signing_secret` when it has one (compared in constant time).
-fn check_query_token(req: &HttpRequest, auth: Auth, campaign: &Campaign) -> Result<(), ApiError> {
-    let secret = campaign
+/// With a campaign `signing_secret`: the platform's signature over the raw body, or `?token=`
+/// for a platform that does not sign (both compared in constant time); `401` otherwise.
+fn check_auth(
+    req: &HttpRequest,
+    auth: Auth,
+    campaign: &Campaign,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let Some(secret) = campaign
         .settings()
         .get("signing_secret")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .filter(|s| !s.is_empty());
-    let (Auth::QueryToken, Some(secret)) = (auth, secret) else {
+        .filter(|s| !s.is_empty())
+    else {
         return Ok(());
     };
-    let given = form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(key, _)| key == "token")
-        .map(|(_, value)| value.into_owned())
-        .unwrap_or_default();
-    match constant_time_eq(given.as_bytes(), secret.as_bytes()) {
-        true => Ok(()),
-        false => Err(ApiError::Unauthorized),
-    }
+    let verified = match auth {
+        Auth::None => Ok(()),
+        Auth::QueryToken => {
+            let given = form_urlencoded::parse(req.query_string().as_bytes())
+                .find(|(key, _)| key == "token")
+                .map(|(_, value)| value.into_owned())
+                .unwrap_or_default();
+            match constant_time_eq(given.as_bytes(), secret.as_bytes()) {
+                true => Ok(()),
+                false => Err("token does not match"),
+            }
+        }
+        Auth::Signature(scheme) => {
+            let header = |name: &str| {
+                req.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            signature::verify(
+                scheme,
+                header,
+                body,
+                &secret,
+                chrono::Utc::now().timestamp(),
+            )
+        }
+    };
+    verified.map_err(|why| {
+        log::warn!("webhook.unauthorized campaign={} reason={why}", campaign.id);
+        ApiError::Unauthorized
+    })
 }
 
 fn inbox_row(

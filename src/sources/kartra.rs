@@ -23,7 +23,11 @@ impl Source for Kartra {
         Auth::QueryToken
     }
 
-    fn ignore_reason(&self, payload: &Map<String, Value>) -> Option<&'static str> {
+    fn ignore_reason(
+        &self,
+        payload: &Map<String, Value>,
+        _campaign: &crate::store::models::Campaign,
+    ) -> Option<&'static str> {
         if payload.get("action").and_then(Value::as_str) != Some("filled_form") {
             Some("kartra_action_not_filled_form")
         } else if form_id(payload).is_none() {

@@ -10,12 +10,16 @@
 //! an asynchronous step (Facebook's Graph fetch) enqueues a job of its own kind (`jobs/`), which
 //! brings its own retry schedule.
 
+pub mod callrail;
+pub mod calltrackingmetrics;
+pub mod clickfunnels;
 pub mod common;
 pub mod instapage;
 pub mod kartra;
 pub mod manychat;
 pub mod phonesites;
 pub mod submission;
+pub mod unbounce;
 pub mod website;
 
 use submission::{RequestMeta, Submission};
@@ -27,6 +31,9 @@ pub enum Auth {
     None,
     /// A platform without signatures: `?token=<the campaign's signing_secret>` when it has one.
     QueryToken,
+    /// A platform that signs its requests: verified with the campaign's `signing_secret` when it
+    /// has one.
+    Signature(common::signature::Scheme),
 }
 
 /// A request as the ack stored it in the inbox.
@@ -50,6 +57,7 @@ pub trait Source: Sync {
     fn ignore_reason(
         &self,
         _payload: &serde_json::Map<String, serde_json::Value>,
+        _campaign: &crate::store::models::Campaign,
     ) -> Option<&'static str> {
         None
     }
@@ -62,10 +70,14 @@ pub trait Source: Sync {
 /// Every source leadgate reads, by name.
 pub static SOURCES: &[&dyn Source] = &[
     &website::Website,
+    &callrail::CallRail,
+    &calltrackingmetrics::CallTrackingMetrics,
+    &clickfunnels::ClickFunnels,
     &instapage::Instapage,
     &kartra::Kartra,
     &manychat::ManyChat,
     &phonesites::PhoneSites,
+    &unbounce::Unbounce,
 ];
 
 pub fn source(name: &str) -> Option<&'static dyn Source> {

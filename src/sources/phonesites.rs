@@ -18,7 +18,11 @@ impl Source for PhoneSites {
         Auth::QueryToken
     }
 
-    fn ignore_reason(&self, payload: &Map<String, Value>) -> Option<&'static str> {
+    fn ignore_reason(
+        &self,
+        payload: &Map<String, Value>,
+        _campaign: &crate::store::models::Campaign,
+    ) -> Option<&'static str> {
         id_text(payload.get("page"))
             .is_none()
             .then_some("phonesites_without_page")

@@ -253,3 +253,153 @@ fn a_platform_lead_sent_again_is_stored_once_per_campaign() {
         json!([])
     );
 }
+
+fn clickfunnels_signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn signed_platforms_are_verified_over_the_raw_body() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    let callrail = campaign(
+        &d,
+        "callrail",
+        json!({"signing_secret": "072e77e426f92738a72fe23c4d1953b4"}),
+    );
+    let body = fixture("callrail/post_call.json");
+    let path = hook(&d, "callrail", &callrail);
+    let signed = [("Signature", "3VfoQEMxiAQ25FXtd33d/qdxZig=")];
+    assert_eq!(
+        d.post_raw(&path, "application/json", &body, &[]).status,
+        401
+    );
+    let mut changed = body.clone();
+    changed[20] ^= 1;
+    assert_eq!(
+        d.post_raw(&path, "application/json", &changed, &signed)
+            .status,
+        401
+    );
+    let answer = d.post_raw(&path, "application/json", &body, &signed);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+
+    let ctm = campaign(
+        &d,
+        "calltrackingmetrics",
+        json!({"signing_secret": "test_ctm_secret", "tracking_number": "(415) 555-9998"}),
+    );
+    let ctm_body = fixture("calltrackingmetrics/call.json");
+    let ctm_signed = [
+        ("X-CTM-Time", "1752000000"),
+        ("X-CTM-Signature", "uDnGMPMobHA3NtR9gA7S7px2EQg="),
+    ];
+    let ctm_path = hook(&d, "calltrackingmetrics", &ctm);
+    assert_eq!(
+        d.post_raw(&ctm_path, "application/json", &ctm_body, &ctm_signed[..1])
+            .status,
+        401
+    );
+    assert_eq!(
+        d.post_raw(&ctm_path, "application/json", &ctm_body, &ctm_signed)
+            .status,
+        200
+    );
+
+    let cf = campaign(
+        &d,
+        "clickfunnels",
+        json!({"signing_secret": "test_cf_secret"}),
+    );
+    let cf_path = hook(&d, "clickfunnels", &cf);
+    let cf_body = fixture("clickfunnels/contact_identified.json");
+    let now = chrono::Utc::now().timestamp().to_string();
+    let stale = (chrono::Utc::now().timestamp() - 11 * 60).to_string();
+    for (timestamp, expected) in [(&stale, 401), (&now, 200)] {
+        let signature = clickfunnels_signature("test_cf_secret", timestamp, &cf_body);
+        let headers = [
+            ("X-Webhook-ClickFunnels-Timestamp", timestamp.as_str()),
+            ("X-Webhook-ClickFunnels-Signature", signature.as_str()),
+        ];
+        let answer = d.post_raw(&cf_path, "application/json", &cf_body, &headers);
+        assert_eq!(answer.status, expected, "{timestamp}: {}", answer.body);
+    }
+
+    let grace = lead_by_email_or_phone(&d, "2025550111");
+    assert_eq!(grace["first_name"], "Grace Hopper");
+    assert_eq!(grace["lead_source"], "callrail");
+    assert_eq!(grace["phone_e164"], "+12025550111");
+    let jane = lead_by_email(&d, "jane@example.com");
+    assert_eq!(jane["phone_e164"], "+17607058888");
+    assert_eq!(jane["lead_source"], "calltrackingmetrics");
+    let bob = lead_by_email(&d, "bob@example.com");
+    assert_eq!(bob["first_name"], "Bob Dullan");
+    assert_eq!(bob["phone_e164"], "+18472555555");
+}
+
+fn lead_by_email_or_phone(d: &Daemon, q: &str) -> Value {
+    d.wait_processed();
+    let leads = d.leads(&format!("q={q}"));
+    assert_eq!(leads.len(), 1, "{q}: {leads:?}");
+    leads[0].clone()
+}
+
+#[test]
+fn unbounce_forms_and_other_numbers_calls() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    let unbounce = campaign(&d, "unbounce", json!({}));
+    let path = hook(&d, "unbounce", &unbounce);
+    let form = fixture("unbounce/form.txt");
+    for _ in 0..2 {
+        let answer = d.post_raw(&path, "application/x-www-form-urlencoded", &form, &[]);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let no_data = d.post_raw(
+        &path,
+        "application/x-www-form-urlencoded",
+        b"page_id=abc&page_name=Wayfaring",
+        &[],
+    );
+    assert_eq!(no_data.status, 200);
+    let ada = lead_by_email(&d, "ada@example.org");
+    assert_eq!(ada["first_name"], "Ada Lovelace");
+    assert_eq!(ada["lead_source"], "unbounce");
+    let detail = d.lead_detail(ada["lead_public_id"].as_str().unwrap());
+    let submissions = detail["submissions"].as_array().unwrap();
+    assert_eq!(submissions.len(), 1, "the same page and data is one lead");
+    assert_eq!(
+        submissions[0]["page_url"],
+        "http://unbouncepages.com/wayfaring-147/"
+    );
+
+    let ctm = campaign(
+        &d,
+        "calltrackingmetrics",
+        json!({"tracking_number": "+14155550000"}),
+    );
+    let answer = d.post_raw(
+        &hook(&d, "calltrackingmetrics", &ctm),
+        "application/json",
+        &fixture("calltrackingmetrics/call.json"),
+        &[],
+    );
+    assert_eq!(answer.status, 200);
+    d.wait_processed();
+    assert!(d.leads("q=jane@example.com").is_empty());
+    let mut reasons = ignored_reasons(&d);
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        ["ctm_not_the_campaigns_number", "unbounce_without_data_json"]
+    );
+}

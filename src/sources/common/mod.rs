@@ -9,3 +9,4 @@ pub mod extract;
 pub mod fields;
 pub mod phone;
 pub mod platform;
+pub mod signature;
