@@ -16,6 +16,7 @@ pub mod campaigns;
 pub mod deadline;
 pub mod deliveries;
 pub mod error;
+pub mod facebook;
 pub mod forms;
 pub mod health;
 pub mod inbox;
@@ -69,6 +70,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::method(Method::OPTIONS).to(site::preflight_lead),
         )
         .route("/thank-you", web::get().to(site::thank_you))
+        .route(
+            "/v1/inbound/webhooks/facebook",
+            web::get().to(facebook::verify_subscription),
+        )
         .route(
             "/v1/inbound/webhooks/{platform}/{account_id}/{campaign_id}",
             web::post().to(webhooks::platform_webhook),

@@ -397,3 +397,39 @@ fn unbounce_forms_and_other_numbers_calls() {
         ["ctm_not_the_campaigns_number", "unbounce_without_data_json"]
     );
 }
+
+#[test]
+fn facebooks_subscription_check_echoes_the_challenge_only_for_the_token() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[("FACEBOOK_VERIFY_TOKEN", "verify-me")]);
+    let check = |query: &str| {
+        d.request(
+            "GET",
+            &format!("/v1/inbound/webhooks/facebook?{query}"),
+            &[],
+            None,
+        )
+    };
+    let ok = check("hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444");
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.body, "1158201444");
+    assert!(ok.header("content-type").unwrap().starts_with("text/plain"));
+    for refused in [
+        "hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1",
+        "hub.mode=unsubscribe&hub.verify_token=verify-me&hub.challenge=1",
+        "hub.mode=subscribe&hub.verify_token=verify-me",
+        "hub.mode=subscribe&hub.challenge=1",
+        "",
+    ] {
+        assert_eq!(check(refused).status, 403, "{refused}");
+    }
+    drop(d);
+    let unset = Daemon::start(&db, &[]);
+    let without = unset.request(
+        "GET",
+        "/v1/inbound/webhooks/facebook?hub.mode=subscribe&hub.verify_token=&hub.challenge=1",
+        &[],
+        None,
+    );
+    assert_eq!(without.status, 403, "no configured token verifies nothing");
+}
