@@ -150,11 +150,12 @@ impl Db {
                 let ack_threads = if threads >= 4 { 2 } else { 1 };
                 let writer_threads = threads.saturating_sub(ack_threads).max(1);
                 (
+                    // Its reads share these threads, and its pipeline's CPU is the server's.
                     Executor::start(
                         pools.writer.clone(),
                         writer_threads,
                         stats.clone(),
-                        Priority::Backlog,
+                        Priority::Answers,
                     ),
                     Executor::start(pools.writer, ack_threads, stats.clone(), Priority::Answers),
                 )

@@ -161,7 +161,7 @@ pub fn apply_campaign_input(
             settings.insert(key.clone(), value.clone());
         }
     }
-    let selected_users = check_settings(&settings)?;
+    let selected_users = check_settings(&touched_settings(&settings, body))?;
     campaign.settings_json = store::json_text(&Value::Object(settings));
     if campaign.integration.is_empty() {
         return Err(ApiError::BadRequest("integration is required".into()));
@@ -170,6 +170,23 @@ pub fn apply_campaign_input(
         true => selected_users,
         false => Vec::new(),
     })
+}
+
+/// The settings a change must be judged on: those it sets, with the rest of a deal's settings when
+/// it touches one, so a campaign stored before a rule existed can still be paused or renamed.
+fn touched_settings(
+    settings: &Map<String, Value>,
+    body: &Map<String, Value>,
+) -> Map<String, Value> {
+    const DEAL: &[&str] = &["create_deal", "pipeline_id", "stage_id"];
+    let touches_deal = DEAL.iter().any(|key| body.contains_key(*key));
+    settings
+        .iter()
+        .filter(|(key, _)| {
+            body.contains_key(*key) || (touches_deal && DEAL.contains(&key.as_str()))
+        })
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
 /// Stops a campaign naming users its account does not have.

@@ -71,14 +71,13 @@ async fn accept(
         payload,
     };
     let Some(campaign) = campaign else {
-        let raw = Value::String(String::from_utf8_lossy(&body).into_owned());
-        return keep_aside(state, ignored("unknown_campaign", raw)).await;
+        return keep_aside(state, ignored("unknown_campaign", raw_excerpt(&body, None))).await;
     };
     check_auth(req, source.auth(), campaign, &body)?;
     let fields = match parse_payload(req, &body).await {
         Ok(fields) => fields,
         Err(why) => {
-            let raw = json!({"raw": String::from_utf8_lossy(&body), "error": why});
+            let raw = raw_excerpt(&body, Some(why));
             return keep_aside(state, ignored("invalid_payload", raw)).await;
         }
     };
@@ -94,6 +93,12 @@ async fn accept(
         return keep_aside(state, ignored(reason, Value::Object(fields))).await;
     }
     let row = inbox_row(platform, account_id, campaign, req, &fields);
+    // What the pipeline would make of it, now: a body it cannot read, or that names nobody, is no
+    // lead to retry for ever but one to show operators.
+    if let Some((reason, why)) = not_a_lead(source, &row) {
+        let payload = json!({"payload": fields, "error": why});
+        return keep_aside(state, ignored(reason, payload)).await;
+    }
     match state
         .ack
         .write(AckWrite::Inbox(row), Instant::now() + ACK_WAIT)
@@ -116,6 +121,38 @@ async fn accept(
             ))
         }
     }
+}
+
+/// Why the stored request would be no lead: its source cannot read it, or it has no name, email
+/// or phone.
+fn not_a_lead(source: &dyn sources::Source, row: &NewInboxRow) -> Option<(&'static str, String)> {
+    let meta: RequestMeta = serde_json::from_str(&row.meta_json).ok()?;
+    let request = sources::StoredRequest {
+        public_id: &row.public_id,
+        account_id: &row.account_id,
+        body: &row.body,
+        meta: &meta,
+    };
+    match source.submissions(&request) {
+        Err(e) => Some(("invalid_payload", e)),
+        Ok(found) if found.is_empty() => Some(("invalid_payload", "no lead in it".into())),
+        Ok(found)
+            if found
+                .iter()
+                .all(|s| s.name.is_none() && s.email.is_none() && s.phone_raw.is_none()) =>
+        {
+            Some(("no_contact", "no name, email or phone".into()))
+        }
+        Ok(_) => None,
+    }
+}
+
+/// The start of a body that is no lead (4 KiB, with its length): enough for an operator to see
+/// what was sent, without letting anyone store megabytes per request.
+fn raw_excerpt(body: &[u8], error: Option<String>) -> Value {
+    const KEPT: usize = 4096;
+    let start = String::from_utf8_lossy(&body[..body.len().min(KEPT)]).into_owned();
+    json!({"raw": start, "bytes": body.len(), "error": error})
 }
 
 /// A body as an object of fields: JSON, urlencoded or multipart, by its `Content-Type` (JSON or
@@ -226,8 +263,8 @@ struct Ignored {
     payload: Value,
 }
 
-/// Records a request that is answered `200` and is no lead; a failure to record it is logged and
-/// changes nothing for the platform (retrying would not make it a lead).
+/// Records a request that is answered `200` and is no lead; one that cannot be recorded is `503`,
+/// so the platform sends it again.
 async fn keep_aside(state: &AppState, ignored: Ignored) -> Result<HttpResponse, ApiError> {
     log::info!(
         "webhook.ignored platform={} account={} reason={}",
@@ -243,10 +280,14 @@ async fn keep_aside(state: &AppState, ignored: Ignored) -> Result<HttpResponse, 
         payload_json: json_text(&ignored.payload),
         received_at: now(),
     });
-    if let AckOutcome::NotStored(e) | AckOutcome::Unknown(e) =
-        state.ack.write(write, Instant::now() + ACK_WAIT).await
-    {
-        log::warn!("webhook.ignored_unrecorded error={e}");
+    match state.ack.write(write, Instant::now() + ACK_WAIT).await {
+        AckOutcome::Stored => Ok(success()),
+        // Unrecorded, it would vanish without a trace: the platform sends it again later.
+        AckOutcome::NotStored(e) | AckOutcome::Unknown(e) => {
+            log::warn!("webhook.ignored_unrecorded error={e}");
+            Err(ApiError::Unavailable(
+                "the webhook could not be recorded; retry shortly".into(),
+            ))
+        }
     }
-    Ok(success())
 }

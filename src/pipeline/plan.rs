@@ -273,15 +273,25 @@ fn submission_row(
     }
 }
 
+/// PostgreSQL's btree takes entries up to about 2.7 KB.
+const MAX_READABLE_KEY: usize = 512;
+
 /// What makes a platform's lead the same lead when it comes again: the platform, the campaign
 /// its URL named and the platform's id for it (a website form has none).
 pub fn platform_lead_key(sub: &Submission) -> Option<String> {
     let campaign = sub.campaign_id.as_deref()?;
     let lead_id = sub.platform_lead_id.as_deref()?;
-    Some(format!(
-        "{}\u{1f}{campaign}\u{1f}{lead_id}",
-        sub.lead_source
-    ))
+    let key = format!("{}\u{1f}{campaign}\u{1f}{lead_id}", sub.lead_source);
+    // A platform's id is short; a long one is hashed so it always fits a btree index entry.
+    Some(match key.len() > MAX_READABLE_KEY {
+        true => {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(key.as_bytes());
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            format!("sha256:{hex}")
+        }
+        false => key,
+    })
 }
 
 /// The lead's fields after this submission (whose person fields an IP-only join keeps).

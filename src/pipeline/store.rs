@@ -224,8 +224,6 @@ fn update_lead(
     Ok(())
 }
 
-/// Which of these inbox rows (sorted) have their submissions stored already: a row's first
-/// submission carries its id, and a row's submissions are stored in one transaction.
 /// Which of the platform lead keys are stored already.
 pub fn platform_leads_stored(
     conn: &mut AnyConnection,
@@ -241,6 +239,8 @@ pub fn platform_leads_stored(
         .load(conn)?)
 }
 
+/// Which of these inbox rows (sorted) have their submissions stored already: a row's first
+/// submission carries its id, and a row's submissions are stored in one transaction.
 pub fn rows_stored_already(
     conn: &mut AnyConnection,
     inbox_ids: &[i64],

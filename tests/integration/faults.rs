@@ -204,10 +204,15 @@ fn the_pipeline_writer_yields_the_cpu_to_answers() {
         .filter(|n| **n == (process + 10).min(19))
         .count();
     let answering = niceness.iter().filter(|n| **n == process).count();
-    assert!(lowered >= 1, "no thread yields the CPU: {niceness:?}");
-    assert!(
-        answering > lowered,
-        "answers keep the priority: {niceness:?}"
-    );
+    if db.is_postgres() {
+        // Admin reads run on the pipeline's threads there, and its work is the server's.
+        assert_eq!(lowered, 0, "{niceness:?}");
+    } else {
+        assert!(lowered >= 1, "no thread yields the CPU: {niceness:?}");
+        assert!(
+            answering > lowered,
+            "answers keep the priority: {niceness:?}"
+        );
+    }
     assert_eq!(lowered + answering, niceness.len(), "{niceness:?}");
 }

@@ -153,6 +153,16 @@ fn what_a_platform_cannot_fix_is_answered_200_and_kept_with_its_reason() {
             b"[1, 2, 3]".to_vec(),
             "invalid_payload",
         ),
+        (
+            hook(&d, "phonesites", &phonesites),
+            br#"{"page": "Landing", "lead_id": "ps_9", "notes": "nobody"}"#.to_vec(),
+            "no_contact",
+        ),
+        (
+            hook(&d, "kartra", &kartra),
+            br#"{"action": "filled_form", "action_details": {"form": {"form_id": "7"}}}"#.to_vec(),
+            "invalid_payload",
+        ),
     ];
     for (path, body, reason) in &cases {
         let answer = post_json(&d, path, body);
@@ -166,6 +176,24 @@ fn what_a_platform_cannot_fix_is_answered_200_and_kept_with_its_reason() {
     assert_eq!(reasons, expected_sorted);
     d.wait_processed();
     assert!(d.leads("").is_empty(), "nothing ignored became a lead");
+    assert_eq!(
+        d.admin_get("/admin/inbox?status=failed")["items"],
+        json!([])
+    );
+    // A stranger's megabyte is kept as its first 4 KiB and its length.
+    let big = format!("{{\"x\": \"{}\"}}", "y".repeat(1000 * 1000));
+    let answer = post_json(&d, &hook(&d, "instapage", "nobody"), big.as_bytes());
+    assert_eq!(answer.status, 200);
+    let listed = d.admin_get("/admin/ignored-webhooks")["ignored_webhooks"].clone();
+    let kept = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["payload_json"]["bytes"] == big.len())
+        .expect("the stranger's request is listed")["payload_json"]
+        .clone();
+    assert_eq!(kept["bytes"], big.len());
+    assert_eq!(kept["raw"].as_str().unwrap().len(), 4096);
 }
 
 #[test]

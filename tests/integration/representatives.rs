@@ -135,6 +135,14 @@ fn campaigns_name_only_their_accounts_users_and_deals_need_a_pipeline_and_stage(
     assert_eq!(kept["stage_id"], 4, "a refused change changes nothing");
     assert_eq!(kept["deal_value"], 900);
     assert_eq!(kept["selected_user"][0]["id"], ours.as_str());
+    // A campaign stored before these rules (a deal without a stage) can still be paused.
+    db.execute(&format!(
+        "UPDATE campaigns SET settings_json = '{{\"create_deal\": true, \"notification_type\": \"fax\"}}' \
+         WHERE id = '{id}'"
+    ));
+    let paused = patch(json!({"active": false}));
+    assert_eq!(paused.status, 200, "{}", paused.body);
+    assert_eq!(patch(json!({"create_deal": true})).status, 422);
 }
 
 #[test]

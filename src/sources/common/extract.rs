@@ -143,13 +143,7 @@ const NOT_THE_PERSONS_PHONE: &[&str] = &[
 /// The fields of `payload` (an object; anything else has none) by the rules, for `kind`.
 pub fn extract_contact(payload: &Value, kind: ContactKind) -> Extracted {
     let index = FieldIndex::new(payload);
-    let person_name = index.text(PERSON_NAME).or_else(|| {
-        let parts: Vec<String> = [index.text(FIRST_NAME), index.text(LAST_NAME)]
-            .into_iter()
-            .flatten()
-            .collect();
-        Some(parts.join(" ")).filter(|s| !s.is_empty())
-    });
+    let person_name = index.person_name();
     let business_name = index.text(BUSINESS_NAME);
     let name = match kind {
         ContactKind::Business => business_name.clone().or_else(|| person_name.clone()),
@@ -159,10 +153,17 @@ pub fn extract_contact(payload: &Value, kind: ContactKind) -> Extracted {
         .text(EMAIL)
         .filter(|e| is_plausible_email(e))
         .or_else(|| index.first_value(|key, text| !is_excluded(key) && is_plausible_email(text)));
+    let phone_country_code = index.text(PHONE_COUNTRY_CODE);
+    let country = index.text(COUNTRY);
+    // A value found only by its look must also be a valid number where the lead is.
+    let valid_phone = |text: &str| {
+        looks_like_phone(text)
+            && format_phone(text, phone_country_code.as_deref(), country.as_deref()).is_some()
+    };
     let phone = index
         .text(PHONE)
         .filter(|p| looks_like_phone(p))
-        .or_else(|| index.first_value(|key, text| !is_excluded(key) && looks_like_phone(text)));
+        .or_else(|| index.first_value(|key, text| !is_excluded(key) && valid_phone(text)));
     let address = Address {
         street: index.text(STREET),
         city: index.text(CITY),
@@ -189,16 +190,20 @@ pub fn extract_contact(payload: &Value, kind: ContactKind) -> Extracted {
         business_name,
         email,
         phone,
-        phone_country_code: index.text(PHONE_COUNTRY_CODE),
+        phone_country_code,
         country: address.country.clone(),
         address,
         business_address,
     }
 }
 
-/// Ids, and the business's own numbers, are never searched for a person's email or phone.
+/// Ids, addresses, codes, times and amounts, and the business's own numbers, are never searched
+/// for a person's email or phone.
 fn is_excluded(key: &str) -> bool {
-    key.ends_with("id") || NOT_THE_PERSONS_PHONE.contains(&key)
+    const NOT_CONTACT: &[&str] = &["ip", "zip", "postal", "time", "date", "amount", "price"];
+    key.ends_with("id")
+        || NOT_THE_PERSONS_PHONE.contains(&key)
+        || NOT_CONTACT.iter().any(|part| key.contains(part))
 }
 
 /// A whole value that reads as a phone number: digits with the usual separators, 7 to 15 digits,
@@ -208,10 +213,23 @@ pub fn looks_like_phone(text: &str) -> bool {
     let digits = text.chars().filter(char::is_ascii_digit).count();
     let allowed = |c: char| c.is_ascii_digit() || matches!(c, ' ' | '(' | ')' | '-' | '.' | '/');
     let body = text.strip_prefix('+').unwrap_or(text);
-    (7..=15).contains(&digits) && body.chars().all(allowed) && !looks_like_date(body) && {
-        let dots = body.matches('.').count();
-        dots == 0 || dots >= 2
-    }
+    (7..=15).contains(&digits)
+        && body.chars().all(allowed)
+        && !looks_like_date(body)
+        && !looks_like_ip_address(body)
+        && {
+            let dots = body.matches('.').count();
+            dots == 0 || dots >= 2
+        }
+}
+
+/// `127.0.0.1`: four groups of one to three digits between dots.
+fn looks_like_ip_address(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('.').collect();
+    groups.len() == 4
+        && groups
+            .iter()
+            .all(|g| (1..=3).contains(&g.len()) && g.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// `yyyy-mm-dd`, `dd/mm/yyyy`, `mm.dd.yyyy` and the like: three groups, one of four digits at an
@@ -263,7 +281,9 @@ pub fn country_iso_code(country: &str) -> Option<String> {
 /// Every field by normalized key, the top level first, then each nested level; a field's value
 /// is its text, an array's first non-empty element, or an object's `value` (`mobilePhone.value`).
 struct FieldIndex<'a> {
-    by_key: HashMap<String, &'a Value>,
+    /// Each key's values with their depth, the shallowest first.
+    by_key: HashMap<String, Vec<(usize, &'a Value)>>,
+    deepest: usize,
     /// Every string value in that order, with its key, for the pattern fallback.
     strings: Vec<(String, &'a str)>,
 }
@@ -275,18 +295,20 @@ impl<'a> FieldIndex<'a> {
     fn new(payload: &'a Value) -> Self {
         let mut index = FieldIndex {
             by_key: HashMap::new(),
+            deepest: 0,
             strings: Vec::new(),
         };
         let mut level: Vec<&'a serde_json::Map<String, Value>> = match payload {
             Value::Object(map) => vec![map],
             _ => Vec::new(),
         };
-        for _ in 0..MAX_DEPTH {
+        for depth in 0..MAX_DEPTH {
             let mut next = Vec::new();
+            index.deepest = depth;
             for map in level {
                 for (key, value) in map {
                     let key = normalize_key(key);
-                    index.add(&key, value, &mut next);
+                    index.add(&key, depth, value, &mut next);
                 }
             }
             if next.is_empty() {
@@ -300,10 +322,14 @@ impl<'a> FieldIndex<'a> {
     fn add(
         &mut self,
         key: &str,
+        depth: usize,
         value: &'a Value,
         next: &mut Vec<&'a serde_json::Map<String, Value>>,
     ) {
-        self.by_key.entry(key.to_string()).or_insert(value);
+        self.by_key
+            .entry(key.to_string())
+            .or_default()
+            .push((depth, value));
         match value {
             Value::String(s) => self.strings.push((key.to_string(), s)),
             Value::Object(inner) => next.push(inner),
@@ -320,13 +346,36 @@ impl<'a> FieldIndex<'a> {
         }
     }
 
+    /// `name`-like fields, else first and last name, the shallowest level that has either.
+    fn person_name(&self) -> Option<String> {
+        (0..=self.deepest).find_map(|depth| {
+            let at = |names: &[&str]| self.text_at(names, depth);
+            at(PERSON_NAME).or_else(|| {
+                let parts: Vec<String> = [at(FIRST_NAME), at(LAST_NAME)]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                Some(parts.join(" ")).filter(|s| !s.is_empty())
+            })
+        })
+    }
+
+    /// The first name of the list with a value at the top level, else one level down, and so
+    /// on: a nested `name` (a tag's) never wins over a top-level `first_name`.
     fn text(&self, names: &[&str]) -> Option<String> {
+        (0..=self.deepest).find_map(|depth| self.text_at(names, depth))
+    }
+
+    fn text_at(&self, names: &[&str], depth: usize) -> Option<String> {
         names.iter().find_map(|name| {
-            let value = self.by_key.get(*name)?;
-            match value {
-                Value::Object(inner) => inner.get("value").and_then(value_text),
-                value => value_text(value),
-            }
+            self.by_key
+                .get(*name)?
+                .iter()
+                .filter(|(d, _)| *d == depth)
+                .find_map(|(_, value)| match value {
+                    Value::Object(inner) => inner.get("value").and_then(value_text),
+                    value => value_text(value),
+                })
         })
     }
 

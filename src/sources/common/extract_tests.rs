@@ -87,6 +87,18 @@ fn the_top_level_wins_over_nested_objects_which_are_still_searched() {
 }
 
 #[test]
+fn each_level_is_searched_whole_before_the_next() {
+    let tagged =
+        person(json!({"first_name": "Ann", "last_name": "Lee", "tags": [{"name": "VIP"}]}));
+    assert_eq!(tagged.name.as_deref(), Some("Ann Lee"));
+    let nulls = person(
+        json!({"phone": null, "email": "", "contact": {"phone": "+12025550143", "email": "c@example.com"}}),
+    );
+    assert_eq!(nulls.phone.as_deref(), Some("+12025550143"));
+    assert_eq!(nulls.email.as_deref(), Some("c@example.com"));
+}
+
+#[test]
 fn a_phone_object_gives_its_value() {
     let found = person(json!({"mobilePhone": {"value": "+44 7700 900123", "type": "mobile"}}));
     assert_eq!(found.phone.as_deref(), Some("+44 7700 900123"));
@@ -127,9 +139,17 @@ fn numbers_ids_urls_dates_and_the_business_lines_are_never_the_persons_phone() {
         "price": "1234567.50",
         "business_phone_number": "+15555550100",
         "tracking_phone_number": "+14155559999",
-        "trackingnum": "+14155559999"
+        "trackingnum": "+14155559999",
+        "ip": "127.0.0.1",
+        "visitor": "85.73.39.163",
+        "zip": "10001-1234",
+        "created": "1700000000"
     }));
     assert_eq!(found.phone, None, "{found:?}");
+    // Found by its look only, a number must be valid where the lead is.
+    let with_country = person(json!({"country": "US", "other": "4155551234"}));
+    assert_eq!(with_country.phone.as_deref(), Some("4155551234"));
+    assert_eq!(person(json!({"other": "4155551234"})).phone, None);
 }
 
 #[test]
