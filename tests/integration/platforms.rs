@@ -461,3 +461,36 @@ fn facebooks_subscription_check_echoes_the_challenge_only_for_the_token() {
     );
     assert_eq!(without.status, 403, "no configured token verifies nothing");
 }
+
+#[test]
+fn a_platform_lead_goes_to_its_campaigns_webhook() {
+    use crate::receiver::{Behavior, Receiver};
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[("ENVIRONMENT", "production")]);
+    let receiver = Receiver::start(Behavior::Status(200));
+    // Two Kartra campaigns of one project: the URL names which one, and so which webhook.
+    campaign(
+        &d,
+        "kartra",
+        json!({"name": "other", "webhook_url": "http://127.0.0.1:9/other"}),
+    );
+    let named = campaign(&d, "kartra", json!({"webhook_url": receiver.url}));
+    let answer = post_json(
+        &d,
+        &hook(&d, "kartra", &named),
+        &fixture("kartra/filled_form.json"),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let got = receiver.wait_for(1, std::time::Duration::from_secs(10));
+    let sent = got[0].json();
+    assert_eq!(sent["email"], "johndoe@example.com");
+    assert_eq!(sent["lead_source"], "kartra");
+    assert_eq!(sent["campaign_id"], named.as_str());
+    assert_eq!(sent["project_name"], "Skyline Towers");
+    assert_eq!(sent["phone_e164"], "+12025550143");
+    assert_eq!(
+        sent["user_ip"],
+        Value::Null,
+        "the platform's address is not the person's"
+    );
+}
