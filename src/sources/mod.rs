@@ -14,6 +14,7 @@ pub mod callrail;
 pub mod calltrackingmetrics;
 pub mod clickfunnels;
 pub mod common;
+pub mod facebook;
 pub mod instapage;
 pub mod kartra;
 pub mod manychat;

@@ -81,7 +81,8 @@ fn verify_base64<M: Mac>(mac: M, given: &str) -> Result<(), &'static str> {
     mac.verify_slice(&given).map_err(|_| MISMATCH)
 }
 
-fn from_hex(text: &str) -> Option<Vec<u8>> {
+/// Hex text (either case) as bytes; `None` when it is not.
+pub fn from_hex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) || !text.is_ascii() {
         return None;
     }
