@@ -4,7 +4,7 @@
 //! top level), with a pattern search over all string values as the fallback for email and phone.
 //! Pure: no I/O, no clock.
 
-use super::fields::{is_plausible_email, normalize_key, value_text};
+use super::fields::{is_plausible_email, normalize_key, value_text, FIRST_NAME, LAST_NAME};
 use super::phone::{normalize_phone, Phone};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -52,8 +52,6 @@ const PERSON_NAME: &[&str] = &[
     "formatted_customer_name",
     "cnam",
 ];
-const FIRST_NAME: &[&str] = &["first_name", "firstname", "fname", "given_name"];
-const LAST_NAME: &[&str] = &["last_name", "lastname", "lname", "surname", "family_name"];
 const BUSINESS_NAME: &[&str] = &[
     "company_name",
     "business_name",

@@ -37,8 +37,8 @@ const NAME: &[&str] = &[
     "contact_name",
     "customer_name",
 ];
-const FIRST_NAME: &[&str] = &["first_name", "firstname", "fname", "given_name"];
-const LAST_NAME: &[&str] = &["last_name", "lastname", "lname", "surname", "family_name"];
+pub const FIRST_NAME: &[&str] = &["first_name", "firstname", "fname", "given_name"];
+pub const LAST_NAME: &[&str] = &["last_name", "lastname", "lname", "surname", "family_name"];
 const EMAIL: &[&str] = &[
     "email",
     "e_mail",
