@@ -91,6 +91,22 @@ pub fn json_config() -> web::JsonConfig {
 
 pub type Reply = Result<HttpResponse, ApiError>;
 
+/// A key the contract does not name is a mistake (`thankyou_url`), not a setting to keep: `422`
+/// naming it.
+pub fn refuse_unknown_keys(
+    body: &serde_json::Map<String, Value>,
+    what: &str,
+    known: impl Fn(&str) -> bool,
+) -> Result<(), ApiError> {
+    match body.keys().find(|k| !known(k)) {
+        Some(unknown) => Err(ApiError::unprocessable(
+            unknown,
+            format!("unknown {what} key {unknown:?}"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// `{"<key>": [row, ...]}`: the shape of every listing.
 pub fn listing<T>(key: &str, rows: &[T], to_json: impl Fn(&T) -> Value) -> HttpResponse {
     let items: Vec<Value> = rows.iter().map(to_json).collect();

@@ -9,13 +9,6 @@ pub const CONTACT_KINDS: &[&str] = &["person", "business"];
 pub const NOTIFICATION_TYPES: &[&str] =
     &["only_send_email", "only_send_sms", "send_email_sms", "none"];
 
-fn unprocessable(field: &str, message: String) -> ApiError {
-    ApiError::Unprocessable {
-        message,
-        fields: vec![field.to_string()],
-    }
-}
-
 /// A non-empty string or a number (CRM ids come both ways).
 fn is_id(value: Option<&Value>) -> bool {
     match value {
@@ -29,7 +22,7 @@ fn one_of(settings: &Map<String, Value>, field: &str, allowed: &[&str]) -> Resul
     match settings.get(field) {
         None | Some(Value::Null) => Ok(()),
         Some(Value::String(s)) if allowed.contains(&s.as_str()) => Ok(()),
-        Some(_) => Err(unprocessable(
+        Some(_) => Err(ApiError::unprocessable(
             field,
             format!("{field} must be one of {}", allowed.join(", ")),
         )),
@@ -40,7 +33,7 @@ fn boolean(settings: &Map<String, Value>, field: &str) -> Result<bool, ApiError>
     match settings.get(field) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(unprocessable(
+        Some(_) => Err(ApiError::unprocessable(
             field,
             format!("{field} must be true or false"),
         )),
@@ -50,7 +43,10 @@ fn boolean(settings: &Map<String, Value>, field: &str) -> Result<bool, ApiError>
 fn object(settings: &Map<String, Value>, field: &str) -> Result<(), ApiError> {
     match settings.get(field) {
         None | Some(Value::Null) | Some(Value::Object(_)) => Ok(()),
-        Some(_) => Err(unprocessable(field, format!("{field} must be an object"))),
+        Some(_) => Err(ApiError::unprocessable(
+            field,
+            format!("{field} must be an object"),
+        )),
     }
 }
 
@@ -79,9 +75,9 @@ pub fn check_settings(settings: &Map<String, Value>) -> Result<Vec<String>, ApiE
         None | Some(Value::Null) => {}
         Some(Value::Number(n)) if n.as_f64().is_some_and(|v| v >= 0.0) => {}
         Some(_) => {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "deal_value",
-                "deal_value must be a number, 0 or more".into(),
+                "deal_value must be a number, 0 or more",
             ))
         }
     }
@@ -89,9 +85,9 @@ pub fn check_settings(settings: &Map<String, Value>) -> Result<Vec<String>, ApiE
         None | Some(Value::Null) => {}
         Some(Value::String(c)) if c.len() == 3 && c.chars().all(|c| c.is_ascii_alphabetic()) => {}
         Some(_) => {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "currency",
-                "currency must be a three-letter code such as USD".into(),
+                "currency must be a three-letter code such as USD",
             ))
         }
     }
@@ -101,10 +97,9 @@ pub fn check_settings(settings: &Map<String, Value>) -> Result<Vec<String>, ApiE
 /// `[{"id": "<user id>", "custom_number": "+1..." or null}, ...]`.
 fn selected_user_ids(selected: Option<&Value>) -> Result<Vec<String>, ApiError> {
     let bad = || {
-        unprocessable(
+        ApiError::unprocessable(
             "selected_user",
-            "selected_user must be a list of {\"id\": <user id>, \"custom_number\": <phone or null>}"
-                .into(),
+            "selected_user must be a list of {\"id\": <user id>, \"custom_number\": <phone or null>}",
         )
     };
     let items = match selected {
@@ -130,7 +125,7 @@ fn selected_user_ids(selected: Option<&Value>) -> Result<Vec<String>, ApiError> 
 
 /// The answer for ids that name no user of the account.
 pub fn unknown_users_error(unknown: &[String]) -> ApiError {
-    unprocessable(
+    ApiError::unprocessable(
         "selected_user",
         format!(
             "selected_user names no user of this account: {}",

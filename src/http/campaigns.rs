@@ -2,7 +2,7 @@
 //! key by key (unknown keys are `422`, URLs must be safe to send browsers and leads to).
 
 use super::accounts::valid_name;
-use super::admin::{listing, refresh_directory, Reply};
+use super::admin::{listing, refresh_directory, refuse_unknown_keys, Reply};
 use super::auth::Admin;
 use super::campaign_settings::{check_settings, unknown_users_error};
 use super::error::ApiError;
@@ -80,24 +80,15 @@ pub fn valid_thank_you_url(url: &str) -> Result<(), String> {
     }
 }
 
-/// A key the contract does not name is a mistake (`thankyou_url`), not a setting to keep: `422`.
 fn refuse_unknown_campaign_keys(body: &Map<String, Value>) -> Result<(), ApiError> {
-    let known = |key: &str| {
+    refuse_unknown_keys(body, "campaign", |key| {
         CAMPAIGN_COLUMNS.contains(&key)
             || CAMPAIGN_SETTINGS.contains(&key)
             || CAMPAIGN_READ_ONLY.contains(&key)
-    };
-    match body.keys().find(|k| !known(k)) {
-        Some(unknown) => Err(ApiError::Unprocessable {
-            message: format!("unknown campaign key {unknown:?}"),
-            fields: vec![unknown.clone()],
-        }),
-        None => Ok(()),
-    }
+    })
 }
 
-/// Applies a JSON body to a campaign (new or existing), checking every field it uses.
-/// Applies a change; returns the user ids of a `selected_user` it sets, which the caller finds
+/// Applies a JSON body to a campaign (new or existing), checking every field it uses; returns the user ids of a `selected_user` it sets, which the caller finds
 /// among the account's users.
 pub fn apply_campaign_input(
     campaign: &mut Campaign,
@@ -113,13 +104,13 @@ pub fn apply_campaign_input(
     if let Some(integration) = optional_string(body, "integration")? {
         let integration = integration.unwrap_or_default();
         if !crate::sources::INTEGRATIONS.contains(&integration.as_str()) {
-            return Err(ApiError::Unprocessable {
-                message: format!(
+            return Err(ApiError::unprocessable(
+                "integration",
+                format!(
                     "integration must be one of {}",
                     crate::sources::INTEGRATIONS.join(", ")
                 ),
-                fields: vec!["integration".into()],
-            });
+            ));
         }
         campaign.integration = integration;
     }

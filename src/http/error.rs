@@ -30,6 +30,16 @@ pub enum ApiError {
     RequestTimeout,
 }
 
+impl ApiError {
+    /// `422` naming the one field that is wrong.
+    pub fn unprocessable(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::Unprocessable {
+            message: message.into(),
+            fields: vec![field.to_string()],
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {

@@ -1,7 +1,7 @@
 //! `/admin/accounts/{id}/users` (representatives) and `/admin/accounts/{id}/facebook-token`.
 
 use super::accounts::valid_name;
-use super::admin::{listing, refresh_directory, Reply};
+use super::admin::{listing, refresh_directory, refuse_unknown_keys, Reply};
 use super::auth::Admin;
 use super::error::ApiError;
 use super::AppState;
@@ -18,51 +18,54 @@ const USER_KEYS: &[&str] = &["name", "email", "phone", "fcm_token", "active"];
 const MAX_FCM_TOKEN: usize = 4096;
 const TOKEN_KEYS: &[&str] = &["page_id", "access_token", "expires_at"];
 
-fn unprocessable(field: &str, message: &str) -> ApiError {
-    ApiError::Unprocessable {
-        message: message.to_string(),
-        fields: vec![field.to_string()],
-    }
-}
-
-fn refuse_unknown_keys(body: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
-    match body.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(unknown) => Err(unprocessable(unknown, &format!("unknown key {unknown:?}"))),
-        None => Ok(()),
-    }
-}
-
 /// A trimmed string or nothing; anything else is `422` naming the field.
 fn optional_text(body: &Map<String, Value>, field: &str) -> Result<Option<String>, ApiError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty())),
-        Some(_) => Err(unprocessable(field, &format!("{field} must be a string"))),
+        Some(_) => Err(ApiError::unprocessable(
+            field,
+            format!("{field} must be a string"),
+        )),
     }
 }
 
 /// A representative from a request body, checked field by field.
 pub fn user_from_input(account_id: &str, body: &Map<String, Value>) -> Result<User, ApiError> {
-    refuse_unknown_keys(body, USER_KEYS)?;
+    refuse_unknown_keys(body, "user", |key| USER_KEYS.contains(&key))?;
     let name = valid_name(optional_text(body, "name")?.as_deref(), true)
-        .map_err(|e| unprocessable("name", &e.to_string()))?
+        .map_err(|e| ApiError::unprocessable("name", e.to_string()))?
         .unwrap_or_default();
     let email = optional_text(body, "email")?;
     if email.as_deref().is_some_and(|e| !is_plausible_email(e)) {
-        return Err(unprocessable("email", "email is not an email address"));
+        return Err(ApiError::unprocessable(
+            "email",
+            "email is not an email address",
+        ));
     }
     let phone = optional_text(body, "phone")?;
     if phone.as_deref().is_some_and(|p| !looks_like_phone(p)) {
-        return Err(unprocessable("phone", "phone is not a phone number"));
+        return Err(ApiError::unprocessable(
+            "phone",
+            "phone is not a phone number",
+        ));
     }
     let active = match body.get("active") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(unprocessable("active", "active must be true or false")),
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "active",
+                "active must be true or false",
+            ))
+        }
     };
     let fcm_token = optional_text(body, "fcm_token")?;
     if fcm_token.as_ref().is_some_and(|t| t.len() > MAX_FCM_TOKEN) {
-        return Err(unprocessable("fcm_token", "fcm_token is too long"));
+        return Err(ApiError::unprocessable(
+            "fcm_token",
+            "fcm_token is too long",
+        ));
     }
     let t = now();
     Ok(User {
@@ -119,7 +122,7 @@ pub fn user_json(user: &User) -> Value {
 /// `expires_at` as RFC 3339 text or Unix seconds (what Facebook's token debugger shows).
 fn expiry(value: Option<&Value>) -> Result<Option<NaiveDateTime>, ApiError> {
     let bad = || {
-        unprocessable(
+        ApiError::unprocessable(
             "expires_at",
             "expires_at must be an RFC 3339 time or Unix seconds",
         )
@@ -143,15 +146,17 @@ pub fn token_from_input(
     account_id: &str,
     body: &Map<String, Value>,
 ) -> Result<FacebookPageToken, ApiError> {
-    refuse_unknown_keys(body, TOKEN_KEYS)?;
+    refuse_unknown_keys(body, "token", |key| TOKEN_KEYS.contains(&key))?;
     let page_id = match body.get("page_id") {
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => optional_text(body, "page_id")?,
     }
-    .ok_or_else(|| unprocessable("page_id", "page_id is required"))?;
+    .ok_or_else(|| ApiError::unprocessable("page_id", "page_id is required"))?;
     let access_token = optional_text(body, "access_token")?
         .filter(|t| !t.chars().any(char::is_whitespace))
-        .ok_or_else(|| unprocessable("access_token", "access_token is required, without spaces"))?;
+        .ok_or_else(|| {
+            ApiError::unprocessable("access_token", "access_token is required, without spaces")
+        })?;
     let t = now();
     Ok(FacebookPageToken {
         account_id: account_id.to_string(),

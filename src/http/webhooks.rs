@@ -92,10 +92,11 @@ async fn accept(
     if let Some(reason) = reason {
         return keep_aside(state, ignored(reason, Value::Object(fields))).await;
     }
-    let row = inbox_row(platform, account_id, campaign, req, &fields);
+    let meta = request_meta(req, campaign);
+    let row = inbox_row(platform, account_id, &meta, &fields);
     // What the pipeline would make of it, now: a body it cannot read, or that names nobody, is no
     // lead to retry for ever but one to show operators.
-    if let Some((reason, why)) = not_a_lead(source, &row) {
+    if let Some((reason, why)) = not_a_lead(source, &row, &meta) {
         let payload = json!({"payload": fields, "error": why});
         return keep_aside(state, ignored(reason, payload)).await;
     }
@@ -125,13 +126,16 @@ async fn accept(
 
 /// Why the stored request would be no lead: its source cannot read it, or it has no name, email
 /// or phone.
-fn not_a_lead(source: &dyn sources::Source, row: &NewInboxRow) -> Option<(&'static str, String)> {
-    let meta: RequestMeta = serde_json::from_str(&row.meta_json).ok()?;
+fn not_a_lead(
+    source: &dyn sources::Source,
+    row: &NewInboxRow,
+    meta: &RequestMeta,
+) -> Option<(&'static str, String)> {
     let request = sources::StoredRequest {
         public_id: &row.public_id,
         account_id: &row.account_id,
         body: &row.body,
-        meta: &meta,
+        meta,
     };
     match source.submissions(&request) {
         Err(e) => Some(("invalid_payload", e)),
@@ -221,14 +225,9 @@ fn check_auth(
     })
 }
 
-fn inbox_row(
-    platform: &str,
-    account_id: &str,
-    campaign: &Campaign,
-    req: &HttpRequest,
-    fields: &Map<String, Value>,
-) -> NewInboxRow {
-    let meta = RequestMeta {
+/// What is kept beside a platform's body: the campaign its URL named, and when it came.
+fn request_meta(req: &HttpRequest, campaign: &Campaign) -> RequestMeta {
+    RequestMeta {
         user_agent: req
             .headers()
             .get(header::USER_AGENT)
@@ -240,14 +239,22 @@ fn inbox_row(
             project_name: campaign.project_name.clone(),
         }),
         ..Default::default()
-    };
+    }
+}
+
+fn inbox_row(
+    platform: &str,
+    account_id: &str,
+    meta: &RequestMeta,
+    fields: &Map<String, Value>,
+) -> NewInboxRow {
     let received_at = now();
     NewInboxRow {
         public_id: new_public_id(),
         kind: platform.to_string(),
         account_id: account_id.to_string(),
         body: json_text(&Value::Object(fields.clone())),
-        meta_json: serde_json::to_string(&meta).unwrap_or_else(|_| "{}".into()),
+        meta_json: serde_json::to_string(meta).unwrap_or_else(|_| "{}".into()),
         status: InboxStatus::Pending.as_str().into(),
         attempts: 0,
         next_attempt_at: received_at,

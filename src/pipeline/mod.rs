@@ -119,18 +119,18 @@ pub fn persist_items(
     let row_ids: Vec<i64> = items.iter().map(|item| item.inbox_id).collect();
     let ours = crate::store::inbox::still_ours(conn, &row_ids, lease_owner)?;
     let stored_before = store::rows_stored_already(conn, &ours)?;
-    let platform_keys: Vec<String> = items
+    let platform_keys: Vec<Option<String>> = items
         .iter()
-        .filter_map(|item| plan::platform_lead_key(&item.submission))
+        .map(|item| plan::platform_lead_key(&item.submission))
         .collect();
+    let keys: Vec<String> = platform_keys.iter().flatten().cloned().collect();
     let mut platform_leads_seen: std::collections::HashSet<String> =
-        store::platform_leads_stored(conn, &platform_keys)?
+        store::platform_leads_stored(conn, &keys)?
             .into_iter()
             .collect();
     let mut outcomes: Vec<Option<PersistOutcome>> = Vec::with_capacity(items.len());
     let mut to_store = Vec::new();
-    for item in items {
-        let platform_key = plan::platform_lead_key(&item.submission);
+    for (item, platform_key) in items.iter().zip(platform_keys) {
         if ours.binary_search(&item.inbox_id).is_err() {
             outcomes.push(Some(PersistOutcome::untouched(item.inbox_id)));
         } else if stored_before.binary_search(&item.inbox_id).is_ok() {

@@ -284,12 +284,10 @@ pub fn platform_lead_key(sub: &Submission) -> Option<String> {
     let key = format!("{}\u{1f}{campaign}\u{1f}{lead_id}", sub.lead_source);
     // A platform's id is short; a long one is hashed so it always fits a btree index entry.
     Some(match key.len() > MAX_READABLE_KEY {
-        true => {
-            use sha2::{Digest, Sha256};
-            let digest = Sha256::digest(key.as_bytes());
-            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-            format!("sha256:{hex}")
-        }
+        true => format!(
+            "sha256:{}",
+            crate::sources::common::signature::sha256_hex(key.as_bytes())
+        ),
         false => key,
     })
 }

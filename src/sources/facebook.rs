@@ -3,25 +3,17 @@
 //! the Graph fetch (a job kind) and the back-fill that use them are being built (issue 9); until
 //! then this source is not in `SOURCES`.
 
-use super::common::signature::from_hex;
-use hmac::{Hmac, Mac};
+use super::common::platform::id_text;
+use super::common::signature::verify_hex_sha256;
 use serde_json::{Map, Value};
 
 pub const NAME: &str = "facebook_ads";
 
 /// `X-Hub-Signature-256: sha256=<hex>` over the raw body with the app secret (constant time).
 pub fn signature_matches(header: Option<&str>, body: &[u8], app_secret: &str) -> bool {
-    let Some(hex) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else {
-        return false;
-    };
-    let Some(given) = from_hex(hex) else {
-        return false;
-    };
-    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(app_secret.as_bytes()) else {
-        return false;
-    };
-    mac.update(body);
-    mac.verify_slice(&given).is_ok()
+    header
+        .and_then(|h| h.trim().strip_prefix("sha256="))
+        .is_some_and(|hex| verify_hex_sha256(app_secret, &[body], hex).is_ok())
 }
 
 /// One new lead a webhook announces.
@@ -30,15 +22,6 @@ pub struct LeadgenChange {
     pub leadgen_id: String,
     pub page_id: String,
     pub form_id: Option<String>,
-}
-
-/// An id as Meta sends it: a string or a number.
-fn id_of(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
 }
 
 /// Every `entry[].changes[]` with `field = "leadgen"` (a batch may hold many; ids are strings
@@ -56,9 +39,9 @@ pub fn leadgen_changes(webhook: &Value) -> Vec<LeadgenChange> {
                 }
                 let value = change.get("value")?;
                 Some(LeadgenChange {
-                    leadgen_id: id_of(value.get("leadgen_id"))?,
-                    page_id: id_of(value.get("page_id")).or_else(|| id_of(entry.get("id")))?,
-                    form_id: id_of(value.get("form_id")),
+                    leadgen_id: id_text(value.get("leadgen_id"))?,
+                    page_id: id_text(value.get("page_id")).or_else(|| id_text(entry.get("id")))?,
+                    form_id: id_text(value.get("form_id")),
                 })
             })
         })

@@ -3,10 +3,10 @@
 //! data together identify the lead, Unbounce sending no lead id.
 
 use super::common::platform::{id_text, platform_submission, stored_object};
+use super::common::signature::sha256_hex;
 use super::submission::Submission;
 use super::{Auth, Source, StoredRequest};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 pub const NAME: &str = "unbounce";
 
@@ -59,8 +59,7 @@ impl Source for Unbounce {
             }
         }
         let page = id_text(payload.get("page_id")).unwrap_or_default();
-        let digest = Sha256::digest(format!("{page}\u{1f}{data}").as_bytes());
-        let lead_id: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let lead_id = sha256_hex(format!("{page}\u{1f}{data}").as_bytes());
         let mut submission = platform_submission(
             NAME,
             request,

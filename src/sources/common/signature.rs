@@ -39,12 +39,8 @@ pub fn verify(
                 return Err("timestamp outside the 10-minute window");
             }
             let given = header("x-webhook-clickfunnels-signature").ok_or("no signature")?;
-            let mut mac = hmac_sha256(secret);
-            mac.update(timestamp.trim().as_bytes());
-            mac.update(b".");
-            mac.update(body);
-            let given = from_hex(given.trim()).ok_or("signature is not hex")?;
-            mac.verify_slice(&given).map_err(|_| MISMATCH)
+            let signed = [timestamp.trim().as_bytes(), b".", body];
+            verify_hex_sha256(secret, &signed, &given)
         }
         Scheme::CallRail => {
             let given = header("signature").ok_or("no signature")?;
@@ -63,8 +59,28 @@ pub fn verify(
     }
 }
 
-fn hmac_sha256(secret: &str) -> Hmac<sha2::Sha256> {
-    Hmac::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length")
+/// Hex HMAC-SHA256 of the concatenated `parts` (ClickFunnels, Meta's `X-Hub-Signature-256`).
+pub fn verify_hex_sha256(
+    secret: &str,
+    parts: &[&[u8]],
+    given_hex: &str,
+) -> Result<(), &'static str> {
+    let given = from_hex(given_hex.trim()).ok_or("signature is not hex")?;
+    let mut mac: Hmac<sha2::Sha256> =
+        Hmac::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.verify_slice(&given).map_err(|_| MISMATCH)
+}
+
+/// Lowercase hex SHA-256 (ids made from content: Unbounce's lead id, over-long lead keys).
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn hmac_sha1(secret: &str) -> Hmac<sha1::Sha1> {
@@ -82,7 +98,7 @@ fn verify_base64<M: Mac>(mac: M, given: &str) -> Result<(), &'static str> {
 }
 
 /// Hex text (either case) as bytes; `None` when it is not.
-pub fn from_hex(text: &str) -> Option<Vec<u8>> {
+fn from_hex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) || !text.is_ascii() {
         return None;
     }
