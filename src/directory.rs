@@ -36,6 +36,18 @@ impl Snapshot {
         })
     }
 
+    /// The campaigns of an integration that take leads: active, of an active account.
+    pub fn live_campaigns<'a>(
+        &'a self,
+        integration: &'a str,
+    ) -> impl Iterator<Item = &'a Campaign> {
+        self.campaigns.iter().filter(move |c| {
+            c.integration == integration
+                && c.active
+                && self.accounts.get(&c.account_id).is_some_and(|a| a.active)
+        })
+    }
+
     /// Whether `host` is one of the account's campaigns' `site_domains`.
     pub fn is_site_domain(&self, account_id: &str, host: &str) -> bool {
         self.campaigns

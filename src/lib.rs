@@ -4,6 +4,7 @@ pub mod actors;
 pub mod app;
 pub mod config;
 pub mod directory;
+pub mod facebook;
 pub mod http;
 pub mod jobs;
 pub mod metrics;

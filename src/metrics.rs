@@ -27,6 +27,8 @@ pub struct Metrics {
     pub forward_decisions: Family<Labels, Counter>,
     pub delivery_attempts: Counter,
     pub dead_letters: Gauge,
+    pub facebook_backfill_reads: Family<Labels, Counter>,
+    pub facebook_backfill_leads: Counter,
 }
 
 /// Registers each named field as the metric of that name (`leadgate_` + the field's name).
@@ -56,6 +58,8 @@ impl Default for Metrics {
             forward_decisions: Family::default(),
             delivery_attempts: Counter::default(),
             dead_letters: Gauge::default(),
+            facebook_backfill_reads: Family::default(),
+            facebook_backfill_leads: Counter::default(),
             registry: Registry::default(),
         };
         let mut registry = Registry::with_prefix("leadgate");
@@ -77,6 +81,8 @@ impl Default for Metrics {
             leads_created: "New canonical leads",
             submissions_joined: "Submissions that joined an existing lead",
             forward_decisions: "Forwarding decisions by outcome",
+            facebook_backfill_reads: "Back-fill reads of a Facebook campaign's form, by result",
+            facebook_backfill_leads: "Facebook leads the back-fill found that no webhook had brought",
         );
         Metrics { registry, ..m }
     }

@@ -51,6 +51,8 @@ pub struct ResolveBatch {
 pub struct BatchOutcome {
     pub outcomes: Vec<PersistOutcome>,
     pub failed_rows: Vec<(i64, String)>,
+    /// The campaigns that got a lead, each with its latest (for `health.last_lead_at`).
+    pub latest_leads: Vec<(String, chrono::NaiveDateTime)>,
 }
 
 impl Handler<ResolveBatch> for IdentityResolver {
@@ -146,7 +148,7 @@ fn persist_batch(
     match batch {
         Ok(outcomes) => BatchOutcome {
             outcomes,
-            failed_rows: Vec::new(),
+            ..Default::default()
         },
         // Unavailable: nothing is counted against the rows; their leases run out and they are
         // claimed again.

@@ -8,17 +8,22 @@
 use super::db_executor::Db;
 use super::health::{run_guarded, ActorStats};
 use super::identity_resolver::{BatchOutcome, IdentityResolver, ResolveBatch};
+use super::latest_leads::LatestLeads;
 use super::scorer::{ScoreBatch, Scorer};
 use crate::directory::Directory;
 use crate::jobs::runner::JobsQueued;
 use crate::pipeline::{done_rows, PipelineItem};
 use crate::sources::submission::{RequestMeta, Submission};
 use crate::sources::{self, StoredRequest};
+use crate::store::facebook::record_last_leads;
 use crate::store::inbox::claim_inbox;
 use crate::store::inbox::{fail_inbox_attempt, mark_inbox_done};
-use crate::store::models::InboxRow;
+use crate::store::jobs::insert_jobs_once;
+use crate::store::models::{InboxRow, NewJob};
 use crate::store::write_transaction;
 use actix::prelude::*;
+use chrono::NaiveDateTime;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +31,8 @@ pub const BATCH_SIZE: i64 = 256;
 /// Long enough for any batch; short enough that a crashed instance's rows move on quickly.
 const LEASE_SECONDS: i64 = 10;
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// Campaigns' `last_lead_at` is written at most this often: never a write per submission.
+const LATEST_LEADS_INTERVAL: Duration = Duration::from_secs(1);
 const COALESCE_DELAY: Duration = Duration::from_millis(5);
 /// How many parts of a claimed batch are stored at once on PostgreSQL.
 const BATCHES_IN_FLIGHT: usize = 4;
@@ -40,6 +47,7 @@ pub struct Intake {
     pub lease_owner: String,
     pub busy: bool,
     pub nudged: bool,
+    pub latest_leads: LatestLeads,
 }
 
 impl Actor for Intake {
@@ -50,6 +58,9 @@ impl Actor for Intake {
         self.stats.set_running();
         self.busy = false;
         ctx.run_interval(POLL_INTERVAL, |act, ctx| act.pump(ctx));
+        ctx.run_interval(LATEST_LEADS_INTERVAL, |act, ctx| {
+            act.write_latest_leads(ctx)
+        });
         self.pump(ctx);
     }
 }
@@ -73,6 +84,28 @@ impl Handler<Nudge> for Intake {
 }
 
 impl Intake {
+    fn write_latest_leads(&mut self, ctx: &mut Context<Self>) {
+        let latest = self.latest_leads.take();
+        if latest.is_empty() {
+            return;
+        }
+        let db = self.db.clone();
+        let work = async move {
+            let written = latest.clone();
+            match db.run(move |c| record_last_leads(c, &written)).await {
+                Ok(()) => Vec::new(),
+                Err(e) => {
+                    log::warn!("campaign.last_lead_unrecorded error={e}");
+                    latest
+                }
+            }
+        };
+        ctx.spawn(
+            work.into_actor(self)
+                .map(|unwritten, act, _| act.latest_leads.merge(unwritten)),
+        );
+    }
+
     fn pump(&mut self, ctx: &mut Context<Self>) {
         if let Err(_crash) = run_guarded(&self.stats, || ()) {
             ctx.stop();
@@ -95,7 +128,8 @@ impl Intake {
         ctx.spawn(work.into_actor(self).map(|outcome, act, ctx| {
             act.busy = false;
             match outcome {
-                Ok(claimed) => {
+                Ok((claimed, latest)) => {
+                    act.latest_leads.merge(latest);
                     act.stats.record_processed(claimed as u64);
                     if claimed as i64 == BATCH_SIZE {
                         act.pump(ctx);
@@ -118,7 +152,7 @@ async fn process_batch(
     deliverer: Recipient<JobsQueued>,
     directory: Arc<Directory>,
     owner: String,
-) -> Result<usize, String> {
+) -> Result<(usize, Vec<(String, NaiveDateTime)>), String> {
     let claim_owner = owner.clone();
     let rows = db
         .run_inbox(move |conn| {
@@ -132,17 +166,25 @@ async fn process_batch(
         .await
         .map_err(|e| e.to_string())?;
     if rows.is_empty() {
-        return Ok(0);
+        return Ok((0, Vec::new()));
     }
     let claimed = rows.len();
     let mut submissions = Vec::new();
     let mut failures: Vec<(i64, String)> = Vec::new();
+    let mut latest_leads = Vec::new();
+    let mut fetches = Vec::new();
     for row in &rows {
-        match normalize_row_guarded(row) {
-            Ok(of_row) => submissions.extend(in_row(row.id, of_row)),
-            Err(e) => failures.push((row.id, e)),
+        match fetch_jobs_of(row) {
+            Some(Ok(jobs)) => fetches.push((row.id, jobs)),
+            Some(Err(e)) => failures.push((row.id, e)),
+            None => match normalize_row_guarded(row) {
+                Ok(of_row) => submissions.extend(in_row(row.id, of_row)),
+                Err(e) => failures.push((row.id, e)),
+            },
         }
     }
+    let (mut done, handover_failures) = hand_over_fetches(&db, fetches).await;
+    failures.extend(handover_failures);
     let row_ids: Vec<i64> = rows
         .iter()
         .map(|r| r.id)
@@ -152,7 +194,6 @@ async fn process_batch(
                 .any(|s: &RowSubmission| s.inbox_id == *id)
         })
         .collect();
-    let mut done = Vec::new();
     // PostgreSQL's pool has workers to spare, and a transaction spends most of its time on round
     // trips; SQLite has one writer, which would only queue them.
     let parallel = if db.is_sqlite { 1 } else { BATCHES_IN_FLIGHT };
@@ -170,7 +211,8 @@ async fn process_batch(
             if batch.outcomes.iter().any(|o| o.webhook_enqueued) {
                 deliverer.do_send(JobsQueued);
             }
-            done = done_rows(&batch.outcomes);
+            done.extend(done_rows(&batch.outcomes));
+            latest_leads = batch.latest_leads;
             failures.extend(batch.failed_rows);
         }
         Err(e) => failures.extend(row_ids.into_iter().map(|id| (id, e.clone()))),
@@ -190,7 +232,48 @@ async fn process_batch(
         .await
         .map_err(|e| e.to_string())?;
     }
-    Ok(claimed)
+    Ok((claimed, latest_leads))
+}
+
+/// Rows that only announce leads (Facebook's) become their fetch jobs, written once each (the
+/// job's id is the row's), in one transaction; the rows are then done.
+async fn hand_over_fetches(
+    db: &Db,
+    fetches: Vec<(i64, Vec<NewJob>)>,
+) -> (Vec<i64>, Vec<(i64, String)>) {
+    if fetches.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let rows: Vec<i64> = fetches.iter().map(|(id, _)| *id).collect();
+    let jobs: Vec<NewJob> = fetches.into_iter().flat_map(|(_, jobs)| jobs).collect();
+    match db
+        .run(move |c| write_transaction(c, |c| insert_jobs_once(c, &jobs)))
+        .await
+    {
+        Ok(()) => (rows, Vec::new()),
+        Err(e) => {
+            let error = format!("fetch jobs not written: {e}");
+            (
+                Vec::new(),
+                rows.into_iter().map(|id| (id, error.clone())).collect(),
+            )
+        }
+    }
+}
+
+/// The fetch jobs of a row that announces leads, or `None` for a row that holds them.
+fn fetch_jobs_of(row: &InboxRow) -> Option<Result<Vec<NewJob>, String>> {
+    let source = sources::source(&row.kind)?;
+    let meta: RequestMeta = match serde_json::from_str(&row.meta_json) {
+        Ok(meta) => meta,
+        Err(_) => return None,
+    };
+    source.fetch_jobs(&StoredRequest {
+        public_id: &row.public_id,
+        account_id: &row.account_id,
+        body: &row.body,
+        meta: &meta,
+    })
 }
 
 /// A submission with the inbox row it came from (a row may hold several).
@@ -253,6 +336,18 @@ async fn resolve(
                 signals,
             }
         })
+        .collect::<Vec<PipelineItem>>();
+    let campaign_of_row: HashMap<i64, (String, NaiveDateTime)> = items
+        .iter()
+        .filter_map(|i| {
+            Some((
+                i.inbox_id,
+                (
+                    i.campaign_id.clone()?,
+                    i.submission.submitted_at.naive_utc(),
+                ),
+            ))
+        })
         .collect();
     let in_flight = partitions(items, parallel).into_iter().map(|part| {
         let mut rows: Vec<i64> = part.iter().map(|item| item.inbox_id).collect();
@@ -270,6 +365,7 @@ async fn resolve(
             BatchOutcome {
                 outcomes: Vec::new(),
                 failed_rows: rows.into_iter().map(|id| (id, error.clone())).collect(),
+                latest_leads: Vec::new(),
             }
         }
     });
@@ -278,6 +374,15 @@ async fn resolve(
         merged.outcomes.extend(batch.outcomes);
         merged.failed_rows.extend(batch.failed_rows);
     }
+    let stored = merged
+        .outcomes
+        .iter()
+        .filter(|o| o.submission_public_id.is_some());
+    let mut latest = LatestLeads::default();
+    for (campaign, at) in stored.filter_map(|o| campaign_of_row.get(&o.inbox_id)) {
+        latest.note(campaign, *at);
+    }
+    merged.latest_leads = latest.take();
     Ok(merged)
 }
 

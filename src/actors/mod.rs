@@ -11,4 +11,5 @@ pub mod db_executor;
 pub mod health;
 pub mod identity_resolver;
 pub mod intake;
+pub mod latest_leads;
 pub mod scorer;

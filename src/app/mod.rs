@@ -18,8 +18,10 @@ use crate::actors::intake::Intake;
 use crate::actors::scorer::Scorer;
 use crate::config::Config;
 use crate::directory::Directory;
+use crate::facebook::backfill::Backfill;
 use crate::http::{self, AppState};
 use crate::jobs::crm_webhook::{CrmWebhook, OfflineSends};
+use crate::jobs::facebook_lead::FacebookLead;
 use crate::jobs::runner::{JobRunner, RunnerGate};
 use crate::jobs::signing::signing_key;
 use crate::jobs::JobKind;
@@ -61,7 +63,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let directory = Arc::new(Directory::default());
     directory.refresh(&db).await?;
-    let actors = start_actors(&config, &db, &directory, &mut registry).await;
+    let ack = AckWriter::start(db.clone(), 8192);
+    let actors = start_actors(&config, &db, &ack, &directory, &mut registry).await;
     let registry = Arc::new(registry);
     spawn_watchdog(registry.clone(), actors.liveness);
     tasks::spawn_directory_refresh(db.clone(), directory.clone());
@@ -75,13 +78,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let state = web::Data::new(AppState {
         config: config.clone(),
-        ack: AckWriter::start(db.clone(), 8192),
+        ack,
         db,
         directory,
         registry,
         metrics: actors.metrics,
         intake: actors.intake,
         deliverer: actors.deliverer,
+        facebook: actors.facebook,
         spool_writer: SpoolWriter::start(spool.clone()),
         spool,
         offline: actors.offline,
@@ -91,6 +95,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     run_http(state, listener, &config.bind).await?;
     // In-flight attempts get a bounded time to finish; the rest stays pending for the next start.
     crate::jobs::runner::drain(&actors.gate, Duration::from_secs(10)).await;
+    crate::jobs::runner::drain(&actors.facebook_gate, Duration::from_secs(2)).await;
     log::info!("server.stopped");
     Ok(())
 }
@@ -123,6 +128,8 @@ fn release_leases(pools: &store::Pools) -> anyhow::Result<()> {
 struct Actors {
     intake: Addr<Intake>,
     deliverer: Addr<JobRunner<CrmWebhook>>,
+    facebook: http::FacebookActors,
+    facebook_gate: Arc<RunnerGate>,
     metrics: Arc<Metrics>,
     offline: Arc<OfflineSends>,
     offline_send_bound: Duration,
@@ -134,8 +141,9 @@ struct Actors {
 /// The pipeline (Scorer, IdentityResolver, Intake) on a thread of its own beside the HTTP
 /// workers; the webhook's job runner on the main arbiter, which runs until the shutdown drain.
 async fn start_actors(
-    config: &Config,
+    config: &Arc<Config>,
     db: &Db,
+    ack: &AckWriter,
     directory: &Arc<Directory>,
     registry: &mut Registry,
 ) -> Actors {
@@ -199,18 +207,94 @@ async fn start_actors(
             lease_owner,
             busy: false,
             nudged: false,
+            latest_leads: Default::default(),
         })
     };
     liveness.push(("Intake", alive(&intake)));
+    let facebook_gate = Arc::new(RunnerGate::default());
+    let facebook = start_facebook(
+        config,
+        db,
+        ack,
+        directory,
+        registry,
+        &intake,
+        &metrics,
+        &facebook_gate,
+    )
+    .await;
+    liveness.push(("FacebookFetcher", alive(&facebook.fetcher)));
+    if let Some(backfill) = &facebook.backfill {
+        liveness.push(("FacebookBackfill", alive(backfill)));
+    }
     Actors {
         intake,
         deliverer,
+        facebook,
+        facebook_gate,
         metrics,
         offline,
         offline_send_bound,
         gate,
         settings,
         liveness,
+    }
+}
+
+/// Facebook Lead Ads: the fetcher of announced leads (a job runner) and, unless
+/// `FACEBOOK_BACKFILL_MINUTES` is 0, the back-fill.
+#[allow(clippy::too_many_arguments)]
+async fn start_facebook(
+    config: &Arc<Config>,
+    db: &Db,
+    ack: &AckWriter,
+    directory: &Arc<Directory>,
+    registry: &mut Registry,
+    intake: &Addr<Intake>,
+    metrics: &Arc<Metrics>,
+    gate: &Arc<RunnerGate>,
+) -> http::FacebookActors {
+    let settings = facebook_settings(config);
+    schedule_unscheduled_dead_letters(db, FacebookLead::NAME, &settings.dead_letters).await;
+    let kind = FacebookLead::new(
+        settings,
+        db.clone(),
+        ack.clone(),
+        intake.clone().recipient(),
+        config.clone(),
+    );
+    let runner = JobRunner::new(
+        db.clone(),
+        kind,
+        registry.register(FacebookLead::ACTOR),
+        gate.clone(),
+        store::new_public_id(),
+    );
+    let fetcher = Supervisor::start(move |_| runner);
+    let backfill = (config.facebook_backfill_minutes > 0.0).then(|| {
+        let backfill = Backfill::new(
+            db.clone(),
+            ack.clone(),
+            intake.clone().recipient(),
+            config.clone(),
+            directory.clone(),
+            metrics.clone(),
+            registry.register("FacebookBackfill"),
+        );
+        Supervisor::start(move |_| backfill)
+    });
+    http::FacebookActors { fetcher, backfill }
+}
+
+/// The Graph fetch's schedule: rate limits lift within minutes to an hour; its dead letters are
+/// kept and re-driven like the webhook's.
+fn facebook_settings(config: &Config) -> crate::jobs::KindSettings {
+    crate::jobs::KindSettings {
+        retry_delays: crate::jobs::facebook_lead::RETRY_DELAYS.to_vec(),
+        attempt_timeout: Duration::from_secs(30),
+        dead_letters: webhook_settings(config).dead_letters,
+        max_in_flight: 8,
+        max_in_flight_per_destination: 4,
     }
 }
 

@@ -43,6 +43,10 @@ pub fn scope() -> actix_web::Scope<
             "/accounts/{id}/facebook-token",
             web::put().to(users::put_facebook_token),
         )
+        .route(
+            "/accounts/{id}/facebook-token",
+            web::get().to(users::list_facebook_tokens),
+        )
         .route("/blocked-ips", web::get().to(blocked_ips::list_blocked_ips))
         .route("/blocked-ips", web::post().to(blocked_ips::block_ip))
         .route(

@@ -4,6 +4,7 @@
 use super::accounts::valid_name;
 use super::admin::{listing, refresh_directory, refuse_unknown_keys, Reply};
 use super::auth::Admin;
+use super::campaign_health::health_json;
 use super::campaign_settings::{check_settings, unknown_users_error};
 use super::error::ApiError;
 use super::AppState;
@@ -195,14 +196,27 @@ fn known_users(
 
 pub async fn list_campaigns(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
     let id = id.into_inner();
-    let campaigns = state
+    let (campaigns, health, tokens) = state
         .db
         .read(move |c| {
             accounts::find_account(c, &id)?;
-            accounts::list_campaigns(c, &id)
+            let campaigns = accounts::list_campaigns(c, &id)?;
+            let ids: Vec<String> = campaigns.iter().map(|c| c.id.clone()).collect();
+            let health = crate::store::facebook::campaign_health_of(c, &ids)?;
+            Ok((
+                campaigns,
+                health,
+                crate::store::users::facebook_tokens(c, &id)?,
+            ))
         })
         .await?;
-    Ok(listing("campaigns", &campaigns, campaign_json))
+    let at = now();
+    Ok(listing("campaigns", &campaigns, |campaign| {
+        let mut out = campaign_json(campaign);
+        let of_campaign = health.iter().find(|h| h.campaign_id == campaign.id);
+        out["health"] = health_json(campaign, of_campaign, &tokens, at);
+        out
+    }))
 }
 
 pub async fn create_campaign(
@@ -241,6 +255,7 @@ pub async fn create_campaign(
         })
         .await??;
     refresh_directory(&state).await;
+    state.facebook.read_forms_again();
     Ok(HttpResponse::Created().json(campaign_json(&campaign)))
 }
 
@@ -270,6 +285,7 @@ pub async fn update_campaign(
         })
         .await??;
     refresh_directory(&state).await;
+    state.facebook.read_forms_again();
     Ok(HttpResponse::Ok().json(campaign_json(&campaign)))
 }
 

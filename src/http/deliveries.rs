@@ -1,10 +1,12 @@
-//! `/admin/deliveries` and `/admin/dead-letters`: the CRM webhook's jobs as operators read them.
+//! `/admin/deliveries` and `/admin/dead-letters`: the CRM webhook's jobs as operators read them
+//! (the dead letters of Facebook's Graph fetches too, with `?kind=facebook_lead`).
 
 use super::admin::{listing, page_limit, status_filter, Reply, MAX_PAGE};
 use super::auth::Admin;
 use super::error::{not_found, ApiError};
 use super::AppState;
 use crate::jobs::crm_webhook::CrmWebhook;
+use crate::jobs::facebook_lead::FacebookLead;
 use crate::jobs::runner::JobsQueued;
 use crate::jobs::JobKind;
 use crate::store::dead_letters::{self, DeadLetter};
@@ -98,10 +100,41 @@ pub async fn delivery_detail(_: Admin, state: web::Data<AppState>, id: web::Path
     Ok(HttpResponse::Ok().json(json!({"delivery": delivery_json(&job), "attempts": attempts})))
 }
 
-pub async fn list_dead_letters(_: Admin, state: web::Data<AppState>) -> Reply {
+#[derive(Deserialize)]
+pub struct KindQuery {
+    kind: Option<String>,
+}
+
+/// The job kind a dead-letter request is about: the CRM webhook's unless `?kind=` names another.
+fn dead_letter_kind(query: &KindQuery) -> Result<&'static str, ApiError> {
+    match query.kind.as_deref() {
+        None | Some("") => Ok(KIND),
+        Some(kind) if kind == KIND => Ok(KIND),
+        Some(kind) if kind == FacebookLead::NAME => Ok(FacebookLead::NAME),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "kind must be {KIND} or {}, not {other:?}",
+            FacebookLead::NAME
+        ))),
+    }
+}
+
+/// Wakes the runner of `kind` after its dead letters were replayed.
+fn wake(state: &AppState, kind: &str) {
+    match kind == FacebookLead::NAME {
+        true => state.facebook.fetcher.do_send(JobsQueued),
+        false => state.deliverer.do_send(JobsQueued),
+    }
+}
+
+pub async fn list_dead_letters(
+    _: Admin,
+    state: web::Data<AppState>,
+    query: web::Query<KindQuery>,
+) -> Reply {
+    let kind = dead_letter_kind(&query)?;
     let rows = state
         .db
-        .read(|c| dead_letters::list_dead_letters(c, KIND, MAX_PAGE))
+        .read(move |c| dead_letters::list_dead_letters(c, kind, MAX_PAGE))
         .await?;
     Ok(listing("dead_letters", &rows, dead_letter_json))
 }
@@ -111,16 +144,18 @@ pub async fn replay_dead_letter(
     _: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
+    query: web::Query<KindQuery>,
 ) -> Reply {
+    let kind = dead_letter_kind(&query)?;
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::NotFound("no such dead letter".into()))?;
     let letter = state
         .db
-        .run(move |c| dead_letters::replay_dead_letter(c, KIND, id))
+        .run(move |c| dead_letters::replay_dead_letter(c, kind, id))
         .await
         .map_err(not_found("dead letter"))?;
-    state.deliverer.do_send(JobsQueued);
+    wake(&state, kind);
     Ok(HttpResponse::Accepted().json(json!({"replaying": dead_letter_json(&letter)})))
 }
 

@@ -1,10 +1,30 @@
-//! `GET /v1/inbound/webhooks/facebook`: Meta's subscription check. The lead webhook itself
-//! (`POST`, its Graph fetch and back-fill) is being built; until then Meta's deliveries are not
-//! taken (Meta retries them for 36 hours, and the back-fill will read what it missed).
+//! `/v1/inbound/webhooks/facebook`: Meta's subscription check (`GET`) and its lead webhook
+//! (`POST`). A webhook only announces leads: each `leadgen` change is stored in the inbox once
+//! per campaign it is for (every active campaign of an active account whose page and form match)
+//! and answered; the lead itself is fetched from the Graph API after the answer
+//! (`jobs/facebook_lead.rs`). A change no campaign takes is kept as an ignored webhook with its
+//! reason.
 
 use super::auth::constant_time_eq;
+use super::error::ApiError;
+use super::forms::{read_body, refused};
+use super::webhooks::{keep_aside, raw_excerpt, success, Ignored, ACK_WAIT};
 use super::AppState;
+use crate::actors::intake::Nudge;
+use crate::facebook::graph::is_graph_id;
+use crate::metrics::label;
+use crate::pipeline::ack::AckOutcome;
+use crate::sources::common::body::MAX_BODY_BYTES;
+use crate::sources::facebook::{
+    announcement_body, leadgen_changes, route_change, signature_matches, LeadgenChange, NAME,
+};
+use crate::sources::submission::{CampaignRef, RequestMeta};
+use crate::store::inbox::AckWrite;
+use crate::store::models::{Campaign, InboxStatus, NewIgnoredWebhook, NewInboxRow};
+use crate::store::{json_text, new_public_id, now};
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+use std::time::Instant;
 
 /// Meta's challenges are short numbers; anything much longer is not one.
 const MAX_CHALLENGE: usize = 256;
@@ -38,5 +58,145 @@ pub async fn verify_subscription(req: HttpRequest, state: web::Data<AppState>) -
             log::warn!("facebook.subscription_refused");
             HttpResponse::Forbidden().finish()
         }
+    }
+}
+
+/// `POST`: Meta's lead webhook, signed with the app secret when `FACEBOOK_APP_SECRET` is set.
+pub async fn receive_leads(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    match accept_leads(&req, payload, &state).await {
+        Ok(answer) => answer,
+        Err(e) => refused(&state, &e),
+    }
+}
+
+async fn accept_leads(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(req, payload, MAX_BODY_BYTES).await?;
+    if let Some(secret) = state.config.facebook_app_secret.as_deref() {
+        let header = req
+            .headers()
+            .get("X-Hub-Signature-256")
+            .and_then(|v| v.to_str().ok());
+        if !signature_matches(header, &body, secret) {
+            log::warn!("webhook.unauthorized platform={NAME} reason=signature does not match");
+            return Err(ApiError::Unauthorized);
+        }
+    }
+    let ignored = |reason, payload| Ignored {
+        platform: NAME.into(),
+        account_id: None,
+        campaign_id: None,
+        reason,
+        payload,
+    };
+    let webhook: Value = match serde_json::from_slice(&body) {
+        Ok(webhook) => webhook,
+        Err(e) => {
+            let raw = raw_excerpt(&body, Some(format!("not JSON: {e}")));
+            return keep_aside(state, ignored("invalid_payload", raw)).await;
+        }
+    };
+    let changes = leadgen_changes(&webhook);
+    if changes.is_empty() {
+        let raw = raw_excerpt(&body, Some("no leadgen change".into()));
+        return keep_aside(state, ignored("no_leadgen_change", raw)).await;
+    }
+    let writes = route_changes(state, &changes);
+    let leads = writes
+        .iter()
+        .filter(|w| matches!(w, AckWrite::Inbox(_)))
+        .count() as u64;
+    let deadline = Instant::now() + ACK_WAIT;
+    let outcomes =
+        futures_util::future::join_all(writes.into_iter().map(|w| state.ack.write(w, deadline)))
+            .await;
+    if let Some(AckOutcome::NotStored(e) | AckOutcome::Unknown(e)) =
+        outcomes.iter().find(|o| **o != AckOutcome::Stored)
+    {
+        state.metrics.ack_failures.inc();
+        log::error!("webhook.persistence_failed platform={NAME} error={e}");
+        // Meta sends the whole webhook again; what was stored of it is fetched once.
+        return Err(ApiError::Unavailable(
+            "the webhook could not be stored; retry shortly".into(),
+        ));
+    }
+    if leads > 0 {
+        state
+            .metrics
+            .submissions_accepted
+            .get_or_create(&label("source", NAME))
+            .inc_by(leads);
+        state.intake.do_send(Nudge);
+    }
+    Ok(success())
+}
+
+/// What each change becomes: an announcement per campaign that takes it, and an ignored webhook
+/// for each matching campaign that does not (or one when no campaign matches).
+fn route_changes(state: &AppState, changes: &[LeadgenChange]) -> Vec<AckWrite> {
+    let snapshot = state.directory.snapshot();
+    let mut writes = Vec::new();
+    for change in changes {
+        let announced = announcement_body(change);
+        let ignored = |reason: &str, campaign: Option<&Campaign>| {
+            log::info!(
+                "webhook.ignored platform={NAME} leadgen_id={} reason={reason}",
+                change.leadgen_id
+            );
+            AckWrite::Ignored(NewIgnoredWebhook {
+                platform: NAME.into(),
+                account_id: campaign.map(|c| c.account_id.clone()),
+                campaign_id: campaign.map(|c| c.id.clone()),
+                reason: reason.into(),
+                payload_json: json_text(&announced),
+                received_at: now(),
+            })
+        };
+        // Ids go into Graph URLs: only Meta's decimal ids are taken.
+        if !is_graph_id(&change.leadgen_id) || !is_graph_id(&change.page_id) {
+            writes.push(ignored("invalid_payload", None));
+            continue;
+        }
+        let routed = route_change(&snapshot.campaigns, &snapshot.accounts, change);
+        if routed.campaigns.is_empty() && routed.ignored.is_empty() {
+            writes.push(ignored("unknown_campaign", None));
+        }
+        for (campaign, reason) in &routed.ignored {
+            writes.push(ignored(reason, Some(campaign)));
+        }
+        for campaign in routed.campaigns {
+            writes.push(AckWrite::Inbox(announcement_row(campaign, &announced)));
+        }
+    }
+    writes
+}
+
+fn announcement_row(campaign: &Campaign, announced: &Value) -> NewInboxRow {
+    let meta = RequestMeta {
+        received_at_ms: chrono::Utc::now().timestamp_millis(),
+        campaign: Some(CampaignRef {
+            id: campaign.id.clone(),
+            project_name: campaign.project_name.clone(),
+        }),
+        ..Default::default()
+    };
+    let received_at = now();
+    NewInboxRow {
+        public_id: new_public_id(),
+        kind: NAME.into(),
+        account_id: campaign.account_id.clone(),
+        body: json_text(announced),
+        meta_json: serde_json::to_string(&meta).unwrap_or_else(|_| json!({}).to_string()),
+        status: InboxStatus::Pending.as_str().into(),
+        attempts: 0,
+        next_attempt_at: received_at,
+        received_at,
     }
 }

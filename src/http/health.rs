@@ -1,6 +1,7 @@
 //! Liveness, readiness, the health page and metrics.
 
 use super::auth::Admin;
+use super::campaign_health::campaigns_with_broken_tokens;
 use super::AppState;
 use crate::store::health;
 use actix_web::{web, HttpResponse};
@@ -61,14 +62,23 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 /// The backlog is read on a reader (on SQLite never blocked by a writer, so it shows while the
 /// database is locked); the database's status is whether acks can be written.
 pub async fn admin_health(_: Admin, state: web::Data<AppState>) -> HttpResponse {
-    let (backlog, writable) = tokio::join!(backlog(&state), acks_writable(&state));
+    let (backlog, writable, broken_tokens) = tokio::join!(
+        backlog(&state),
+        acks_writable(&state),
+        campaigns_with_broken_tokens(&state)
+    );
     let database = match backlog.as_ref().err().or(writable.as_ref().err()) {
         None => json!({"backend": backend_name(&state), "status": "ok"}),
         Some(e) => {
             json!({"backend": backend_name(&state), "status": "unavailable", "error": e})
         }
     };
-    let healthy = backlog.is_ok() && writable.is_ok() && state.registry.all_running();
+    // A campaign whose token Meta refuses gets no leads until an operator replaces it.
+    let broken_tokens = broken_tokens.unwrap_or_default();
+    let healthy = backlog.is_ok()
+        && writable.is_ok()
+        && state.registry.all_running()
+        && broken_tokens.is_empty();
     let backlog = backlog.unwrap_or_default();
     let oldest_age = backlog.oldest_pending_age_seconds(crate::store::now());
     HttpResponse::Ok().json(json!({
@@ -77,6 +87,7 @@ pub async fn admin_health(_: Admin, state: web::Data<AppState>) -> HttpResponse 
         "database": database,
         "inbox": {"pending": backlog.inbox_pending, "failed": backlog.inbox_failed, "oldest_pending_age_seconds": oldest_age},
         "outbox": {"pending": backlog.outbox_pending, "dead": backlog.outbox_dead},
+        "facebook": {"campaigns_with_broken_tokens": broken_tokens},
         "spool": {"pending": state.spool.pending(), "quarantined": state.spool.quarantined(), "bytes": state.spool.bytes()},
     }))
 }

@@ -11,6 +11,7 @@ pub mod admin;
 pub mod auth;
 pub mod blocked_ips;
 pub mod callbacks;
+pub mod campaign_health;
 pub mod campaign_settings;
 pub mod campaigns;
 pub mod deadline;
@@ -49,6 +50,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub intake: Addr<Intake>,
     pub deliverer: Addr<JobRunner<CrmWebhook>>,
+    pub facebook: FacebookActors,
     pub spool: Arc<crate::pipeline::spool::Spool>,
     pub spool_writer: crate::pipeline::spool::SpoolWriter,
     pub offline: Arc<OfflineSends>,
@@ -56,6 +58,22 @@ pub struct AppState {
     pub pipeline: Arc<crate::pipeline::PipelineSettings>,
     /// How long a send made while the database is down may take (see `DeliveryGate`).
     pub offline_send_bound: std::time::Duration,
+}
+
+/// Facebook's actors: the Graph fetch of announced leads, and the back-fill when it is on.
+#[derive(Clone)]
+pub struct FacebookActors {
+    pub fetcher: Addr<JobRunner<crate::jobs::facebook_lead::FacebookLead>>,
+    pub backfill: Option<Addr<crate::facebook::backfill::Backfill>>,
+}
+
+impl FacebookActors {
+    /// After a campaign or page token changed: its form is read again.
+    pub fn read_forms_again(&self) {
+        if let Some(backfill) = &self.backfill {
+            backfill.do_send(crate::facebook::backfill::BackfillNow);
+        }
+    }
 }
 
 /// The route table, apart from the server so it can be read (and tested) on its own.
@@ -73,6 +91,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/v1/inbound/webhooks/facebook",
             web::get().to(facebook::verify_subscription),
+        )
+        .route(
+            "/v1/inbound/webhooks/facebook",
+            web::post().to(facebook::receive_leads),
         )
         .route(
             "/v1/inbound/webhooks/{platform}/{account_id}/{campaign_id}",

@@ -5,8 +5,12 @@ use super::admin::{listing, refresh_directory, refuse_unknown_keys, Reply};
 use super::auth::Admin;
 use super::error::ApiError;
 use super::AppState;
+use crate::jobs::facebook_lead::{self, page_destination};
+use crate::jobs::runner::JobsQueued;
 use crate::sources::common::extract::looks_like_phone;
 use crate::sources::common::fields::is_plausible_email;
+use crate::sources::facebook::token_status;
+use crate::store::dead_letters::replay_all_dead_letters;
 use crate::store::models::{rfc3339, FacebookPageToken, User};
 use crate::store::{self, accounts, now, users};
 use actix_web::{web, HttpResponse};
@@ -165,6 +169,7 @@ pub fn token_from_input(
         expires_at: expiry(body.get("expires_at"))?,
         created_at: t,
         updated_at: t,
+        invalid_reason: None,
     })
 }
 
@@ -176,15 +181,54 @@ pub async fn put_facebook_token(
 ) -> Reply {
     let token = token_from_input(&id.into_inner(), &body)?;
     let stored = token.clone();
-    state
+    let page = page_destination(&token.account_id, &token.page_id);
+    let replayed = state
         .db
         .run(move |c| {
             accounts::find_account(c, &stored.account_id)?;
-            users::put_facebook_token(c, &stored)
+            users::put_facebook_token(c, &stored)?;
+            // The page's fetches that waited for a working token go again.
+            replay_all_dead_letters(c, facebook_lead::NAME, Some(&page))
         })
         .await?;
+    if replayed > 0 {
+        log::info!(
+            "facebook.fetches_replayed page={} count={replayed}",
+            token.page_id
+        );
+        state.facebook.fetcher.do_send(JobsQueued);
+    }
     refresh_directory(&state).await;
+    state.facebook.read_forms_again();
     Ok(HttpResponse::Ok().json(token_json(&token)))
+}
+
+/// The account's page tokens, each with its status (`valid`, `expiring`, `expired`, `invalid`)
+/// and Meta's refusal when there is one.
+pub async fn list_facebook_tokens(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Reply {
+    let id = id.into_inner();
+    let tokens = state
+        .db
+        .read(move |c| {
+            accounts::find_account(c, &id)?;
+            users::facebook_tokens(c, &id)
+        })
+        .await?;
+    let at = now();
+    Ok(listing("facebook_tokens", &tokens, |token| {
+        let mut out = token_json(token);
+        let status = token_status(
+            Some((token.expires_at, token.invalid_reason.as_deref())),
+            at,
+        );
+        out["status"] = status.as_str().into();
+        out["problem"] = token.invalid_reason.clone().into();
+        out
+    }))
 }
 
 /// A token as operators see it: never the secret itself, only enough to recognise it.

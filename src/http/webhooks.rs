@@ -27,7 +27,7 @@ use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
 
 /// How long the answer waits for the durable write (as a website form's).
-const ACK_WAIT: Duration = Duration::from_secs(2);
+pub(super) const ACK_WAIT: Duration = Duration::from_secs(2);
 
 pub async fn platform_webhook(
     req: HttpRequest,
@@ -42,7 +42,7 @@ pub async fn platform_webhook(
     }
 }
 
-fn success() -> HttpResponse {
+pub(super) fn success() -> HttpResponse {
     HttpResponse::Ok().json(json!({"success": true}))
 }
 
@@ -55,7 +55,7 @@ async fn accept(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let source = sources::source(platform)
-        .filter(|s| s.auth() != Auth::None)
+        .filter(|s| matches!(s.auth(), Auth::QueryToken | Auth::Signature(_)))
         .ok_or_else(|| ApiError::NotFound(format!("unknown platform {platform:?}")))?;
     let body = read_body(req, payload, MAX_BODY_BYTES).await?;
     let snapshot = state.directory.snapshot();
@@ -65,7 +65,7 @@ async fn accept(
         .find(|c| c.id == campaign_id && c.account_id == account_id && c.integration == platform);
     let ignored = |reason: &'static str, payload: Value| Ignored {
         platform: platform.to_string(),
-        account_id: account_id.to_string(),
+        account_id: Some(account_id.to_string()),
         campaign_id: campaign.map(|c| c.id.clone()),
         reason,
         payload,
@@ -153,7 +153,7 @@ fn not_a_lead(
 
 /// The start of a body that is no lead (4 KiB, with its length): enough for an operator to see
 /// what was sent, without letting anyone store megabytes per request.
-fn raw_excerpt(body: &[u8], error: Option<String>) -> Value {
+pub(super) fn raw_excerpt(body: &[u8], error: Option<String>) -> Value {
     const KEPT: usize = 4096;
     let start = String::from_utf8_lossy(&body[..body.len().min(KEPT)]).into_owned();
     json!({"raw": start, "bytes": body.len(), "error": error})
@@ -192,7 +192,7 @@ fn check_auth(
         return Ok(());
     };
     let verified = match auth {
-        Auth::None => Ok(()),
+        Auth::None | Auth::MetaApp => Ok(()),
         Auth::QueryToken => {
             let given = form_urlencoded::parse(req.query_string().as_bytes())
                 .find(|(key, _)| key == "token")
@@ -262,26 +262,29 @@ fn inbox_row(
     }
 }
 
-struct Ignored {
-    platform: String,
-    account_id: String,
-    campaign_id: Option<String>,
-    reason: &'static str,
-    payload: Value,
+pub(super) struct Ignored {
+    pub platform: String,
+    pub account_id: Option<String>,
+    pub campaign_id: Option<String>,
+    pub reason: &'static str,
+    pub payload: Value,
 }
 
 /// Records a request that is answered `200` and is no lead; one that cannot be recorded is `503`,
 /// so the platform sends it again.
-async fn keep_aside(state: &AppState, ignored: Ignored) -> Result<HttpResponse, ApiError> {
+pub(super) async fn keep_aside(
+    state: &AppState,
+    ignored: Ignored,
+) -> Result<HttpResponse, ApiError> {
     log::info!(
         "webhook.ignored platform={} account={} reason={}",
         ignored.platform,
-        ignored.account_id,
+        ignored.account_id.as_deref().unwrap_or("-"),
         ignored.reason
     );
     let write = AckWrite::Ignored(NewIgnoredWebhook {
         platform: ignored.platform,
-        account_id: Some(ignored.account_id),
+        account_id: ignored.account_id,
         campaign_id: ignored.campaign_id,
         reason: ignored.reason.into(),
         payload_json: json_text(&ignored.payload),

@@ -10,6 +10,7 @@
 //! `webhook-id`). An attempt is counted when it is recorded, never when it is claimed.
 
 pub mod crm_webhook;
+pub mod facebook_lead;
 pub mod http_attempt;
 pub mod runner;
 pub mod signing;

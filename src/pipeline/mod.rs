@@ -30,6 +30,8 @@ use crate::scoring::SubmissionSignals;
 use crate::sources::submission::Submission;
 use crate::store::{lock_identity_key, AnyConnection, DbError};
 use forwarding::{ForwardDecision, ForwardPolicy};
+pub use plan::platform_lead_key_of;
+pub use store::platform_leads_stored;
 
 #[derive(Debug, Clone)]
 pub struct PipelineSettings {

@@ -279,17 +279,24 @@ const MAX_READABLE_KEY: usize = 512;
 /// What makes a platform's lead the same lead when it comes again: the platform, the campaign
 /// its URL named and the platform's id for it (a website form has none).
 pub fn platform_lead_key(sub: &Submission) -> Option<String> {
-    let campaign = sub.campaign_id.as_deref()?;
-    let lead_id = sub.platform_lead_id.as_deref()?;
-    let key = format!("{}\u{1f}{campaign}\u{1f}{lead_id}", sub.lead_source);
+    Some(platform_lead_key_of(
+        &sub.lead_source,
+        sub.campaign_id.as_deref()?,
+        sub.platform_lead_id.as_deref()?,
+    ))
+}
+
+/// The key of `source`'s lead `lead_id` for `campaign` (the Facebook fetch asks before it fetches).
+pub fn platform_lead_key_of(source: &str, campaign: &str, lead_id: &str) -> String {
+    let key = format!("{source}\u{1f}{campaign}\u{1f}{lead_id}");
     // A platform's id is short; a long one is hashed so it always fits a btree index entry.
-    Some(match key.len() > MAX_READABLE_KEY {
+    match key.len() > MAX_READABLE_KEY {
         true => format!(
             "sha256:{}",
             crate::sources::common::signature::sha256_hex(key.as_bytes())
         ),
         false => key,
-    })
+    }
 }
 
 /// The lead's fields after this submission (whose person fields an IP-only join keeps).

@@ -1,5 +1,5 @@
-//! Where leads come from: one module per source (the website form now; Facebook Lead Ads and the
-//! other platforms next), each saying in one place its integration name, how its requests are
+//! Where leads come from: one module per source (the website form, Facebook Lead Ads and eight
+//! other platforms), each saying in one place its integration name, how its requests are
 //! authenticated, how a stored request becomes neutral submissions, and its identity policy.
 //! `common/` holds what they share: body parsing, field lists, phones, client IP.
 //!
@@ -35,6 +35,9 @@ pub enum Auth {
     /// A platform that signs its requests: verified with the campaign's `signing_secret` when it
     /// has one.
     Signature(common::signature::Scheme),
+    /// Meta's app signature (`FACEBOOK_APP_SECRET`) over a body that may hold many pages' leads:
+    /// its own route, never the per-campaign one.
+    MetaApp,
 }
 
 /// A request as the ack stored it in the inbox.
@@ -63,6 +66,16 @@ pub trait Source: Sync {
         None
     }
 
+    /// A request that only announces its leads (Facebook's webhook): the jobs that fetch them,
+    /// written in place of submissions; what they fetch comes back to the inbox as requests of
+    /// this source. `None` for a request that holds its leads.
+    fn fetch_jobs(
+        &self,
+        _request: &StoredRequest,
+    ) -> Option<Result<Vec<crate::store::models::NewJob>, String>> {
+        None
+    }
+
     /// A stored request as neutral submissions (a platform may batch several leads in one body),
     /// each with its own public id and, where the platform has one, its lead id.
     fn submissions(&self, request: &StoredRequest) -> Result<Vec<Submission>, String>;
@@ -74,6 +87,7 @@ pub static SOURCES: &[&dyn Source] = &[
     &callrail::CallRail,
     &calltrackingmetrics::CallTrackingMetrics,
     &clickfunnels::ClickFunnels,
+    &facebook::Facebook,
     &instapage::Instapage,
     &kartra::Kartra,
     &manychat::ManyChat,
@@ -88,7 +102,7 @@ pub fn source(name: &str) -> Option<&'static dyn Source> {
 /// The integration names of the contract, for campaigns (each becomes a source in this folder).
 pub const INTEGRATIONS: &[&str] = &[
     website::NAME,
-    "facebook_ads",
+    facebook::NAME,
     "clickfunnels",
     "manychat",
     "unbounce",

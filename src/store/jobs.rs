@@ -23,6 +23,19 @@ pub fn insert_job(conn: &mut AnyConnection, job: &NewJob) -> Result<i64, DbError
 
 /// Claims up to `limit` pending jobs of `kind` that are due and not leased by anyone, leaving out
 /// those for the destinations in `busy` (their concurrency is used up).
+/// Jobs whose `public_id` is not in the table yet (a handover that is retried writes each once).
+pub fn insert_jobs_once(conn: &mut AnyConnection, new_jobs: &[NewJob]) -> Result<(), DbError> {
+    let ids: Vec<&str> = new_jobs.iter().map(|j| j.public_id.as_str()).collect();
+    let present: Vec<String> = jobs::table
+        .filter(jobs::public_id.eq_any(&ids))
+        .select(jobs::public_id)
+        .load(conn)?;
+    for job in new_jobs.iter().filter(|j| !present.contains(&j.public_id)) {
+        insert_job(conn, job)?;
+    }
+    Ok(())
+}
+
 pub fn claim_due(
     conn: &mut AnyConnection,
     kind: &str,

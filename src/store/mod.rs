@@ -22,6 +22,7 @@ macro_rules! claim_due_ids {
 pub mod accounts;
 pub mod blocked_ips;
 pub mod dead_letters;
+pub mod facebook;
 pub mod health;
 pub mod inbox;
 pub mod inbox_file;
@@ -348,6 +349,12 @@ mod tests {
             "the stored leads are in the search index"
         );
         conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
+        let health = "SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'campaign_health'";
+        assert_eq!(count(&mut conn, health), 0);
+        let refused = "SELECT COUNT(*) AS n FROM pragma_table_info('facebook_page_tokens') \
+             WHERE name = 'invalid_reason'";
+        assert_eq!(count(&mut conn, refused), 0);
+        conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
         let platform_keys = "SELECT COUNT(*) AS n FROM pragma_table_info('lead_submissions') \
              WHERE name = 'platform_lead_key'";
         assert_eq!(count(&mut conn, platform_keys), 0);
@@ -374,6 +381,8 @@ mod tests {
         assert!(count(&mut conn, search) > 0);
         assert_eq!(count(&mut conn, representatives), 2);
         assert_eq!(count(&mut conn, platform_keys), 1);
+        assert_eq!(count(&mut conn, health), 1);
+        assert_eq!(count(&mut conn, refused), 1);
     }
 
     fn count(conn: &mut diesel::SqliteConnection, sql: &str) -> i64 {

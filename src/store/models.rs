@@ -93,6 +93,8 @@ pub struct FacebookPageToken {
     pub expires_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Meta's refusal (Graph error 190), kept until the token is replaced.
+    pub invalid_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]

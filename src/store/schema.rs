@@ -49,6 +49,18 @@ diesel::table! {
         expires_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        invalid_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    campaign_health (campaign_id) {
+        campaign_id -> Text,
+        last_lead_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        last_error_at -> Nullable<Timestamp>,
+        backfilled_from -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
     }
 }
 
@@ -218,6 +230,7 @@ diesel::joinable!(lead_keys -> leads (lead_id));
 diesel::joinable!(campaigns -> accounts (account_id));
 diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(facebook_page_tokens -> accounts (account_id));
+diesel::joinable!(campaign_health -> campaigns (campaign_id));
 diesel::joinable!(dead_letters -> jobs (job_id));
 diesel::joinable!(job_attempts -> jobs (job_id));
 
@@ -236,4 +249,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     job_attempts,
     dead_letters,
     ignored_webhooks,
+    campaign_health,
 );

@@ -47,6 +47,8 @@ pub fn put_facebook_token(
         facebook_page_tokens::access_token.eq(&token.access_token),
         facebook_page_tokens::expires_at.eq(token.expires_at),
         facebook_page_tokens::updated_at.eq(token.updated_at),
+        // A new token is not the refused one.
+        facebook_page_tokens::invalid_reason.eq(None::<String>),
     );
     let key = (
         facebook_page_tokens::account_id,

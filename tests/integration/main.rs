@@ -1,5 +1,6 @@
 //! Black-box tests: the real daemon, a real database, real HTTP.
 
+mod graph;
 mod harness;
 mod proxy;
 mod receiver;
@@ -8,6 +9,7 @@ mod admin;
 mod cli;
 mod configuration;
 mod delivery;
+mod facebook;
 mod faults;
 mod forwarding;
 mod identity;

@@ -1,0 +1,2 @@
+ALTER TABLE facebook_page_tokens DROP COLUMN invalid_reason;
+DROP TABLE campaign_health;

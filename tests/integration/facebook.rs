@@ -1,0 +1,532 @@
+//! Facebook Lead Ads end to end against a local Graph API: the signed webhook, campaigns matched
+//! by page and form across accounts, the Graph fetch and its errors, page tokens refused and
+//! replaced, and the back-fill.
+
+use crate::graph::{graph_error, graph_lead, FakeGraph};
+use crate::harness::{fixture, Daemon, TestDb};
+use crate::receiver::{Behavior, Receiver};
+use serde_json::{json, Value};
+
+const PAGE: &str = "138124712925158";
+const FORM: &str = "172036835026334";
+const LEADGEN: &str = "233370042045345";
+const SIGNATURE: &str = "sha256=7252589f15d153eba336132bc84e2f07d4693ef870c4ca6d76c2d5662c5b2db0";
+const HOOK: &str = "/v1/inbound/webhooks/facebook";
+
+fn start(db: &TestDb, graph: &FakeGraph, backfill_minutes: &str) -> Daemon {
+    start_with(db, graph, backfill_minutes, &[])
+}
+
+fn start_with(
+    db: &TestDb,
+    graph: &FakeGraph,
+    backfill_minutes: &str,
+    more: &[(&str, &str)],
+) -> Daemon {
+    let mut env = vec![
+        ("FACEBOOK_APP_SECRET", "test_app_secret"),
+        ("FACEBOOK_GRAPH_URL", graph.url.as_str()),
+        ("FACEBOOK_BACKFILL_MINUTES", backfill_minutes),
+    ];
+    env.extend_from_slice(more);
+    Daemon::start(db, &env)
+}
+
+fn account(d: &Daemon, name: &str) -> String {
+    let created = d.admin("POST", "/admin/accounts", Some(&json!({ "name": name })));
+    assert_eq!(created.status, 201, "{}", created.body);
+    created.json()["id"].as_str().unwrap().to_string()
+}
+
+fn facebook_campaign(d: &Daemon, account: &str, project: &str, extra: Value) -> String {
+    let mut body = json!({"name": project, "integration": "facebook_ads", "project_name": project,
+        "page_id": PAGE, "lead_form_id": FORM});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let created = d.admin(
+        "POST",
+        &format!("/admin/accounts/{account}/campaigns"),
+        Some(&body),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    created.json()["id"].as_str().unwrap().to_string()
+}
+
+fn put_token(d: &Daemon, account: &str, page: &str, token: &str) {
+    let put = d.admin(
+        "PUT",
+        &format!("/admin/accounts/{account}/facebook-token"),
+        Some(&json!({"page_id": page, "access_token": token})),
+    );
+    assert_eq!(put.status, 200, "{}", put.body);
+}
+
+fn post_signed(d: &Daemon, body: &[u8], signature: &str) -> crate::harness::Resp {
+    d.post_raw(
+        HOOK,
+        "application/json",
+        body,
+        &[("X-Hub-Signature-256", signature)],
+    )
+}
+
+fn sign(body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"test_app_secret").unwrap();
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+/// The leads a search finds (every account's).
+fn leads_of(d: &Daemon, q: &str) -> Vec<Value> {
+    d.leads(&format!("q={q}"))
+}
+
+fn wait_for_leads(d: &Daemon, q: &str, count: usize) -> Vec<Value> {
+    d.wait_until(&format!("{count} leads for {q}"), || {
+        leads_of(d, q).len() >= count
+    });
+    leads_of(d, q)
+}
+
+fn campaign_health(d: &Daemon, account: &str, campaign: &str) -> Value {
+    let listed = d.admin_get(&format!("/admin/accounts/{account}/campaigns"));
+    let found = listed["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == campaign)
+        .cloned();
+    found.expect("the campaign is listed")["health"].clone()
+}
+
+fn ignored_reasons(d: &Daemon) -> Vec<String> {
+    let listed = d.admin_get("/admin/ignored-webhooks");
+    listed["ignored_webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["reason"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Answers the fixture's lead for the page token `PAGE_TOKEN`, 190 for any other.
+fn graph_with_the_fixture_lead() -> FakeGraph {
+    FakeGraph::start(|request| {
+        if request.query.get("access_token").map(String::as_str) != Some("PAGE_TOKEN") {
+            let expired = fixture("facebook/graph_error_expired_token.json");
+            return (400, serde_json::from_slice(&expired).unwrap());
+        }
+        match request.path.as_str() {
+            "/v18.0/233370042045345" => (
+                200,
+                serde_json::from_slice(&fixture("facebook/graph_lead_233370042045345.json"))
+                    .unwrap(),
+            ),
+            _ => graph_error(100, "Unsupported get request"),
+        }
+    })
+}
+
+#[test]
+fn a_signed_webhook_brings_its_lead_to_every_matching_campaign_of_every_account() {
+    let db = TestDb::new();
+    let graph = graph_with_the_fixture_lead();
+    let crm = Receiver::start(Behavior::Status(200));
+    let d = start_with(&db, &graph, "0", &[("ENVIRONMENT", "production")]);
+    let home = d.default_account_id();
+    let other = account(&d, "Other agency");
+    let skyline = facebook_campaign(&d, &home, "Skyline Towers", json!({"webhook_url": crm.url}));
+    let harbour = facebook_campaign(&d, &home, "Harbour View", json!({}));
+    let theirs = facebook_campaign(&d, &other, "Their Project", json!({}));
+    let paused = facebook_campaign(&d, &home, "Paused", json!({"active": false}));
+    let other_form = facebook_campaign(&d, &home, "Other form", json!({"lead_form_id": "999"}));
+    put_token(&d, &home, PAGE, "PAGE_TOKEN");
+    put_token(&d, &other, PAGE, "PAGE_TOKEN");
+
+    let body = fixture("facebook/webhook.json");
+    assert_eq!(post_signed(&d, &body, "sha256=00").status, 401);
+    assert_eq!(d.post_raw(HOOK, "application/json", &body, &[]).status, 401);
+    let tampered = String::from_utf8(body.clone())
+        .unwrap()
+        .replace("2333", "2334");
+    assert_eq!(post_signed(&d, tampered.as_bytes(), SIGNATURE).status, 401);
+    let answer = post_signed(&d, &body, SIGNATURE);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json(), json!({"success": true}));
+
+    let leads = wait_for_leads(&d, "joe@example.com", 3);
+    assert_eq!(
+        leads.len(),
+        3,
+        "one lead per matching active campaign: {leads:?}"
+    );
+    let mut projects: Vec<(String, String)> = leads
+        .iter()
+        .map(|l| {
+            assert_eq!(l["lead_source"], "facebook_ads");
+            assert_eq!(l["phone_e164"], "+12025550143");
+            assert_eq!(l["test_lead"], false);
+            (
+                l["account_id"].as_str().unwrap().to_string(),
+                l["project_name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    projects.sort();
+    let mut expected = vec![
+        (home.clone(), "Harbour View".to_string()),
+        (home.clone(), "Skyline Towers".to_string()),
+        (other.clone(), "Their Project".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(
+        projects, expected,
+        "each account gets its own campaign's lead"
+    );
+    let theirs_only = d.leads(&format!("account={other}"));
+    assert_eq!(theirs_only.len(), 1);
+    assert_eq!(ignored_reasons(&d), ["campaign_inactive"]);
+    let forwarded = crm.wait_for(1, std::time::Duration::from_secs(10))[0].json();
+    assert_eq!(forwarded["lead_source"], "facebook_ads");
+    assert_eq!(forwarded["campaign_id"], skyline.as_str());
+    assert_eq!(forwarded["email"], "joe@example.com");
+    let _ = (paused, other_form);
+
+    // Sent again, once and then four times at once: still one submission per campaign, and the
+    // Graph API is not asked again for a lead the campaign has.
+    let fetched = graph.count(&format!("/v18.0/{LEADGEN}"));
+    assert_eq!(fetched, 3);
+    assert_eq!(post_signed(&d, &body, SIGNATURE).status, 200);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| assert_eq!(post_signed(&d, &body, SIGNATURE).status, 200));
+        }
+    });
+    d.wait_processed();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    d.wait_processed();
+    for lead in leads_of(&d, "joe@example.com") {
+        let detail = d.lead_detail(lead["lead_public_id"].as_str().unwrap());
+        let submissions = detail["submissions"].as_array().unwrap();
+        assert_eq!(submissions.len(), 1, "{detail}");
+        assert_eq!(
+            submissions[0]["payload_json"]["field_data"][4]["values"][0],
+            "Honda"
+        );
+    }
+    assert_eq!(crm.received().len(), 1, "forwarded once");
+    for campaign in [&skyline, &harbour] {
+        let health = campaign_health(&d, &home, campaign);
+        assert_eq!(health["token_status"], "valid");
+        assert_eq!(health["last_error"], Value::Null);
+        d.wait_until("last_lead_at", || {
+            campaign_health(&d, &home, campaign)["last_lead_at"].is_string()
+        });
+    }
+    assert!(campaign_health(&d, &other, &theirs)["token_status"] == "valid");
+}
+
+#[test]
+fn batches_with_numeric_ids_test_leads_and_leads_the_graph_does_not_have() {
+    let db = TestDb::new();
+    let graph = FakeGraph::start(|request| match request.path.as_str() {
+        "/v18.0/1001" => (
+            200,
+            graph_lead("1001", "55", "Ana Lima", "ana@example.com", "+12025550101"),
+        ),
+        "/v18.0/1002" => (
+            200,
+            json!({"id": "1002", "field_data": [
+            {"name": "full_name", "values": ["<test lead: dummy data for full_name>"]},
+            {"name": "email", "values": ["test@meta.com"]}]}),
+        ),
+        _ => graph_error(100, "Object with ID does not exist"),
+    });
+    let d = start(&db, &graph, "0");
+    let home = d.default_account_id();
+    let campaign = facebook_campaign(
+        &d,
+        &home,
+        "Numbers",
+        json!({"page_id": 777, "lead_form_id": 55}),
+    );
+    put_token(&d, &home, "777", "T");
+    let change = |id: i64| json!({"field": "leadgen", "value": {"leadgen_id": id, "page_id": 777, "form_id": 55}});
+    let body = json!({"object": "page", "entry": [
+        {"id": 777, "time": 1, "changes": [change(1001), change(1002)]},
+        {"id": 777, "time": 1, "changes": [change(1003), {"field": "feed", "value": {}}]}
+    ]})
+    .to_string();
+    let answer = post_signed(&d, body.as_bytes(), &sign(body.as_bytes()));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let ana = wait_for_leads(&d, "ana@example.com", 1);
+    assert_eq!(ana[0]["phone_e164"], "+12025550101");
+    let test = wait_for_leads(&d, "test@meta.com", 1);
+    assert_eq!(test[0]["test_lead"], true);
+    d.wait_until("the missing lead recorded on its campaign", || {
+        campaign_health(&d, &home, &campaign)["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Graph API error 100"))
+    });
+    assert_eq!(graph.count("/v18.0/1003"), 1, "not found is not retried");
+    let letters = d.admin_get("/admin/dead-letters?kind=facebook_lead")["dead_letters"].clone();
+    assert_eq!(letters.as_array().unwrap().len(), 1, "{letters}");
+    assert!(letters[0]["error"].as_str().unwrap().contains("100"));
+    assert_eq!(letters[0]["payload"]["leadgen_id"], "1003");
+    let crm = d.admin_get("/admin/dead-letters")["dead_letters"].clone();
+    assert_eq!(crm, json!([]), "the CRM webhook's letters are apart");
+    assert_eq!(
+        d.admin("GET", "/admin/dead-letters?kind=bogus", None)
+            .status,
+        400
+    );
+
+    // Hostile and broken bodies: answered, kept for operators, never fetched.
+    let hostile = json!({"entry": [{"id": "../me", "changes": [
+        {"field": "leadgen", "value": {"leadgen_id": "1/leads", "page_id": "../me"}}]}]})
+    .to_string();
+    assert_eq!(
+        post_signed(&d, hostile.as_bytes(), &sign(hostile.as_bytes())).status,
+        200
+    );
+    let broken = b"{\"entry\": [";
+    assert_eq!(post_signed(&d, broken, &sign(broken)).status, 200);
+    let unknown = json!({"entry": [{"id": "5", "changes": [change(1001)]}]}).to_string();
+    let unknown = unknown.replace("777", "888");
+    assert_eq!(
+        post_signed(&d, unknown.as_bytes(), &sign(unknown.as_bytes())).status,
+        200
+    );
+    let huge = vec![b' '; 3 * 1024 * 1024];
+    assert_eq!(post_signed(&d, &huge, &sign(&huge)).status, 413);
+    let mut reasons = ignored_reasons(&d);
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        ["invalid_payload", "invalid_payload", "unknown_campaign"]
+    );
+    assert!(graph.requests().iter().all(|r| !r.path.contains("..")));
+}
+
+#[test]
+fn a_refused_token_is_recorded_and_the_lead_comes_once_the_token_is_replaced() {
+    let db = TestDb::new();
+    let graph = graph_with_the_fixture_lead();
+    let d = start(&db, &graph, "0");
+    let home = d.default_account_id();
+    let campaign = facebook_campaign(&d, &home, "Skyline Towers", json!({}));
+    put_token(&d, &home, PAGE, "EXPIRED_TOKEN");
+    assert_eq!(
+        post_signed(&d, &fixture("facebook/webhook.json"), SIGNATURE).status,
+        200
+    );
+    d.wait_until("the token marked expired", || {
+        campaign_health(&d, &home, &campaign)["token_status"] == "expired"
+    });
+    let health = campaign_health(&d, &home, &campaign);
+    assert!(
+        health["last_error"].as_str().unwrap().contains("190"),
+        "{health}"
+    );
+    let overall = d.health();
+    assert_eq!(overall["status"], "degraded");
+    assert_eq!(
+        overall["facebook"]["campaigns_with_broken_tokens"],
+        json!([campaign])
+    );
+    assert!(leads_of(&d, "joe@example.com").is_empty());
+    let refusals = d.logs().matches("facebook.token_invalid").count();
+    assert_eq!(refusals, 1, "logged once");
+
+    put_token(&d, &home, PAGE, "PAGE_TOKEN");
+    let leads = wait_for_leads(&d, "joe@example.com", 1);
+    assert_eq!(leads[0]["lead_source"], "facebook_ads");
+    d.wait_until("the campaign healthy again", || {
+        let health = campaign_health(&d, &home, &campaign);
+        // The error stays on record beside the lead that came after it.
+        health["token_status"] == "valid"
+            && health["last_lead_at"].is_string()
+            && health["last_error"].is_string()
+    });
+    assert_eq!(d.health()["status"], "ok");
+}
+
+#[test]
+fn the_backfill_reads_every_page_and_a_rate_limit_stops_only_its_campaign() {
+    let db = TestDb::new();
+    let graph = FakeGraph::start(|_| (500, json!({})));
+    let base = graph.url.clone();
+    graph.answer_with(
+        move |request| match (request.path.as_str(), request.query.get("after")) {
+            ("/v18.0/111/leads", _) => graph_error(17, "User request limit reached"),
+            ("/v18.0/222/leads", None) => (
+                200,
+                json!({
+            "data": [graph_lead("2001", "222", "Bea Costa", "bea@example.com", "+12025550102")],
+            "paging": {"cursors": {"after": "P2"},
+                "next": format!("{base}/v18.0/222/leads?access_token=T&after=P2")}}),
+            ),
+            ("/v18.0/222/leads", Some(_)) => (
+                200,
+                json!({
+            "data": [graph_lead("2002", "222", "Caio Dias", "caio@example.com", "+12025550103")],
+            "paging": {"cursors": {"before": "P2"}}}),
+            ),
+            _ => graph_error(100, "no such object"),
+        },
+    );
+    let d = start(&db, &graph, "15");
+    let home = d.default_account_id();
+    put_token(&d, &home, "333", "T");
+    let limited = facebook_campaign(
+        &d,
+        &home,
+        "Limited",
+        json!({"page_id": "333", "lead_form_id": "111"}),
+    );
+    let read = facebook_campaign(
+        &d,
+        &home,
+        "Read",
+        json!({"page_id": "333", "lead_form_id": "222"}),
+    );
+
+    wait_for_leads(&d, "bea@example.com", 1);
+    let caio = wait_for_leads(&d, "caio@example.com", 1);
+    assert_eq!(caio[0]["lead_source"], "facebook_ads");
+    assert_eq!(caio[0]["project_name"], "Read");
+    d.wait_until("the rate limit recorded on its campaign", || {
+        campaign_health(&d, &home, &limited)["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("17"))
+    });
+    assert!(campaign_health(&d, &home, &read)["last_error"].is_null());
+    let first = graph
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/v18.0/222/leads")
+        .unwrap();
+    let filter: Value = serde_json::from_str(&first.query["filtering"]).unwrap();
+    let since = filter[0]["value"].as_i64().unwrap();
+    let ninety_days_ago = chrono::Utc::now().timestamp() - 90 * 86_400;
+    assert!(
+        (since - ninety_days_ago).abs() < 3_600,
+        "the first read goes 90 days back"
+    );
+    let metrics = d.request("GET", "/metrics", &[], None).body;
+    assert!(
+        metrics.contains("leadgate_facebook_backfill_leads_total 2"),
+        "{metrics}"
+    );
+
+    // A webhook that comes later for a lead the back-fill found changes nothing.
+    let change = json!({"object": "page", "entry": [{"id": "333", "changes": [{"field": "leadgen",
+        "value": {"leadgen_id": "2001", "page_id": "333", "form_id": "222"}}]}]})
+    .to_string();
+    assert_eq!(
+        post_signed(&d, change.as_bytes(), &sign(change.as_bytes())).status,
+        200
+    );
+    d.wait_until("the announcement handled", || {
+        d.logged("facebook.lead_known")
+    });
+    assert_eq!(
+        graph.count("/v18.0/2001"),
+        0,
+        "a lead the campaign has is not fetched"
+    );
+    let bea = leads_of(&d, "bea@example.com");
+    let detail = d.lead_detail(bea[0]["lead_public_id"].as_str().unwrap());
+    assert_eq!(detail["submissions"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_token_close_to_expiry_is_exchanged_for_a_long_lived_one() {
+    let db = TestDb::new();
+    let graph = FakeGraph::start(|request| {
+        let token = request.query.get("access_token").map(String::as_str);
+        match (request.path.as_str(), token) {
+            ("/v18.0/oauth/access_token", _) => {
+                let asked = request.query.get("fb_exchange_token").map(String::as_str);
+                let app = request.query.get("client_id").map(String::as_str);
+                match (asked, app) {
+                    (Some("SHORT"), Some("4242")) => (
+                        200,
+                        json!({"access_token": "LONG",
+                        "token_type": "bearer", "expires_in": 5_184_000}),
+                    ),
+                    _ => graph_error(100, "bad exchange"),
+                }
+            }
+            ("/v18.0/5001", Some("LONG")) => (
+                200,
+                graph_lead(
+                    "5001",
+                    "66",
+                    "Dora Reis",
+                    "dora@example.com",
+                    "+12025550104",
+                ),
+            ),
+            _ => graph_error(190, "Error validating access token"),
+        }
+    });
+    let d = Daemon::start(
+        &db,
+        &[
+            ("FACEBOOK_APP_SECRET", "test_app_secret"),
+            ("FACEBOOK_APP_ID", "4242"),
+            ("FACEBOOK_GRAPH_URL", &graph.url),
+            ("FACEBOOK_BACKFILL_MINUTES", "0"),
+        ],
+    );
+    let home = d.default_account_id();
+    let campaign = facebook_campaign(
+        &d,
+        &home,
+        "Soon",
+        json!({"page_id": "444", "lead_form_id": "66"}),
+    );
+    let in_three_days = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+    let put = d.admin(
+        "PUT",
+        &format!("/admin/accounts/{home}/facebook-token"),
+        Some(&json!({"page_id": "444", "access_token": "SHORT", "expires_at": in_three_days})),
+    );
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(
+        campaign_health(&d, &home, &campaign)["token_status"],
+        "expiring"
+    );
+    let body = json!({"entry": [{"id": "444", "changes": [{"field": "leadgen",
+        "value": {"leadgen_id": "5001", "page_id": "444", "form_id": "66"}}]}]})
+    .to_string();
+    assert_eq!(
+        post_signed(&d, body.as_bytes(), &sign(body.as_bytes())).status,
+        200
+    );
+    let dora = wait_for_leads(&d, "dora@example.com", 1);
+    assert_eq!(dora[0]["lead_source"], "facebook_ads");
+    assert_eq!(graph.count("/v18.0/oauth/access_token"), 1);
+    assert_eq!(
+        campaign_health(&d, &home, &campaign)["token_status"],
+        "valid"
+    );
+    let tokens = d.admin_get(&format!("/admin/accounts/{home}/facebook-token"));
+    assert!(
+        !tokens.to_string().contains("LONG"),
+        "a token is never shown: {tokens}"
+    );
+    assert!(
+        !d.logs().contains("LONG") && !d.logs().contains("SHORT"),
+        "nor logged"
+    );
+}
