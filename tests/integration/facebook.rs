@@ -232,6 +232,26 @@ fn a_signed_webhook_brings_its_lead_to_every_matching_campaign_of_every_account(
         });
     }
     assert!(campaign_health(&d, &other, &theirs)["token_status"] == "valid");
+
+    // The same person on the website form for the same project: one lead, two submissions.
+    let web = d.post_lead(&json!({"name": "Joe Example", "email": "joe@example.com",
+        "project": "Skyline Towers"}));
+    assert_eq!(web.status, 200, "{}", web.body);
+    d.wait_processed();
+    let skyline_lead = leads_of(&d, "joe@example.com")
+        .into_iter()
+        .find(|l| l["project_name"] == "Skyline Towers" && l["account_id"] == home.as_str())
+        .unwrap();
+    let detail = d.lead_detail(skyline_lead["lead_public_id"].as_str().unwrap());
+    let mut sources: Vec<&str> = detail["submissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["lead_source"].as_str().unwrap())
+        .collect();
+    sources.sort();
+    assert_eq!(sources, ["facebook_ads", "website"]);
+    assert_eq!(leads_of(&d, "joe@example.com").len(), 3);
 }
 
 #[test]
