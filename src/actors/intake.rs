@@ -6,19 +6,20 @@
 //! A crash of this actor loses nothing: its leases run out and the rows are claimed again.
 
 use super::db_executor::Db;
+use super::fetch_handover::{fetch_jobs_of, hand_over_fetches};
 use super::health::{run_guarded, ActorStats};
 use super::identity_resolver::{BatchOutcome, IdentityResolver, ResolveBatch};
 use super::latest_leads::LatestLeads;
 use super::scorer::{ScoreBatch, Scorer};
 use crate::directory::Directory;
 use crate::jobs::runner::JobsQueued;
-use crate::pipeline::{done_rows, PipelineItem};
+use crate::pipeline::{done_rows, PersistOutcome, PipelineItem};
+use crate::scoring::SubmissionSignals;
 use crate::sources::submission::{RequestMeta, Submission};
 use crate::sources::{self, StoredRequest};
 use crate::store::facebook::record_last_leads;
 use crate::store::inbox::claim_inbox;
 use crate::store::inbox::{fail_inbox_attempt, mark_inbox_done};
-use crate::store::jobs::insert_jobs_once;
 use crate::store::models::{InboxRow, NewJob};
 use crate::store::write_transaction;
 use actix::prelude::*;
@@ -169,20 +170,8 @@ async fn process_batch(
         return Ok((0, Vec::new()));
     }
     let claimed = rows.len();
-    let mut submissions = Vec::new();
-    let mut failures: Vec<(i64, String)> = Vec::new();
+    let (submissions, fetches, mut failures) = read_rows(&rows);
     let mut latest_leads = Vec::new();
-    let mut fetches = Vec::new();
-    for row in &rows {
-        match fetch_jobs_of(row) {
-            Some(Ok(jobs)) => fetches.push((row.id, jobs)),
-            Some(Err(e)) => failures.push((row.id, e)),
-            None => match normalize_row_guarded(row) {
-                Ok(of_row) => submissions.extend(in_row(row.id, of_row)),
-                Err(e) => failures.push((row.id, e)),
-            },
-        }
-    }
     let (mut done, handover_failures) = hand_over_fetches(&db, fetches).await;
     failures.extend(handover_failures);
     let row_ids: Vec<i64> = rows
@@ -217,63 +206,52 @@ async fn process_batch(
         }
         Err(e) => failures.extend(row_ids.into_iter().map(|id| (id, e.clone()))),
     }
-    if !failures.is_empty() || !done.is_empty() {
-        // One commit (one fsync on the inbox writer, ahead of the acks) for the whole batch.
-        db.run_inbox(move |conn| {
-            write_transaction(conn, |conn| {
-                mark_inbox_done(conn, &done)?;
-                for (id, error) in &failures {
-                    log::warn!("pipeline.retry inbox_id={id} error={error}");
-                    fail_inbox_attempt(conn, *id, &owner, error)?;
-                }
-                Ok(())
-            })
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    }
+    finish_rows(&db, owner, done, failures).await?;
     Ok((claimed, latest_leads))
 }
 
-/// Rows that only announce leads (Facebook's) become their fetch jobs, written once each (the
-/// job's id is the row's), in one transaction; the rows are then done.
-async fn hand_over_fetches(
-    db: &Db,
-    fetches: Vec<(i64, Vec<NewJob>)>,
-) -> (Vec<i64>, Vec<(i64, String)>) {
-    if fetches.is_empty() {
-        return (Vec::new(), Vec::new());
-    }
-    let rows: Vec<i64> = fetches.iter().map(|(id, _)| *id).collect();
-    let jobs: Vec<NewJob> = fetches.into_iter().flat_map(|(_, jobs)| jobs).collect();
-    match db
-        .run(move |c| write_transaction(c, |c| insert_jobs_once(c, &jobs)))
-        .await
-    {
-        Ok(()) => (rows, Vec::new()),
-        Err(e) => {
-            let error = format!("fetch jobs not written: {e}");
-            (
-                Vec::new(),
-                rows.into_iter().map(|id| (id, error.clone())).collect(),
-            )
+type RowFailure = (i64, String);
+type RowFetches = (i64, Vec<NewJob>);
+
+/// Each claimed row as its submissions, or as the fetch jobs of what it announces, or failed.
+fn read_rows(rows: &[InboxRow]) -> (Vec<RowSubmission>, Vec<RowFetches>, Vec<RowFailure>) {
+    let (mut submissions, mut fetches, mut failures) = (Vec::new(), Vec::new(), Vec::new());
+    for row in rows {
+        match fetch_jobs_of(row) {
+            Some(Ok(jobs)) => fetches.push((row.id, jobs)),
+            Some(Err(e)) => failures.push((row.id, e)),
+            None => match normalize_row_guarded(row) {
+                Ok(of_row) => submissions.extend(in_row(row.id, of_row)),
+                Err(e) => failures.push((row.id, e)),
+            },
         }
     }
+    (submissions, fetches, failures)
 }
 
-/// The fetch jobs of a row that announces leads, or `None` for a row that holds them.
-fn fetch_jobs_of(row: &InboxRow) -> Option<Result<Vec<NewJob>, String>> {
-    let source = sources::source(&row.kind)?;
-    let meta: RequestMeta = match serde_json::from_str(&row.meta_json) {
-        Ok(meta) => meta,
-        Err(_) => return None,
-    };
-    source.fetch_jobs(&StoredRequest {
-        public_id: &row.public_id,
-        account_id: &row.account_id,
-        body: &row.body,
-        meta: &meta,
+/// The batch's rows marked done or failed: one commit (one fsync on the inbox writer, ahead of
+/// the acks) for the whole batch.
+async fn finish_rows(
+    db: &Db,
+    owner: String,
+    done: Vec<i64>,
+    failures: Vec<RowFailure>,
+) -> Result<(), String> {
+    if failures.is_empty() && done.is_empty() {
+        return Ok(());
+    }
+    db.run_inbox(move |conn| {
+        write_transaction(conn, |conn| {
+            mark_inbox_done(conn, &done)?;
+            for (id, error) in &failures {
+                log::warn!("pipeline.retry inbox_id={id} error={error}");
+                fail_inbox_attempt(conn, *id, &owner, error)?;
+            }
+            Ok(())
+        })
     })
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// A submission with the inbox row it came from (a row may hold several).
@@ -313,42 +291,8 @@ async fn resolve(
         .await
         .map_err(|e| format!("Scorer unavailable: {e}"))?
         .map_err(|e| e.to_string())?;
-    let snapshot = directory.snapshot();
-    let items = submissions
-        .into_iter()
-        .zip(signals)
-        .map(|(of_row, signals)| {
-            let sub = &of_row.submission;
-            let campaign = match &sub.campaign_id {
-                Some(id) => snapshot.campaigns.iter().find(|c| &c.id == id),
-                None => snapshot.campaign_for(
-                    &sub.account_id,
-                    &sub.lead_source,
-                    sub.project_name.as_deref(),
-                ),
-            };
-            PipelineItem {
-                inbox_id: of_row.inbox_id,
-                first_of_row: of_row.first_of_row,
-                campaign_id: campaign.map(|c| c.id.clone()),
-                campaign_webhook_url: campaign.and_then(|c| c.webhook_url.clone()),
-                submission: of_row.submission,
-                signals,
-            }
-        })
-        .collect::<Vec<PipelineItem>>();
-    let campaign_of_row: HashMap<i64, (String, NaiveDateTime)> = items
-        .iter()
-        .filter_map(|i| {
-            Some((
-                i.inbox_id,
-                (
-                    i.campaign_id.clone()?,
-                    i.submission.submitted_at.naive_utc(),
-                ),
-            ))
-        })
-        .collect();
+    let items = pipeline_items(directory, submissions, signals);
+    let campaign_of_row = campaign_of_row(&items);
     let in_flight = partitions(items, parallel).into_iter().map(|part| {
         let mut rows: Vec<i64> = part.iter().map(|item| item.inbox_id).collect();
         rows.dedup();
@@ -374,16 +318,65 @@ async fn resolve(
         merged.outcomes.extend(batch.outcomes);
         merged.failed_rows.extend(batch.failed_rows);
     }
-    let stored = merged
-        .outcomes
+    merged.latest_leads = latest_leads(&merged.outcomes, &campaign_of_row);
+    Ok(merged)
+}
+
+/// Each submission with its signals and its campaign: the one its platform's URL named, else
+/// the account's campaign of its source for its project.
+fn pipeline_items(
+    directory: &Directory,
+    submissions: Vec<RowSubmission>,
+    signals: Vec<SubmissionSignals>,
+) -> Vec<PipelineItem> {
+    let snapshot = directory.snapshot();
+    submissions
+        .into_iter()
+        .zip(signals)
+        .map(|(of_row, signals)| {
+            let sub = &of_row.submission;
+            let campaign = match &sub.campaign_id {
+                Some(id) => snapshot.campaigns.iter().find(|c| &c.id == id),
+                None => snapshot.campaign_for(
+                    &sub.account_id,
+                    &sub.lead_source,
+                    sub.project_name.as_deref(),
+                ),
+            };
+            PipelineItem {
+                inbox_id: of_row.inbox_id,
+                first_of_row: of_row.first_of_row,
+                campaign_id: campaign.map(|c| c.id.clone()),
+                campaign_webhook_url: campaign.and_then(|c| c.webhook_url.clone()),
+                submission: of_row.submission,
+                signals,
+            }
+        })
+        .collect()
+}
+
+/// Each row's campaign and when its submission came, for the campaigns' `last_lead_at`.
+fn campaign_of_row(items: &[PipelineItem]) -> HashMap<i64, (String, NaiveDateTime)> {
+    items
         .iter()
-        .filter(|o| o.submission_public_id.is_some());
+        .filter_map(|i| {
+            let at = i.submission.submitted_at.naive_utc();
+            Some((i.inbox_id, (i.campaign_id.clone()?, at)))
+        })
+        .collect()
+}
+
+/// The latest stored lead of each campaign in the batch.
+fn latest_leads(
+    outcomes: &[PersistOutcome],
+    campaign_of_row: &HashMap<i64, (String, NaiveDateTime)>,
+) -> Vec<(String, NaiveDateTime)> {
     let mut latest = LatestLeads::default();
+    let stored = outcomes.iter().filter(|o| o.submission_public_id.is_some());
     for (campaign, at) in stored.filter_map(|o| campaign_of_row.get(&o.inbox_id)) {
         latest.note(campaign, *at);
     }
-    merged.latest_leads = latest.take();
-    Ok(merged)
+    latest.take()
 }
 
 /// The batch split into `count` batches that can be stored at once: a row's submissions stay

@@ -8,6 +8,7 @@
 //! rows again. `app/supervision.rs` exits the process for systemd when one stays dead.
 
 pub mod db_executor;
+pub mod fetch_handover;
 pub mod health;
 pub mod identity_resolver;
 pub mod intake;

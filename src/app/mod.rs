@@ -94,8 +94,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     });
     run_http(state, listener, &config.bind).await?;
     // In-flight attempts get a bounded time to finish; the rest stays pending for the next start.
-    crate::jobs::runner::drain(&actors.gate, Duration::from_secs(10)).await;
-    crate::jobs::runner::drain(&actors.facebook_gate, Duration::from_secs(2)).await;
+    tokio::join!(
+        crate::jobs::runner::drain(&actors.gate, Duration::from_secs(10)),
+        crate::jobs::runner::drain(&actors.facebook_gate, Duration::from_secs(10)),
+    );
     log::info!("server.stopped");
     Ok(())
 }
@@ -158,21 +160,17 @@ async fn start_actors(
     let scorer = Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| Scorer {
         stats: scorer_stats,
     });
-    let resolver = {
-        let (db, settings, metrics) = (db.clone(), settings.clone(), metrics.clone());
-        let stats = resolver_stats;
-        Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| IdentityResolver {
-            db,
-            settings,
-            stats,
-            metrics,
-        })
+    let resolver = IdentityResolver {
+        db: db.clone(),
+        settings: settings.clone(),
+        stats: resolver_stats,
+        metrics: metrics.clone(),
     };
+    let resolver = Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| resolver);
     let offline = Arc::new(OfflineSends::default());
     let gate = Arc::new(RunnerGate::default());
     let webhook = webhook_settings(config);
     let offline_send_bound = CrmWebhook::offline_send_bound(&webhook);
-    schedule_unscheduled_dead_letters(db, CrmWebhook::NAME, &webhook.dead_letters).await;
     let kind = CrmWebhook::new(
         webhook,
         config.webhook_signing_secret.as_deref().map(signing_key),
@@ -180,53 +178,35 @@ async fn start_actors(
         metrics.clone(),
         offline.clone(),
     );
-    let runner = JobRunner::new(
-        db.clone(),
-        kind,
-        deliverer_stats,
-        gate.clone(),
-        store::new_public_id(),
-    );
-    let deliverer = Supervisor::start(move |_| runner);
+    let deliverer = start_runner(db, kind, deliverer_stats, &gate).await;
     let mut liveness = vec![
         ("Scorer", alive(&scorer)),
         ("IdentityResolver", alive(&resolver)),
         ("WebhookDeliverer", alive(&deliverer)),
     ];
-    let intake = {
-        let (db, directory) = (db.clone(), directory.clone());
-        let deliverer = deliverer.clone().recipient();
-        let (stats, lease_owner) = (intake_stats, store::new_public_id());
-        Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| Intake {
-            db,
-            scorer,
-            resolver,
-            deliverer,
-            directory,
-            stats,
-            lease_owner,
-            busy: false,
-            nudged: false,
-            latest_leads: Default::default(),
-        })
+    let intake = Intake {
+        db: db.clone(),
+        scorer,
+        resolver,
+        deliverer: deliverer.clone().recipient(),
+        directory: directory.clone(),
+        stats: intake_stats,
+        lease_owner: store::new_public_id(),
+        busy: false,
+        nudged: false,
+        latest_leads: Default::default(),
     };
+    let intake = Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| intake);
     liveness.push(("Intake", alive(&intake)));
-    let facebook_gate = Arc::new(RunnerGate::default());
-    let facebook = start_facebook(
-        config,
-        db,
-        ack,
-        directory,
-        registry,
-        &intake,
-        &metrics,
-        &facebook_gate,
-    )
-    .await;
+    let (facebook, facebook_gate) =
+        start_facebook(config, db, ack, directory, registry, &intake, &metrics).await;
     liveness.push(("FacebookFetcher", alive(&facebook.fetcher)));
-    if let Some(backfill) = &facebook.backfill {
-        liveness.push(("FacebookBackfill", alive(backfill)));
-    }
+    liveness.extend(
+        facebook
+            .backfill
+            .as_ref()
+            .map(|b| ("FacebookBackfill", alive(b))),
+    );
     Actors {
         intake,
         deliverer,
@@ -241,9 +221,27 @@ async fn start_actors(
     }
 }
 
+/// A job kind's runner, supervised on the main arbiter (which runs until the shutdown drain);
+/// dead letters from before re-driving get their first re-drive time first.
+async fn start_runner<K: JobKind>(
+    db: &Db,
+    kind: K,
+    stats: Arc<crate::actors::health::ActorStats>,
+    gate: &Arc<RunnerGate>,
+) -> Addr<JobRunner<K>> {
+    schedule_unscheduled_dead_letters(db, K::NAME, &kind.settings().dead_letters).await;
+    let runner = JobRunner::new(
+        db.clone(),
+        kind,
+        stats,
+        gate.clone(),
+        store::new_public_id(),
+    );
+    Supervisor::start(move |_| runner)
+}
+
 /// Facebook Lead Ads: the fetcher of announced leads (a job runner) and, unless
 /// `FACEBOOK_BACKFILL_MINUTES` is 0, the back-fill.
-#[allow(clippy::too_many_arguments)]
 async fn start_facebook(
     config: &Arc<Config>,
     db: &Db,
@@ -252,25 +250,17 @@ async fn start_facebook(
     registry: &mut Registry,
     intake: &Addr<Intake>,
     metrics: &Arc<Metrics>,
-    gate: &Arc<RunnerGate>,
-) -> http::FacebookActors {
-    let settings = facebook_settings(config);
-    schedule_unscheduled_dead_letters(db, FacebookLead::NAME, &settings.dead_letters).await;
+) -> (http::FacebookActors, Arc<RunnerGate>) {
+    let gate = Arc::new(RunnerGate::default());
     let kind = FacebookLead::new(
-        settings,
+        facebook_settings(config),
         db.clone(),
         ack.clone(),
         intake.clone().recipient(),
         config.clone(),
     );
-    let runner = JobRunner::new(
-        db.clone(),
-        kind,
-        registry.register(FacebookLead::ACTOR),
-        gate.clone(),
-        store::new_public_id(),
-    );
-    let fetcher = Supervisor::start(move |_| runner);
+    let stats = registry.register(FacebookLead::ACTOR);
+    let fetcher = start_runner(db, kind, stats, &gate).await;
     let backfill = (config.facebook_backfill_minutes > 0.0).then(|| {
         let backfill = Backfill::new(
             db.clone(),
@@ -283,7 +273,7 @@ async fn start_facebook(
         );
         Supervisor::start(move |_| backfill)
     });
-    http::FacebookActors { fetcher, backfill }
+    (http::FacebookActors { fetcher, backfill }, gate)
 }
 
 /// The Graph fetch's schedule: rate limits lift within minutes to an hour; its dead letters are
@@ -295,6 +285,8 @@ fn facebook_settings(config: &Config) -> crate::jobs::KindSettings {
         dead_letters: webhook_settings(config).dead_letters,
         max_in_flight: 8,
         max_in_flight_per_destination: 4,
+        // Not woken by the hand-over (the Intake starts first): a lead waits a second at most.
+        poll_interval: Duration::from_secs(1),
     }
 }
 

@@ -118,6 +118,8 @@ pub(super) fn webhook_settings(config: &Config) -> KindSettings {
         // A receiver that hangs holds at most half the slots, never every campaign's.
         max_in_flight: 64,
         max_in_flight_per_destination: 32,
+        // A lead's send is woken at once; the look finds retries that came due.
+        poll_interval: Duration::from_millis(100),
     }
 }
 

@@ -167,10 +167,10 @@ pub struct Config {
         deserialize_with = "values::facebook_graph_url"
     )]
     pub facebook_graph_url: String,
-    /// Minutes between reads of each Facebook form's leads (0: off); used by the Facebook source.
+    /// Minutes between reads of each Facebook form's leads (0: off).
     #[serde(
         default = "values::default_facebook_backfill_minutes",
-        deserialize_with = "values::number"
+        deserialize_with = "values::facebook_backfill_minutes"
     )]
     pub facebook_backfill_minutes: f64,
     #[serde(

@@ -365,6 +365,17 @@ pub fn default_facebook_backfill_minutes() -> f64 {
     15.0
 }
 
+/// `0` (off), or from a second to 30 days: a read more often than that would be one long read.
+pub fn facebook_backfill_minutes<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let minutes = number(d)?;
+    if minutes != 0.0 && !(1.0 / 60.0..=43_200.0).contains(&minutes) {
+        return Err(problem(format!(
+            "expected 0 (off) or 0.0167 to 43200 minutes, got {minutes}"
+        )));
+    }
+    Ok(minutes)
+}
+
 /// The proxies on this machine.
 pub fn default_trusted_proxies() -> Vec<IpNet> {
     ["127.0.0.1", "::1"]

@@ -24,11 +24,16 @@ use crate::store::facebook as store;
 use crate::store::now;
 use actix::prelude::*;
 use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// More pages than any form has in 90 days: a `next` link that loops ends here.
 const MAX_PAGES: usize = 10_000;
+/// How many recently stored leads are remembered (then forgotten at once; the pipeline dedupes).
+const MAX_RECENT: usize = 100_000;
 
 /// Read every campaign's form now (at start, after a campaign or token change).
 #[derive(Message)]
@@ -47,6 +52,7 @@ pub struct Backfill {
     graph: Option<GraphApi>,
     reading: bool,
     again: bool,
+    recent: Rc<RefCell<HashSet<String>>>,
 }
 
 impl Backfill {
@@ -72,6 +78,7 @@ impl Backfill {
             graph: None,
             reading: false,
             again: false,
+            recent: Rc::default(),
         }
     }
 }
@@ -83,8 +90,8 @@ impl Actor for Backfill {
         self.stats.set_running();
         self.graph = Some(GraphApi::new(&self.config, Duration::from_secs(30)));
         self.reading = false;
-        ctx.run_interval(self.interval, |act, ctx| act.read_all(ctx));
-        self.read_all(ctx);
+        ctx.run_interval(self.interval, |act, ctx| act.read_all(ctx, false));
+        self.read_all(ctx, true);
     }
 }
 
@@ -94,15 +101,16 @@ impl Handler<BackfillNow> for Backfill {
     type Result = ();
 
     fn handle(&mut self, _msg: BackfillNow, ctx: &mut Self::Context) {
-        self.read_all(ctx);
+        self.read_all(ctx, true);
     }
 }
 
 impl Backfill {
-    fn read_all(&mut self, ctx: &mut Context<Self>) {
+    /// `requested`: after a change, which a read under way may have missed (a timer tick during
+    /// a long read is not: the read under way is that tick's).
+    fn read_all(&mut self, ctx: &mut Context<Self>, requested: bool) {
         if self.reading {
-            // Read again once this read ends: the change may have come after its campaign.
-            self.again = true;
+            self.again |= requested;
             return;
         }
         let Some(graph) = self.graph.clone() else {
@@ -116,6 +124,7 @@ impl Backfill {
             intake: self.intake.clone(),
             metrics: self.metrics.clone(),
             graph,
+            recent: self.recent.clone(),
         };
         let targets = campaigns_to_read(&self.directory);
         let work = async move {
@@ -134,7 +143,7 @@ impl Backfill {
                 }
             }
             if act.again {
-                act.read_all(ctx);
+                act.read_all(ctx, false);
             }
         }));
     }
@@ -166,6 +175,9 @@ struct Reader {
     intake: Recipient<Nudge>,
     metrics: Arc<Metrics>,
     graph: GraphApi,
+    /// Leads this back-fill stored lately: a read soon after another (a change, then the tick)
+    /// does not store again what the pipeline has not stored yet.
+    recent: Rc<RefCell<HashSet<String>>>,
 }
 
 impl Reader {
@@ -218,8 +230,12 @@ impl Reader {
             &token,
             since.and_utc().timestamp(),
         );
-        let mut recovered = 0;
-        for _ in 0..MAX_PAGES {
+        let (mut recovered, mut seen) = (0, HashSet::new());
+        loop {
+            // Only a read that reached the last page moves the campaign's starting point.
+            if seen.len() >= MAX_PAGES || !seen.insert(url.clone()) {
+                return Err(format!("the form's pages do not end (page {})", seen.len()));
+            }
             let page = match graph.get(&url).await {
                 Ok(page) => page,
                 Err(failure) => return Err(self.failed(target, failure).await),
@@ -268,11 +284,16 @@ impl Reader {
             .map_err(|e| format!("database: {e}"))?;
         let mut stored = 0;
         for ((_, lead), key) in leads.iter().zip(&keys) {
-            if known.contains(key) {
+            if known.contains(key) || self.recent.borrow().contains(key) {
                 continue;
             }
             let at = created_at_ms(lead).unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
             store_lead(&self.ack, &self.intake, target, lead, "backfill", at).await?;
+            let mut recent = self.recent.borrow_mut();
+            if recent.len() >= MAX_RECENT {
+                recent.clear();
+            }
+            recent.insert(key.clone());
             self.metrics.facebook_backfill_leads.inc();
             stored += 1;
         }

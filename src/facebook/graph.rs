@@ -188,7 +188,59 @@ impl GraphApi {
             response.body().limit(MAX_ANSWER_BYTES).await.map_err(|_| {
                 GraphFailure::Transport(format!("HTTP {status}, answer unreadable"))
             })?;
-        read_answer(status, &body)
+        read_answer(status, &body).map_err(|failure| match failure {
+            // Meta's messages are kept and shown: never with a secret this request carried.
+            GraphFailure::Api { code, mut error } => {
+                scrub_secrets(&mut error, &secrets_in(url));
+                GraphFailure::Api { code, error }
+            }
+            other => other,
+        })
+    }
+}
+
+/// The secrets a Graph URL carries: tokens and the app secret.
+fn secrets_in(url: &str) -> Vec<String> {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    form_urlencoded::parse(query.as_bytes())
+        .filter(|(key, _)| {
+            matches!(
+                key.as_ref(),
+                "access_token" | "fb_exchange_token" | "client_secret"
+            )
+        })
+        .map(|(_, value)| value.into_owned())
+        .filter(|value| value.len() >= 4)
+        .collect()
+}
+
+/// Whether a word is shaped like a Meta access token: `EAA` and 20 or more letters and digits.
+fn looks_like_meta_token(word: &str) -> bool {
+    word.starts_with("EAA") && word.len() >= 23 && word.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// Every string in `value` without the `secrets`, nor anything shaped like a Meta access token.
+pub fn scrub_secrets(value: &mut Value, secrets: &[String]) {
+    match value {
+        Value::String(text) => {
+            for secret in secrets {
+                *text = text.replace(secret.as_str(), "[token]");
+            }
+            let words: Vec<String> = text
+                .split(' ')
+                .map(|word| {
+                    let bare = word.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+                    match looks_like_meta_token(bare) {
+                        true => word.replace(bare, "[token]"),
+                        false => word.to_string(),
+                    }
+                })
+                .collect();
+            *text = words.join(" ");
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| scrub_secrets(v, secrets)),
+        Value::Object(map) => map.values_mut().for_each(|v| scrub_secrets(v, secrets)),
+        _ => {}
     }
 }
 
@@ -264,6 +316,33 @@ mod tests {
         assert_eq!(missing.handling(), GraphErrorHandling::Failed);
         let odd = read_answer(200, b"[1, 2]").unwrap_err();
         assert_eq!(odd.handling(), GraphErrorHandling::Failed);
+    }
+
+    #[test]
+    fn secrets_never_stay_in_an_error() {
+        let url = lead_url("http://g", "v18.0", "1", "SECRET-TOKEN-1");
+        let mut error = json!({"error": {"code": 190, "message":
+            "Malformed access token SECRET-TOKEN-1, also EAAGm0PX4ZCpsBAJZBZAxyz123456789 (x)",
+            "nested": ["SECRET-TOKEN-1"]}});
+        scrub_secrets(&mut error, &secrets_in(&url));
+        let text = error.to_string();
+        assert!(!text.contains("SECRET-TOKEN-1"), "{text}");
+        assert!(!text.contains("EAAGm0PX4"), "{text}");
+        assert!(
+            text.contains("Malformed access token [token], also [token] (x)"),
+            "{text}"
+        );
+        let app = AppCredentials {
+            id: "1".into(),
+            secret: "APPSECRET".into(),
+        };
+        let secrets = secrets_in(&exchange_url("http://g", "v18.0", &app, "SHORT-LIVED"));
+        assert!(secrets.contains(&"APPSECRET".to_string()));
+        assert!(secrets.contains(&"SHORT-LIVED".to_string()));
+        assert!(
+            !secrets.contains(&"1".to_string()),
+            "the app id is no secret"
+        );
     }
 
     #[test]

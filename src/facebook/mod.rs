@@ -74,6 +74,13 @@ pub async fn usable_token(
         return Err(NoToken::Refused(problem.clone()));
     }
     let status = token_status(Some((token.expires_at, None)), now());
+    if status == TokenStatus::Expired {
+        // Recorded (and logged once) as Meta would refuse it, without asking Meta.
+        let expired = serde_json::json!({"error": {"code": 190, "error_subcode": 463,
+            "message": "the token's expires_at has passed"}});
+        token_refused(db, account_id, page_id, &expired).await;
+        return Err(NoToken::Refused(token_problem(&expired)));
+    }
     let (Some(app), TokenStatus::Expiring) = (&graph.app, status) else {
         return Ok(token.access_token);
     };

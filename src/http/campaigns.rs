@@ -255,7 +255,9 @@ pub async fn create_campaign(
         })
         .await??;
     refresh_directory(&state).await;
-    state.facebook.read_forms_again();
+    if campaign.integration == crate::sources::facebook::NAME {
+        state.facebook.read_forms_again();
+    }
     Ok(HttpResponse::Created().json(campaign_json(&campaign)))
 }
 
@@ -285,7 +287,9 @@ pub async fn update_campaign(
         })
         .await??;
     refresh_directory(&state).await;
-    state.facebook.read_forms_again();
+    if campaign.integration == crate::sources::facebook::NAME {
+        state.facebook.read_forms_again();
+    }
     Ok(HttpResponse::Ok().json(campaign_json(&campaign)))
 }
 

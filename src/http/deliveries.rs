@@ -162,6 +162,7 @@ pub async fn replay_dead_letter(
 #[derive(Deserialize)]
 pub struct ReplayQuery {
     url: Option<String>,
+    kind: Option<String>,
 }
 
 /// Every unexpired dead letter (of one URL, with `?url=`) sent again, same `webhook-id`s.
@@ -170,14 +171,17 @@ pub async fn replay_all_dead_letters(
     state: web::Data<AppState>,
     query: web::Query<ReplayQuery>,
 ) -> Reply {
+    let kind = dead_letter_kind(&KindQuery {
+        kind: query.kind.clone(),
+    })?;
     let url = query.url.clone().filter(|u| !u.is_empty());
     let replayed = state
         .db
-        .run(move |c| dead_letters::replay_all_dead_letters(c, KIND, url.as_deref()))
+        .run(move |c| dead_letters::replay_all_dead_letters(c, kind, url.as_deref()))
         .await?;
     if replayed > 0 {
-        log::info!("webhook.replaying dead_letters={replayed}");
-        state.deliverer.do_send(JobsQueued);
+        log::info!("webhook.replaying kind={kind} dead_letters={replayed}");
+        wake(&state, kind);
     }
     Ok(HttpResponse::Accepted().json(json!({ "replayed": replayed })))
 }

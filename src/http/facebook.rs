@@ -26,6 +26,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use std::time::Instant;
 
+/// The most `leadgen` changes one webhook may carry.
+const MAX_CHANGES: usize = 1000;
+
 /// Meta's challenges are short numbers; anything much longer is not one.
 const MAX_CHALLENGE: usize = 256;
 
@@ -108,6 +111,13 @@ async fn accept_leads(
         let raw = raw_excerpt(&body, Some("no leadgen change".into()));
         return keep_aside(state, ignored("no_leadgen_change", raw)).await;
     }
+    // Meta batches up to 1,000 changes; more is no delivery of Meta's, and would be as many
+    // writes for one answer.
+    if changes.len() > MAX_CHANGES {
+        let why = format!("{} leadgen changes, more than {MAX_CHANGES}", changes.len());
+        let raw = raw_excerpt(&body, Some(why));
+        return keep_aside(state, ignored("too_many_changes", raw)).await;
+    }
     let writes = route_changes(state, &changes);
     let leads = writes
         .iter()
@@ -146,10 +156,6 @@ fn route_changes(state: &AppState, changes: &[LeadgenChange]) -> Vec<AckWrite> {
     for change in changes {
         let announced = announcement_body(change);
         let ignored = |reason: &str, campaign: Option<&Campaign>| {
-            log::info!(
-                "webhook.ignored platform={NAME} leadgen_id={} reason={reason}",
-                change.leadgen_id
-            );
             AckWrite::Ignored(NewIgnoredWebhook {
                 platform: NAME.into(),
                 account_id: campaign.map(|c| c.account_id.clone()),
@@ -174,6 +180,13 @@ fn route_changes(state: &AppState, changes: &[LeadgenChange]) -> Vec<AckWrite> {
         for campaign in routed.campaigns {
             writes.push(AckWrite::Inbox(announcement_row(campaign, &announced)));
         }
+    }
+    let ignored = writes
+        .iter()
+        .filter(|w| matches!(w, AckWrite::Ignored(_)))
+        .count();
+    if ignored > 0 {
+        log::info!("webhook.ignored platform={NAME} changes={ignored}");
     }
     writes
 }

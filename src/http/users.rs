@@ -10,7 +10,7 @@ use crate::jobs::runner::JobsQueued;
 use crate::sources::common::extract::looks_like_phone;
 use crate::sources::common::fields::is_plausible_email;
 use crate::sources::facebook::token_status;
-use crate::store::dead_letters::replay_all_dead_letters;
+use crate::store::jobs::requeue_dead_jobs;
 use crate::store::models::{rfc3339, FacebookPageToken, User};
 use crate::store::{self, accounts, now, users};
 use actix_web::{web, HttpResponse};
@@ -187,8 +187,9 @@ pub async fn put_facebook_token(
         .run(move |c| {
             accounts::find_account(c, &stored.account_id)?;
             users::put_facebook_token(c, &stored)?;
-            // The page's fetches that waited for a working token go again.
-            replay_all_dead_letters(c, facebook_lead::NAME, Some(&page))
+            // The page's fetches that waited for a working token go again, however long ago
+            // they died (their dead letters may have expired).
+            requeue_dead_jobs(c, facebook_lead::NAME, &page)
         })
         .await?;
     if replayed > 0 {

@@ -192,7 +192,9 @@ fn check_auth(
         return Ok(());
     };
     let verified = match auth {
-        Auth::None | Auth::MetaApp => Ok(()),
+        Auth::None => Ok(()),
+        // Never routed here (`accept` takes only the two kinds below); refused if it were.
+        Auth::MetaApp => Err("Meta's webhook has its own route"),
         Auth::QueryToken => {
             let given = form_urlencoded::parse(req.query_string().as_bytes())
                 .find(|(key, _)| key == "token")

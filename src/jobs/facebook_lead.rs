@@ -34,13 +34,13 @@ pub const RETRY_DELAYS: [Duration; 4] = [
     Duration::from_secs(1800),
 ];
 
-/// The fetch job of one announcement: its id is the announcement's inbox id, so the handover
-/// from the inbox writes it once.
-pub fn fetch_job(announcement_public_id: &str, fetch: &LeadFetch) -> NewJob {
+/// The fetch job of one announced lead for one campaign. Its id is the lead's per campaign, so a
+/// lead Meta announces again (a retried webhook, a hand-over done twice) is fetched once.
+pub fn fetch_job(fetch: &LeadFetch) -> NewJob {
     let t = now();
     NewJob {
         kind: NAME.into(),
-        public_id: announcement_public_id.to_string(),
+        public_id: format!("facebook:{}:{}", fetch.campaign_id, fetch.leadgen_id),
         lead_id: None,
         lead_submission_id: None,
         lead_public_id: None,
@@ -119,7 +119,11 @@ impl JobKind for FacebookLead {
     }
 
     fn started(&mut self) {
-        self.graph = Some(GraphApi::new(&self.config, self.settings.attempt_timeout));
+        // A third of the attempt each for the exchange and the fetch; the rest to store.
+        self.graph = Some(GraphApi::new(
+            &self.config,
+            self.settings.attempt_timeout / 3,
+        ));
     }
 
     fn attempt(&self, job: &Job) -> LocalBoxFuture<'static, Attempted> {
@@ -130,6 +134,7 @@ impl JobKind for FacebookLead {
             self.intake.clone(),
             self.graph.clone(),
         );
+        let limit = self.settings.attempt_timeout;
         Box::pin(async move {
             let Ok(fetch) = fetch else {
                 return failed(false, "an unreadable fetch job".into());
@@ -137,7 +142,11 @@ impl JobKind for FacebookLead {
             let Some(graph) = graph else {
                 return failed(true, "no Graph client yet".into());
             };
-            fetch_lead(&db, &ack, &intake, &graph, &fetch).await
+            // Within the lease, whatever the exchange, the fetch and the store take together.
+            let fetching = fetch_lead(&db, &ack, &intake, &graph, &fetch);
+            tokio::time::timeout(limit, fetching)
+                .await
+                .unwrap_or_else(|_| failed(true, "timed out".into()))
         })
     }
 }

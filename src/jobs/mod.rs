@@ -109,6 +109,8 @@ pub struct KindSettings {
     /// Attempts on the wire at once, in all and to one destination.
     pub max_in_flight: usize,
     pub max_in_flight_per_destination: usize,
+    /// How often the runner looks for due jobs besides being woken (each look is a write).
+    pub poll_interval: Duration,
 }
 
 /// One kind of job: what it does with one row. The runner does the rest.

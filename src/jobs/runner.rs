@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 const REDRIVE_INTERVAL: Duration = Duration::from_secs(1);
 /// Lease beyond the attempt's own timeout: time to record its outcome.
@@ -131,7 +130,7 @@ impl<K: JobKind> Actor for JobRunner<K> {
         // Attempts that finished before a restart are still waiting to be recorded.
         self.flush(ctx);
         self.stats.set_running();
-        ctx.run_interval(POLL_INTERVAL, |act, ctx| act.pump(ctx));
+        ctx.run_interval(self.kind.settings().poll_interval, |act, ctx| act.pump(ctx));
         ctx.run_interval(PURGE_INTERVAL, |act, ctx| act.purge(ctx));
         ctx.run_interval(REDRIVE_INTERVAL, |act, ctx| act.redrive(ctx));
         self.pump(ctx);

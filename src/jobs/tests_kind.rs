@@ -101,6 +101,7 @@ async fn a_new_kind_needs_only_the_trait() {
         },
         max_in_flight: 4,
         max_in_flight_per_destination: 4,
+        poll_interval: Duration::from_millis(100),
     };
     let gate = std::sync::Arc::new(RunnerGate::default());
     let stats = ActorStats::new(Steps::ACTOR);

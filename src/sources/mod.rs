@@ -66,6 +66,12 @@ pub trait Source: Sync {
         None
     }
 
+    /// Whether this source's requests may only announce leads (see `fetch_jobs`): the Intake
+    /// asks only these, so the other sources' rows are read once.
+    fn announces_leads(&self) -> bool {
+        false
+    }
+
     /// A request that only announces its leads (Facebook's webhook): the jobs that fetch them,
     /// written in place of submissions; what they fetch comes back to the inbox as requests of
     /// this source. `None` for a request that holds its leads.

@@ -3,7 +3,7 @@
 
 use super::models::FacebookPageToken;
 use super::schema::*;
-use super::{now, AnyConnection, DbError};
+use super::{now, write_transaction, AnyConnection, DbError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -104,16 +104,18 @@ pub fn set_campaign_error(
     campaign_id: &str,
     error: &str,
 ) -> Result<(), DbError> {
-    ensure_row(conn, campaign_id)?;
-    let t = now();
-    diesel::update(campaign_health::table.find(campaign_id))
-        .set((
-            campaign_health::last_error.eq(error),
-            campaign_health::last_error_at.eq(t),
-            campaign_health::updated_at.eq(t),
-        ))
-        .execute(conn)?;
-    Ok(())
+    write_transaction(conn, |conn| {
+        ensure_row(conn, campaign_id)?;
+        let t = now();
+        diesel::update(campaign_health::table.find(campaign_id))
+            .set((
+                campaign_health::last_error.eq(error),
+                campaign_health::last_error_at.eq(t),
+                campaign_health::updated_at.eq(t),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 /// A complete back-fill read that started at `from`.
@@ -122,18 +124,27 @@ pub fn set_backfilled_from(
     campaign_id: &str,
     from: NaiveDateTime,
 ) -> Result<(), DbError> {
-    ensure_row(conn, campaign_id)?;
-    diesel::update(campaign_health::table.find(campaign_id))
-        .set((
-            campaign_health::backfilled_from.eq(from),
-            campaign_health::updated_at.eq(now()),
-        ))
-        .execute(conn)?;
-    Ok(())
+    write_transaction(conn, |conn| {
+        ensure_row(conn, campaign_id)?;
+        diesel::update(campaign_health::table.find(campaign_id))
+            .set((
+                campaign_health::backfilled_from.eq(from),
+                campaign_health::updated_at.eq(now()),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
-/// Each campaign's latest lead, never moved back.
+/// Each campaign's latest lead, never moved back; all in one transaction (one commit a second).
 pub fn record_last_leads(
+    conn: &mut AnyConnection,
+    latest: &[(String, NaiveDateTime)],
+) -> Result<(), DbError> {
+    write_transaction(conn, |conn| record_last_leads_in(conn, latest))
+}
+
+fn record_last_leads_in(
     conn: &mut AnyConnection,
     latest: &[(String, NaiveDateTime)],
 ) -> Result<(), DbError> {

@@ -21,21 +21,51 @@ pub fn insert_job(conn: &mut AnyConnection, job: &NewJob) -> Result<i64, DbError
         .get_result(conn)?)
 }
 
-/// Claims up to `limit` pending jobs of `kind` that are due and not leased by anyone, leaving out
-/// those for the destinations in `busy` (their concurrency is used up).
-/// Jobs whose `public_id` is not in the table yet (a handover that is retried writes each once).
+/// Jobs whose `public_id` is not in the table yet: a hand-over that is retried, or a lead announced
+/// again, writes each once (also when two instances race: the unique index decides).
 pub fn insert_jobs_once(conn: &mut AnyConnection, new_jobs: &[NewJob]) -> Result<(), DbError> {
-    let ids: Vec<&str> = new_jobs.iter().map(|j| j.public_id.as_str()).collect();
-    let present: Vec<String> = jobs::table
-        .filter(jobs::public_id.eq_any(&ids))
-        .select(jobs::public_id)
-        .load(conn)?;
-    for job in new_jobs.iter().filter(|j| !present.contains(&j.public_id)) {
-        insert_job(conn, job)?;
+    for job in new_jobs {
+        let insert = diesel::insert_into(jobs::table).values(job);
+        match conn {
+            AnyConnection::Postgresql(c) => insert
+                .on_conflict(jobs::public_id)
+                .do_nothing()
+                .execute(c)?,
+            AnyConnection::Sqlite(c) => insert
+                .on_conflict(jobs::public_id)
+                .do_nothing()
+                .execute(c)?,
+        };
     }
     Ok(())
 }
 
+/// Every dead job of `kind` to `destination` back to pending with a fresh schedule, whether its
+/// dead letter is still kept or not (a Facebook page's fetches after its token is replaced).
+pub fn requeue_dead_jobs(
+    conn: &mut AnyConnection,
+    kind: &str,
+    destination: &str,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        jobs::table
+            .filter(jobs::kind.eq(kind))
+            .filter(jobs::destination.eq(destination))
+            .filter(jobs::status.eq(DEAD)),
+    )
+    .set((
+        jobs::status.eq(PENDING),
+        jobs::attempts.eq(0),
+        jobs::next_attempt_at.eq(now()),
+        jobs::lease_owner.eq(None::<String>),
+        jobs::lease_until.eq(None::<chrono::NaiveDateTime>),
+        jobs::updated_at.eq(now()),
+    ))
+    .execute(conn)?)
+}
+
+/// Claims up to `limit` pending jobs of `kind` that are due and not leased by anyone, leaving out
+/// those for the destinations in `busy` (their concurrency is used up).
 pub fn claim_due(
     conn: &mut AnyConnection,
     kind: &str,

@@ -10,6 +10,7 @@ mod cli;
 mod configuration;
 mod delivery;
 mod facebook;
+mod facebook_backfill;
 mod faults;
 mod forwarding;
 mod identity;

@@ -324,6 +324,7 @@ fn huge_and_odd_numbers_are_errors_not_panics() {
         "WEBHOOK_TIMEOUT_SECONDS",
         "BODY_TIMEOUT_SECONDS",
         "DEAD_LETTER_TTL_DAYS",
+        "FACEBOOK_BACKFILL_MINUTES",
     ];
     let values = [
         "1e30",
@@ -348,6 +349,11 @@ fn huge_and_odd_numbers_are_errors_not_panics() {
         "SPOOL_DRAIN_INTERVAL_MS",
     ] {
         assert_eq!(error_of("", &[(key, "4.5")]).key, key);
+    }
+    // A back-fill every millisecond would be one endless read.
+    for value in ["0.001", "50000"] {
+        let e = error_of("", &[("FACEBOOK_BACKFILL_MINUTES", value)]);
+        assert_eq!(e.key, "FACEBOOK_BACKFILL_MINUTES", "{value}");
     }
     for text in [
         "database_pool_size = 9223372036854775807\n",

@@ -185,6 +185,10 @@ impl Source for Facebook {
         Auth::MetaApp
     }
 
+    fn announces_leads(&self) -> bool {
+        true
+    }
+
     fn fetch_jobs(&self, request: &StoredRequest) -> Option<Result<Vec<NewJob>, String>> {
         let body = stored_object(request).ok()?;
         let announced = body.get("leadgen")?;
@@ -202,7 +206,7 @@ impl Source for Facebook {
         })();
         Some(
             fetch
-                .map(|f| vec![crate::jobs::facebook_lead::fetch_job(request.public_id, &f)])
+                .map(|f| vec![crate::jobs::facebook_lead::fetch_job(&f)])
                 .ok_or_else(|| "an announcement without its campaign or lead id".into()),
         )
     }

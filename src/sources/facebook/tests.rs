@@ -253,8 +253,8 @@ fn an_announcement_becomes_a_fetch_job_and_a_fetched_lead_a_submission() {
     let jobs = Facebook.fetch_jobs(&request).unwrap().unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(
-        jobs[0].public_id, "row-1",
-        "one job per announcement, written once"
+        jobs[0].public_id, "facebook:c1:233",
+        "one job per lead and campaign, however often it is announced"
     );
     let fetch: LeadFetch = serde_json::from_str(&jobs[0].payload_json).unwrap();
     assert_eq!(fetch.leadgen_id, "233");
