@@ -2,7 +2,7 @@
 //! by page and form across accounts, the Graph fetch and its errors, page tokens refused and
 //! replaced, and the back-fill.
 
-use crate::graph::{graph_error, graph_lead, FakeGraph};
+use crate::graph::{graph_error, graph_lead, FakeGraph, GraphRequest};
 use crate::harness::{fixture, Daemon, TestDb};
 use crate::receiver::{Behavior, Receiver};
 use serde_json::{json, Value};
@@ -121,19 +121,19 @@ pub(crate) fn ignored_reasons(d: &Daemon) -> Vec<String> {
 /// Answers the fixture's lead for the page token `PAGE_TOKEN`, 190 for any other.
 pub(crate) fn graph_with_the_fixture_lead() -> FakeGraph {
     FakeGraph::start(|request| {
-        if request.query.get("access_token").map(String::as_str) != Some("PAGE_TOKEN") {
-            let expired = fixture("facebook/graph_error_expired_token.json");
-            return (400, serde_json::from_slice(&expired).unwrap());
-        }
-        match request.path.as_str() {
-            "/v18.0/233370042045345" => (
-                200,
-                serde_json::from_slice(&fixture("facebook/graph_lead_233370042045345.json"))
-                    .unwrap(),
-            ),
-            _ => graph_error(100, "Unsupported get request"),
-        }
+        fixture_lead_answer(request).unwrap_or_else(|| graph_error(100, "Unsupported get request"))
     })
+}
+
+/// Meta's 190 for a token other than `PAGE_TOKEN`, the fixture's lead for its id; `None` else.
+pub(crate) fn fixture_lead_answer(request: &GraphRequest) -> Option<(u16, Value)> {
+    if request.query.get("access_token").map(String::as_str) != Some("PAGE_TOKEN") {
+        let expired = fixture("facebook/graph_error_expired_token.json");
+        return Some((400, serde_json::from_slice(&expired).unwrap()));
+    }
+    let lead = fixture("facebook/graph_lead_233370042045345.json");
+    (request.path == format!("/v18.0/{LEADGEN}"))
+        .then(|| (200, serde_json::from_slice(&lead).unwrap()))
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //! that stops only its own campaign.
 
 use crate::facebook::{
-    campaign_health, facebook_campaign, leads_of, post_signed, put_token, sign, start,
-    wait_for_leads, FORM, PAGE, SIGNATURE,
+    campaign_health, facebook_campaign, fixture_lead_answer, leads_of, post_signed, put_token,
+    sign, start, wait_for_leads, FORM, PAGE, SIGNATURE,
 };
 use crate::graph::{graph_error, graph_lead, FakeGraph};
 use crate::harness::{fixture, Daemon, TestDb};
@@ -14,22 +14,13 @@ use serde_json::{json, Value};
 fn a_refused_token_is_recorded_and_the_leads_come_once_the_token_is_replaced() {
     let db = TestDb::new();
     let graph = FakeGraph::start(|request| {
-        if request.query.get("access_token").map(String::as_str) != Some("PAGE_TOKEN") {
-            let expired = fixture("facebook/graph_error_expired_token.json");
-            return (400, serde_json::from_slice(&expired).unwrap());
-        }
-        match request.path.as_str() {
-            "/v18.0/233370042045345" => (
-                200,
-                serde_json::from_slice(&fixture("facebook/graph_lead_233370042045345.json"))
-                    .unwrap(),
-            ),
+        fixture_lead_answer(request).unwrap_or_else(|| match request.path.as_str() {
             "/v18.0/7001" => (
                 200,
                 graph_lead("7001", FORM, "Kim Ito", "kim@example.com", "+12025550105"),
             ),
             _ => graph_error(100, "no such object"),
-        }
+        })
     });
     let d = start(&db, &graph, "0");
     let home = d.default_account_id();
