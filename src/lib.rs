@@ -3,6 +3,7 @@
 pub mod actors;
 pub mod app;
 pub mod config;
+pub mod crm;
 pub mod directory;
 pub mod facebook;
 pub mod http;

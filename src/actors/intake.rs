@@ -5,6 +5,7 @@
 //! with a backoff (1 s, 2 s, 4 s); after 3 attempts they stay `failed` for an operator to retry.
 //! A crash of this actor loses nothing: its leases run out and the rows are claimed again.
 
+use super::batch_items::{campaign_of_row, latest_leads, pipeline_items};
 use super::db_executor::Db;
 use super::fetch_handover::{fetch_jobs_of, hand_over_fetches};
 use super::health::{run_guarded, ActorStats};
@@ -13,8 +14,7 @@ use super::latest_leads::LatestLeads;
 use super::scorer::{ScoreBatch, Scorer};
 use crate::directory::Directory;
 use crate::jobs::runner::JobsQueued;
-use crate::pipeline::{done_rows, PersistOutcome, PipelineItem};
-use crate::scoring::SubmissionSignals;
+use crate::pipeline::{done_rows, PipelineItem};
 use crate::sources::submission::{RequestMeta, Submission};
 use crate::sources::{self, StoredRequest};
 use crate::store::facebook::record_last_leads;
@@ -24,7 +24,6 @@ use crate::store::models::{InboxRow, NewJob};
 use crate::store::write_transaction;
 use actix::prelude::*;
 use chrono::NaiveDateTime;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -255,10 +254,10 @@ async fn finish_rows(
 }
 
 /// A submission with the inbox row it came from (a row may hold several).
-struct RowSubmission {
-    inbox_id: i64,
-    submission: Submission,
-    first_of_row: bool,
+pub struct RowSubmission {
+    pub inbox_id: i64,
+    pub submission: Submission,
+    pub first_of_row: bool,
 }
 
 fn in_row(inbox_id: i64, submissions: Vec<Submission>) -> Vec<RowSubmission> {
@@ -320,63 +319,6 @@ async fn resolve(
     }
     merged.latest_leads = latest_leads(&merged.outcomes, &campaign_of_row);
     Ok(merged)
-}
-
-/// Each submission with its signals and its campaign: the one its platform's URL named, else
-/// the account's campaign of its source for its project.
-fn pipeline_items(
-    directory: &Directory,
-    submissions: Vec<RowSubmission>,
-    signals: Vec<SubmissionSignals>,
-) -> Vec<PipelineItem> {
-    let snapshot = directory.snapshot();
-    submissions
-        .into_iter()
-        .zip(signals)
-        .map(|(of_row, signals)| {
-            let sub = &of_row.submission;
-            let campaign = match &sub.campaign_id {
-                Some(id) => snapshot.campaigns.iter().find(|c| &c.id == id),
-                None => snapshot.campaign_for(
-                    &sub.account_id,
-                    &sub.lead_source,
-                    sub.project_name.as_deref(),
-                ),
-            };
-            PipelineItem {
-                inbox_id: of_row.inbox_id,
-                first_of_row: of_row.first_of_row,
-                campaign_id: campaign.map(|c| c.id.clone()),
-                campaign_webhook_url: campaign.and_then(|c| c.webhook_url.clone()),
-                submission: of_row.submission,
-                signals,
-            }
-        })
-        .collect()
-}
-
-/// Each row's campaign and when its submission came, for the campaigns' `last_lead_at`.
-fn campaign_of_row(items: &[PipelineItem]) -> HashMap<i64, (String, NaiveDateTime)> {
-    items
-        .iter()
-        .filter_map(|i| {
-            let at = i.submission.submitted_at.naive_utc();
-            Some((i.inbox_id, (i.campaign_id.clone()?, at)))
-        })
-        .collect()
-}
-
-/// The latest stored lead of each campaign in the batch.
-fn latest_leads(
-    outcomes: &[PersistOutcome],
-    campaign_of_row: &HashMap<i64, (String, NaiveDateTime)>,
-) -> Vec<(String, NaiveDateTime)> {
-    let mut latest = LatestLeads::default();
-    let stored = outcomes.iter().filter(|o| o.submission_public_id.is_some());
-    for (campaign, at) in stored.filter_map(|o| campaign_of_row.get(&o.inbox_id)) {
-        latest.note(campaign, *at);
-    }
-    latest.take()
 }
 
 /// The batch split into `count` batches that can be stored at once: a row's submissions stay
@@ -452,6 +394,7 @@ mod tests {
             signals: Default::default(),
             campaign_id: None,
             campaign_webhook_url: None,
+            crm: None,
         }
     }
 

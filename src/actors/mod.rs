@@ -7,6 +7,7 @@
 //! it, because the work is in tables (the inbox, the jobs) and the restarted actor claims the same
 //! rows again. `app/supervision.rs` exits the process for systemd when one stays dead.
 
+pub mod batch_items;
 pub mod db_executor;
 pub mod fetch_handover;
 pub mod health;

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::directory::Directory;
 use crate::facebook::backfill::Backfill;
 use crate::http::{self, AppState};
+use crate::jobs::crm_contact::ContactCreator;
 use crate::jobs::crm_webhook::{CrmWebhook, OfflineSends};
 use crate::jobs::facebook_lead::FacebookLead;
 use crate::jobs::runner::{JobRunner, RunnerGate};
@@ -85,6 +86,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         metrics: actors.metrics,
         intake: actors.intake,
         deliverer: actors.deliverer,
+        contacts: actors.contacts,
         facebook: actors.facebook,
         spool_writer: SpoolWriter::start(spool.clone()),
         spool,
@@ -97,6 +99,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::join!(
         crate::jobs::runner::drain(&actors.gate, Duration::from_secs(10)),
         crate::jobs::runner::drain(&actors.facebook_gate, Duration::from_secs(10)),
+        crate::jobs::runner::drain(&actors.crm_gate, Duration::from_secs(10)),
     );
     log::info!("server.stopped");
     Ok(())
@@ -132,6 +135,8 @@ struct Actors {
     deliverer: Addr<JobRunner<CrmWebhook>>,
     facebook: http::FacebookActors,
     facebook_gate: Arc<RunnerGate>,
+    contacts: Addr<JobRunner<ContactCreator>>,
+    crm_gate: Arc<RunnerGate>,
     metrics: Arc<Metrics>,
     offline: Arc<OfflineSends>,
     offline_send_bound: Duration,
@@ -152,20 +157,18 @@ async fn start_actors(
     let settings = Arc::new(pipeline_settings(config));
     let metrics = Arc::new(Metrics::default());
     // Registered in the order /healthz lists them.
-    let scorer_stats = registry.register("Scorer");
-    let resolver_stats = registry.register("IdentityResolver");
-    let intake_stats = registry.register("Intake");
-    let deliverer_stats = registry.register("WebhookDeliverer");
-    let pipeline_arbiter = actix::Arbiter::new().handle();
-    let scorer = Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| Scorer {
-        stats: scorer_stats,
-    });
+    let scorer = Scorer {
+        stats: registry.register("Scorer"),
+    };
     let resolver = IdentityResolver {
         db: db.clone(),
         settings: settings.clone(),
-        stats: resolver_stats,
+        stats: registry.register("IdentityResolver"),
         metrics: metrics.clone(),
     };
+    let intake_stats = registry.register("Intake");
+    let pipeline_arbiter = actix::Arbiter::new().handle();
+    let scorer = Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| scorer);
     let resolver = Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| resolver);
     let offline = Arc::new(OfflineSends::default());
     let gate = Arc::new(RunnerGate::default());
@@ -178,7 +181,7 @@ async fn start_actors(
         metrics.clone(),
         offline.clone(),
     );
-    let deliverer = start_runner(db, kind, deliverer_stats, &gate).await;
+    let deliverer = start_runner(db, kind, registry.register("WebhookDeliverer"), &gate).await;
     let mut liveness = vec![
         ("Scorer", alive(&scorer)),
         ("IdentityResolver", alive(&resolver)),
@@ -200,6 +203,8 @@ async fn start_actors(
     liveness.push(("Intake", alive(&intake)));
     let (facebook, facebook_gate) =
         start_facebook(config, db, ack, directory, registry, &intake, &metrics).await;
+    let (contacts, crm_gate) = start_crm(config, db, registry).await;
+    liveness.push((ContactCreator::ACTOR, alive(&contacts)));
     liveness.push(("FacebookFetcher", alive(&facebook.fetcher)));
     liveness.extend(
         facebook
@@ -212,6 +217,8 @@ async fn start_actors(
         deliverer,
         facebook,
         facebook_gate,
+        contacts,
+        crm_gate,
         metrics,
         offline,
         offline_send_bound,
@@ -287,6 +294,34 @@ fn facebook_settings(config: &Config) -> crate::jobs::KindSettings {
         max_in_flight_per_destination: 4,
         // Not woken by the hand-over (the Intake starts first): a lead waits a second at most.
         poll_interval: Duration::from_secs(1),
+    }
+}
+
+/// The CRM actions' runners: the ContactCreator now.
+async fn start_crm(
+    config: &Config,
+    db: &Db,
+    registry: &mut Registry,
+) -> (Addr<JobRunner<ContactCreator>>, Arc<RunnerGate>) {
+    let gate = Arc::new(RunnerGate::default());
+    let kind = ContactCreator {
+        settings: crm_settings(config),
+        db: db.clone(),
+    };
+    let stats = registry.register(ContactCreator::ACTOR);
+    (start_runner(db, kind, stats, &gate).await, gate)
+}
+
+/// The CRM contacts' schedule: their work is our own database's, so a failure is short-lived.
+fn crm_settings(config: &Config) -> crate::jobs::KindSettings {
+    crate::jobs::KindSettings {
+        retry_delays: crate::jobs::crm_contact::RETRY_DELAYS.to_vec(),
+        attempt_timeout: Duration::from_secs(30),
+        dead_letters: webhook_settings(config).dead_letters,
+        // One account's contacts are decided one at a time anyway (its lock).
+        max_in_flight: 4,
+        max_in_flight_per_destination: 1,
+        poll_interval: Duration::from_millis(200),
     }
 }
 

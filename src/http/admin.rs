@@ -4,7 +4,9 @@
 
 use super::auth::Admin;
 use super::error::ApiError;
-use super::{accounts, blocked_ips, campaigns, deliveries, inbox, leads, users, AppState};
+use super::{
+    accounts, blocked_ips, campaigns, contacts, deliveries, inbox, leads, users, AppState,
+};
 use crate::config::Environment;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -22,31 +24,7 @@ pub fn scope() -> actix_web::Scope<
 > {
     web::scope("/admin")
         .route("/health", web::get().to(super::health::admin_health))
-        .route("/accounts", web::get().to(accounts::list_accounts))
-        .route("/accounts", web::post().to(accounts::create_account))
-        .route("/accounts/{id}", web::patch().to(accounts::update_account))
-        .route(
-            "/accounts/{id}/campaigns",
-            web::get().to(campaigns::list_campaigns),
-        )
-        .route(
-            "/accounts/{id}/campaigns",
-            web::post().to(campaigns::create_campaign),
-        )
-        .route(
-            "/campaigns/{id}",
-            web::patch().to(campaigns::update_campaign),
-        )
-        .route("/accounts/{id}/users", web::get().to(users::list_users))
-        .route("/accounts/{id}/users", web::post().to(users::create_user))
-        .route(
-            "/accounts/{id}/facebook-token",
-            web::put().to(users::put_facebook_token),
-        )
-        .route(
-            "/accounts/{id}/facebook-token",
-            web::get().to(users::list_facebook_tokens),
-        )
+        .configure(tenant_routes)
         .route("/blocked-ips", web::get().to(blocked_ips::list_blocked_ips))
         .route("/blocked-ips", web::post().to(blocked_ips::block_ip))
         .route(
@@ -84,6 +62,43 @@ pub fn scope() -> actix_web::Scope<
             web::get().to(inbox::list_ignored_webhooks),
         )
         .route("/actors/{name}/crash", web::post().to(crash_actor))
+}
+
+/// Accounts and what belongs to one: campaigns, CRM records, representatives, page tokens.
+fn tenant_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/accounts", web::get().to(accounts::list_accounts))
+        .route("/accounts", web::post().to(accounts::create_account))
+        .route("/accounts/{id}", web::patch().to(accounts::update_account))
+        .route(
+            "/accounts/{id}/campaigns",
+            web::get().to(campaigns::list_campaigns),
+        )
+        .route(
+            "/accounts/{id}/campaigns",
+            web::post().to(campaigns::create_campaign),
+        )
+        .route(
+            "/campaigns/{id}",
+            web::patch().to(campaigns::update_campaign),
+        )
+        .route(
+            "/accounts/{id}/contacts",
+            web::get().to(contacts::list_account_contacts),
+        )
+        .route(
+            "/accounts/{id}/deals",
+            web::get().to(contacts::list_account_deals),
+        )
+        .route("/accounts/{id}/users", web::get().to(users::list_users))
+        .route("/accounts/{id}/users", web::post().to(users::create_user))
+        .route(
+            "/accounts/{id}/facebook-token",
+            web::put().to(users::put_facebook_token),
+        )
+        .route(
+            "/accounts/{id}/facebook-token",
+            web::get().to(users::list_facebook_tokens),
+        );
 }
 
 /// JSON bodies: 1 MiB at most, errors as `{"error": ...}`.

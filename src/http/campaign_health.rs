@@ -70,20 +70,7 @@ mod tests {
     use super::*;
 
     fn campaign(integration: &str, settings: Value) -> Campaign {
-        let t = now();
-        Campaign {
-            id: "c".into(),
-            account_id: "a".into(),
-            name: "n".into(),
-            project_name: None,
-            integration: integration.into(),
-            active: true,
-            thank_you_url: None,
-            webhook_url: None,
-            settings_json: settings.to_string(),
-            created_at: t,
-            updated_at: t,
-        }
+        Campaign::for_tests("c", "a", integration, settings)
     }
 
     fn token(account: &str, page: &str, invalid: Option<&str>) -> FacebookPageToken {

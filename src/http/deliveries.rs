@@ -5,6 +5,7 @@ use super::admin::{listing, page_limit, status_filter, Reply, MAX_PAGE};
 use super::auth::Admin;
 use super::error::{not_found, ApiError};
 use super::AppState;
+use crate::jobs::crm_contact::ContactCreator;
 use crate::jobs::crm_webhook::CrmWebhook;
 use crate::jobs::facebook_lead::FacebookLead;
 use crate::jobs::runner::JobsQueued;
@@ -111,18 +112,21 @@ fn dead_letter_kind(query: &KindQuery) -> Result<&'static str, ApiError> {
         None | Some("") => Ok(KIND),
         Some(kind) if kind == KIND => Ok(KIND),
         Some(kind) if kind == FacebookLead::NAME => Ok(FacebookLead::NAME),
+        Some(kind) if kind == ContactCreator::NAME => Ok(ContactCreator::NAME),
         Some(other) => Err(ApiError::BadRequest(format!(
-            "kind must be {KIND} or {}, not {other:?}",
-            FacebookLead::NAME
+            "kind must be {KIND}, {} or {}, not {other:?}",
+            FacebookLead::NAME,
+            ContactCreator::NAME
         ))),
     }
 }
 
 /// Wakes the runner of `kind` after its dead letters were replayed.
 fn wake(state: &AppState, kind: &str) {
-    match kind == FacebookLead::NAME {
-        true => state.facebook.fetcher.do_send(JobsQueued),
-        false => state.deliverer.do_send(JobsQueued),
+    match kind {
+        FacebookLead::NAME => state.facebook.fetcher.do_send(JobsQueued),
+        ContactCreator::NAME => state.contacts.do_send(JobsQueued),
+        _ => state.deliverer.do_send(JobsQueued),
     }
 }
 

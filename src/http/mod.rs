@@ -14,6 +14,7 @@ pub mod callbacks;
 pub mod campaign_health;
 pub mod campaign_settings;
 pub mod campaigns;
+pub mod contacts;
 pub mod deadline;
 pub mod deliveries;
 pub mod error;
@@ -50,6 +51,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub intake: Addr<Intake>,
     pub deliverer: Addr<JobRunner<CrmWebhook>>,
+    pub contacts: Addr<JobRunner<crate::jobs::crm_contact::ContactCreator>>,
     pub facebook: FacebookActors,
     pub spool: Arc<crate::pipeline::spool::Spool>,
     pub spool_writer: crate::pipeline::spool::SpoolWriter,

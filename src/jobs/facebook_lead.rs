@@ -89,26 +89,6 @@ impl FacebookLead {
     }
 }
 
-fn failed(retryable: bool, error: String) -> Attempted {
-    Attempted {
-        succeeded: false,
-        retryable,
-        status_code: None,
-        error: Some(error),
-        follow_ups: Vec::new(),
-    }
-}
-
-fn succeeded() -> Attempted {
-    Attempted {
-        succeeded: true,
-        retryable: false,
-        status_code: None,
-        error: None,
-        follow_ups: Vec::new(),
-    }
-}
-
 impl JobKind for FacebookLead {
     const NAME: &'static str = NAME;
     const ACTOR: &'static str = "FacebookFetcher";
@@ -137,16 +117,16 @@ impl JobKind for FacebookLead {
         let limit = self.settings.attempt_timeout;
         Box::pin(async move {
             let Ok(fetch) = fetch else {
-                return failed(false, "an unreadable fetch job".into());
+                return Attempted::failure(false, "an unreadable fetch job".into());
             };
             let Some(graph) = graph else {
-                return failed(true, "no Graph client yet".into());
+                return Attempted::failure(true, "no Graph client yet".into());
             };
             // Within the lease, whatever the exchange, the fetch and the store take together.
             let fetching = fetch_lead(&db, &ack, &intake, &graph, &fetch);
             tokio::time::timeout(limit, fetching)
                 .await
-                .unwrap_or_else(|_| failed(true, "timed out".into()))
+                .unwrap_or_else(|_| Attempted::failure(true, "timed out".into()))
         })
     }
 }
@@ -166,19 +146,19 @@ async fn fetch_lead(
                 fetch.leadgen_id,
                 fetch.campaign_id
             );
-            return succeeded();
+            return Attempted::success();
         }
         Ok(_) => {}
-        Err(e) => return failed(true, format!("database: {e}")),
+        Err(e) => return Attempted::failure(true, format!("database: {e}")),
     }
     let token = match facebook::usable_token(db, graph, &fetch.account_id, &fetch.page_id).await {
         Ok(token) => token,
-        Err(NoToken::Unavailable(e)) => return failed(true, format!("database: {e}")),
+        Err(NoToken::Unavailable(e)) => return Attempted::failure(true, format!("database: {e}")),
         // Waits as a dead letter until the page's token is stored or replaced.
         Err(why) => {
             let error = why.describe(&fetch.page_id);
             campaign_error(db, &fetch.campaign_id, &error).await;
-            return failed(false, error);
+            return Attempted::failure(false, error);
         }
     };
     let url = lead_url(&graph.base, &graph.version, &fetch.leadgen_id, &token);
@@ -195,8 +175,8 @@ async fn fetch_lead(
                 page_id: fetch.page_id.clone(),
             };
             match store_lead(ack, intake, &target, &lead, "webhook", fetch.received_at_ms).await {
-                Ok(()) => succeeded(),
-                Err(e) => failed(true, e),
+                Ok(()) => Attempted::success(),
+                Err(e) => Attempted::failure(true, e),
             }
         }
         Err(failure) => {
@@ -212,7 +192,7 @@ async fn fetch_lead(
             if handling != GraphErrorHandling::Retry {
                 campaign_error(db, &fetch.campaign_id, &error).await;
             }
-            failed(handling == GraphErrorHandling::Retry, error)
+            Attempted::failure(handling == GraphErrorHandling::Retry, error)
         }
     }
 }

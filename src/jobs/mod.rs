@@ -9,6 +9,7 @@
 //! again — at least once, so each kind makes its effect idempotent (the webhook by its
 //! `webhook-id`). An attempt is counted when it is recorded, never when it is claimed.
 
+pub mod crm_contact;
 pub mod crm_webhook;
 pub mod facebook_lead;
 pub mod http_attempt;
@@ -46,6 +47,28 @@ pub struct Attempted {
 }
 
 impl Attempted {
+    /// An attempt that did what it had to, with no status and no follow-ups.
+    pub fn success() -> Attempted {
+        Attempted {
+            succeeded: true,
+            retryable: false,
+            status_code: None,
+            error: None,
+            follow_ups: Vec::new(),
+        }
+    }
+
+    /// An attempt that failed with `error`, without a status.
+    pub fn failure(retryable: bool, error: String) -> Attempted {
+        Attempted {
+            succeeded: false,
+            retryable,
+            status_code: None,
+            error: Some(error),
+            follow_ups: Vec::new(),
+        }
+    }
+
     pub fn verdict(&self, attempt: u32, retry_delays: &[Duration]) -> Verdict {
         verdict(self.succeeded, self.retryable, attempt, retry_delays)
     }

@@ -32,6 +32,7 @@ pub(super) fn submission(
         signals: Default::default(),
         campaign_id: None,
         campaign_webhook_url: None,
+        crm: None,
     }
 }
 

@@ -52,6 +52,8 @@ pub struct PipelineItem {
     pub signals: SubmissionSignals,
     pub campaign_id: Option<String>,
     pub campaign_webhook_url: Option<String>,
+    /// What the campaign asks of its leads in the CRM (contacts, deals).
+    pub crm: Option<std::sync::Arc<crate::crm::CrmSettings>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

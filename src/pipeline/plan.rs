@@ -6,6 +6,8 @@ use super::forwarding::{is_duplicate, Forwarding};
 use super::gather::Gathered;
 use super::payload::{forwarded_lead, ForwardedLead, LeadContext};
 use super::{PersistOutcome, PipelineItem, PipelineSettings};
+use crate::crm::contact_request;
+use crate::jobs::crm_contact::contact_job;
 use crate::jobs::crm_webhook::send_job;
 use crate::pipeline::identity::{identity_keys, IdentityKey};
 use crate::scoring::{self, Engagement, Suspicion};
@@ -23,7 +25,7 @@ pub struct Planned {
     pub lead_update: Option<LeadUpdate>,
     pub submission: NewLeadSubmission,
     pub keys: Vec<NewLeadKey>,
-    pub job: Option<NewJob>,
+    pub jobs: Vec<NewJob>,
     pub outcome: PersistOutcome,
 }
 
@@ -118,16 +120,9 @@ pub fn plan(
         &update.data_json,
         lead,
     );
-    let outcome = PersistOutcome {
-        inbox_id: item.inbox_id,
-        lead_public_id: Some(lead_public_id.clone()),
-        submission_public_id: Some(sub.public_id.clone()),
-        forward_decision: Some(forwarding.value),
-        new_lead: person.existing.is_none(),
-        decision: Some(forwarding.decision),
-        webhook_enqueued: job.is_some(),
-        stored_before: false,
-    };
+    let is_new = person.existing.is_none();
+    let outcome = stored_outcome(item, lead, &forwarding, is_new, job.is_some());
+    let contact = contact_job_of(item, lead, is_new, scores.is_bot_lead);
     let (new_lead, lead_update) = match person.existing {
         Some(_) => (None, Some(update)),
         None => (Some(new_lead(sub, lead_public_id, update, t)), None),
@@ -137,9 +132,44 @@ pub fn plan(
         lead_update,
         submission,
         keys: keys_of(sub, lead_id),
-        job,
+        jobs: job.into_iter().chain(contact).collect(),
         outcome,
     }
+}
+
+/// What storing the submission did, as the Intake reads it.
+fn stored_outcome(
+    item: &PipelineItem,
+    (_, _, lead_public_id): (i64, i64, &str),
+    forwarding: &Forwarding,
+    new_lead: bool,
+    webhook_enqueued: bool,
+) -> PersistOutcome {
+    PersistOutcome {
+        inbox_id: item.inbox_id,
+        lead_public_id: Some(lead_public_id.to_string()),
+        submission_public_id: Some(item.submission.public_id.clone()),
+        forward_decision: Some(forwarding.value),
+        new_lead,
+        decision: Some(forwarding.decision),
+        webhook_enqueued,
+        stored_before: false,
+    }
+}
+
+/// The CRM contact (and deal) a campaign asks for; a bot's lead gets none.
+fn contact_job_of(
+    item: &PipelineItem,
+    (lead_id, submission_id, lead_public_id): (i64, i64, &str),
+    new_lead: bool,
+    is_bot_lead: bool,
+) -> Option<NewJob> {
+    let crm = item.crm.as_deref().filter(|_| !is_bot_lead)?;
+    let request = contact_request(crm, &item.submission, (lead_id, lead_public_id), new_lead);
+    Some(contact_job(
+        &request,
+        (submission_id, &item.submission.public_id),
+    ))
 }
 
 /// The forwarding rule for this submission. A lead forwarded from the spool while the database

@@ -110,7 +110,7 @@ pub fn write_wave(
         submissions.push(p.submission);
         keys.extend(p.keys);
         updates.extend(p.lead_update);
-        jobs.extend(p.job);
+        jobs.extend(p.jobs);
         outcomes.push(p.outcome);
     }
     insert_rows!(conn, leads::table, new_leads)?;

@@ -24,6 +24,7 @@ fn item(inbox_id: i64, account_id: &str, project: &str, first_of_row: bool) -> P
         signals: Default::default(),
         campaign_id: None,
         campaign_webhook_url: None,
+        crm: None,
     }
 }
 

@@ -169,6 +169,7 @@ mod tests {
             signals: Default::default(),
             campaign_id: None,
             campaign_webhook_url: None,
+            crm: None,
         }
     }
 

@@ -21,6 +21,7 @@ macro_rules! claim_due_ids {
 
 pub mod accounts;
 pub mod blocked_ips;
+pub mod contacts;
 pub mod dead_letters;
 pub mod facebook;
 pub mod health;
@@ -349,6 +350,10 @@ mod tests {
             "the stored leads are in the search index"
         );
         conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
+        let crm = "SELECT COUNT(*) AS n FROM sqlite_master \
+             WHERE name IN ('contacts', 'contact_keys', 'deals')";
+        assert_eq!(count(&mut conn, crm), 0);
+        conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
         let health = "SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'campaign_health'";
         assert_eq!(count(&mut conn, health), 0);
         let refused = "SELECT COUNT(*) AS n FROM pragma_table_info('facebook_page_tokens') \
@@ -383,6 +388,7 @@ mod tests {
         assert_eq!(count(&mut conn, platform_keys), 1);
         assert_eq!(count(&mut conn, health), 1);
         assert_eq!(count(&mut conn, refused), 1);
+        assert_eq!(count(&mut conn, crm), 3);
     }
 
     fn count(conn: &mut diesel::SqliteConnection, sql: &str) -> i64 {

@@ -126,6 +126,27 @@ pub struct Campaign {
     pub updated_at: NaiveDateTime,
 }
 
+#[cfg(test)]
+impl Campaign {
+    /// An active campaign with these settings, for unit tests.
+    pub fn for_tests(id: &str, account_id: &str, integration: &str, settings: Value) -> Campaign {
+        let t = super::now();
+        Campaign {
+            id: id.into(),
+            account_id: account_id.into(),
+            name: id.into(),
+            project_name: None,
+            integration: integration.into(),
+            active: true,
+            thank_you_url: None,
+            webhook_url: None,
+            settings_json: settings.to_string(),
+            created_at: t,
+            updated_at: t,
+        }
+    }
+}
+
 impl Campaign {
     pub fn settings(&self) -> serde_json::Map<String, Value> {
         match parse_json_or(&self.settings_json, json!({})) {

@@ -54,6 +54,48 @@ diesel::table! {
 }
 
 diesel::table! {
+    contacts (id) {
+        id -> Text,
+        account_id -> Text,
+        contact_type -> Text,
+        name -> Nullable<Text>,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        address_json -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    contact_keys (account_id, contact_type, key_kind, key_value) {
+        account_id -> Text,
+        contact_type -> Text,
+        key_kind -> Text,
+        key_value -> Text,
+        contact_id -> Text,
+    }
+}
+
+diesel::table! {
+    deals (id) {
+        id -> Text,
+        account_id -> Text,
+        contact_id -> Text,
+        lead_id -> BigInt,
+        campaign_id -> Nullable<Text>,
+        name -> Text,
+        value -> Double,
+        currency -> Text,
+        pipeline_id -> Text,
+        stage_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     campaign_health (campaign_id) {
         campaign_id -> Text,
         last_lead_at -> Nullable<Timestamp>,
@@ -250,4 +292,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     dead_letters,
     ignored_webhooks,
     campaign_health,
+    contacts,
+    contact_keys,
+    deals,
 );

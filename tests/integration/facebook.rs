@@ -45,13 +45,7 @@ pub(crate) fn facebook_campaign(d: &Daemon, account: &str, project: &str, extra:
     body.as_object_mut()
         .unwrap()
         .extend(extra.as_object().unwrap().clone());
-    let created = d.admin(
-        "POST",
-        &format!("/admin/accounts/{account}/campaigns"),
-        Some(&body),
-    );
-    assert_eq!(created.status, 201, "{}", created.body);
-    created.json()["id"].as_str().unwrap().to_string()
+    d.create_campaign(&account, &body)
 }
 
 pub(crate) fn put_token(d: &Daemon, account: &str, page: &str, token: &str) {

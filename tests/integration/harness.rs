@@ -352,6 +352,14 @@ impl Daemon {
         self.request(method, path, &headers, body.as_deref().map(str::as_bytes))
     }
 
+    /// Creates a campaign of `account` from `body`; its id.
+    pub fn create_campaign(&self, account: &str, body: &Value) -> String {
+        let path = format!("/admin/accounts/{account}/campaigns");
+        let created = self.admin("POST", &path, Some(body));
+        assert_eq!(created.status, 201, "{}", created.body);
+        created.json()["id"].as_str().unwrap().to_string()
+    }
+
     pub fn admin_get(&self, path: &str) -> Value {
         let r = self.admin("GET", path, None);
         assert_eq!(r.status, 200, "GET {path}: {}", r.body);

@@ -8,6 +8,7 @@ mod receiver;
 mod admin;
 mod cli;
 mod configuration;
+mod crm;
 mod delivery;
 mod facebook;
 mod facebook_backfill;

@@ -11,13 +11,7 @@ fn campaign(d: &Daemon, integration: &str, extra: Value) -> String {
     body.as_object_mut()
         .unwrap()
         .extend(extra.as_object().unwrap().clone());
-    let created = d.admin(
-        "POST",
-        &format!("/admin/accounts/{account}/campaigns"),
-        Some(&body),
-    );
-    assert_eq!(created.status, 201, "{}", created.body);
-    created.json()["id"].as_str().unwrap().to_string()
+    d.create_campaign(&account, &body)
 }
 
 fn hook(d: &Daemon, platform: &str, campaign: &str) -> String {

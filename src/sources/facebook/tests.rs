@@ -111,20 +111,10 @@ fn graph_errors_are_handled_by_their_code() {
 }
 
 fn campaign(id: &str, account: &str, active: bool, settings: Value) -> Campaign {
-    let t = crate::store::now();
-    Campaign {
-        id: id.into(),
-        account_id: account.into(),
-        name: id.into(),
-        project_name: Some(format!("{id} project")),
-        integration: NAME.into(),
-        active,
-        thank_you_url: None,
-        webhook_url: None,
-        settings_json: settings.to_string(),
-        created_at: t,
-        updated_at: t,
-    }
+    let mut campaign = Campaign::for_tests(id, account, NAME, settings);
+    campaign.project_name = Some(format!("{id} project"));
+    campaign.active = active;
+    campaign
 }
 
 fn account(id: &str, active: bool) -> (String, Account) {

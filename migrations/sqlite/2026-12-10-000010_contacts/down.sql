@@ -1,0 +1,3 @@
+DROP TABLE deals;
+DROP TABLE contact_keys;
+DROP TABLE contacts;

@@ -1,0 +1,210 @@
+//! CRM actions, the pure parts: what a campaign asks for (`add_to_crm`, `add_person_or_business`,
+//! `create_deal`), the contact a submission makes, and a deal's name. The ContactCreator
+//! (`jobs/crm_contact.rs`) writes them.
+
+use crate::sources::common::extract::{extract_contact, Address, ContactKind};
+use crate::sources::common::platform::id_text;
+use crate::sources::submission::Submission;
+use crate::store::models::Campaign;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A campaign's CRM settings, read once per batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrmSettings {
+    pub campaign_name: String,
+    pub contact_type: ContactKind,
+    pub deal: Option<DealSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DealSettings {
+    pub pipeline_id: String,
+    pub stage_id: String,
+    pub value: f64,
+    pub currency: String,
+}
+
+/// What the campaign asks of each lead: `None` unless it adds contacts or creates deals (a deal
+/// needs its contact, so `create_deal` makes the contact too).
+pub fn crm_settings(campaign: &Campaign) -> Option<CrmSettings> {
+    let settings = campaign.settings();
+    let flag = |key: &str| settings.get(key).and_then(Value::as_bool).unwrap_or(false);
+    let deal = match (
+        flag("create_deal"),
+        id_text(settings.get("pipeline_id")),
+        id_text(settings.get("stage_id")),
+    ) {
+        (true, Some(pipeline_id), Some(stage_id)) => Some(DealSettings {
+            pipeline_id,
+            stage_id,
+            value: settings
+                .get("deal_value")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0),
+            currency: settings
+                .get("currency")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_uppercase)
+                .unwrap_or_else(|| "USD".into()),
+        }),
+        _ => None,
+    };
+    if !flag("add_to_crm") && deal.is_none() {
+        return None;
+    }
+    let business = settings
+        .get("add_person_or_business")
+        .and_then(Value::as_str)
+        == Some("business");
+    Some(CrmSettings {
+        campaign_name: campaign.name.clone(),
+        contact_type: if business {
+            ContactKind::Business
+        } else {
+            ContactKind::Person
+        },
+        deal,
+    })
+}
+
+pub fn contact_type_name(kind: ContactKind) -> &'static str {
+    match kind {
+        ContactKind::Person => "person",
+        ContactKind::Business => "business",
+    }
+}
+
+/// The contact a submission makes or updates, and the deal its new lead gets: a
+/// ContactCreator job's payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactRequest {
+    pub lead_id: i64,
+    pub lead_public_id: String,
+    pub account_id: String,
+    pub campaign_id: Option<String>,
+    pub contact_type: String,
+    pub name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    /// How the email is compared (trimmed, lowercase).
+    pub email_key: Option<String>,
+    pub phone: Option<String>,
+    pub address: Value,
+    /// For a new lead of a campaign that creates deals.
+    pub deal: Option<DealRequest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DealRequest {
+    pub name: String,
+    #[serde(flatten)]
+    pub settings: DealSettings,
+}
+
+/// The contact of a stored submission. A business contact takes the business name first and the
+/// business address; a person's name is split at its last space into first and last name.
+pub fn contact_request(
+    crm: &CrmSettings,
+    sub: &Submission,
+    lead: (i64, &str),
+    new_lead: bool,
+) -> ContactRequest {
+    let found = extract_contact(&sub.payload, crm.contact_type);
+    let person_name = sub.name.clone().or(found.person_name.clone());
+    let name = match crm.contact_type {
+        ContactKind::Business => found.business_name.clone().or(person_name.clone()),
+        ContactKind::Person => person_name.clone(),
+    };
+    let (first_name, last_name) = split_name(person_name.as_deref());
+    let address = match crm.contact_type {
+        ContactKind::Business if found.business_address != Address::default() => {
+            &found.business_address
+        }
+        _ => &found.address,
+    };
+    let deal = crm
+        .deal
+        .clone()
+        .filter(|_| new_lead)
+        .map(|settings| DealRequest {
+            name: deal_name(
+                name.as_deref(),
+                first_name.as_deref(),
+                last_name.as_deref(),
+                sub.email.as_deref(),
+                &crm.campaign_name,
+            ),
+            settings,
+        });
+    ContactRequest {
+        lead_id: lead.0,
+        lead_public_id: lead.1.to_string(),
+        account_id: sub.account_id.clone(),
+        campaign_id: sub.campaign_id.clone(),
+        contact_type: contact_type_name(crm.contact_type).into(),
+        name,
+        first_name,
+        last_name,
+        email: sub.email.clone(),
+        email_key: sub.email_key.clone(),
+        phone: sub.phone.as_ref().map(|p| p.e164.clone()),
+        address: address_json(address),
+        deal,
+    }
+}
+
+fn address_json(address: &Address) -> Value {
+    serde_json::json!({
+        "street": address.street, "city": address.city, "state": address.state,
+        "postal_code": address.postal_code, "country": address.country,
+    })
+}
+
+/// A text that says something: trimmed, not empty.
+fn present(text: Option<&str>) -> Option<&str> {
+    text.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// `Ana Maria Lima` → (`Ana Maria`, `Lima`); one word is a first name.
+pub fn split_name(name: Option<&str>) -> (Option<String>, Option<String>) {
+    let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
+        return (None, None);
+    };
+    match name.rsplit_once(' ') {
+        Some((first, last)) => (Some(first.trim().to_string()), Some(last.to_string())),
+        None => (Some(name.to_string()), None),
+    }
+}
+
+/// A deal is named by the contact's name, else `first_name last_name`, else the email's local
+/// part, else `<campaign name> lead`.
+pub fn deal_name(
+    name: Option<&str>,
+    first_name: Option<&str>,
+    last_name: Option<&str>,
+    email: Option<&str>,
+    campaign_name: &str,
+) -> String {
+    if let Some(name) = present(name) {
+        return name.to_string();
+    }
+    let parts: Vec<&str> = [present(first_name), present(last_name)]
+        .into_iter()
+        .flatten()
+        .collect();
+    if !parts.is_empty() {
+        return parts.join(" ");
+    }
+    match present(email)
+        .and_then(|e| e.split('@').next())
+        .filter(|l| !l.is_empty())
+    {
+        Some(local) => local.to_string(),
+        None => format!("{campaign_name} lead"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

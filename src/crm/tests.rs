@@ -1,0 +1,99 @@
+use super::*;
+use serde_json::json;
+
+fn campaign(settings: Value) -> Campaign {
+    let mut campaign = Campaign::for_tests("c", "a", "website", settings);
+    campaign.name = "Skyline".into();
+    campaign
+}
+
+#[test]
+fn deals_are_named_by_name_then_first_and_last_then_email_then_campaign() {
+    assert_eq!(
+        deal_name(Some("Ana Lima"), Some("X"), None, Some("a@x.io"), "C"),
+        "Ana Lima"
+    );
+    assert_eq!(
+        deal_name(None, Some("Ana"), Some("Lima"), Some("a@x.io"), "C"),
+        "Ana Lima"
+    );
+    assert_eq!(deal_name(Some(" "), None, Some("Lima"), None, "C"), "Lima");
+    assert_eq!(
+        deal_name(None, None, None, Some("ana.lima@x.io"), "C"),
+        "ana.lima"
+    );
+    assert_eq!(
+        deal_name(None, None, None, Some("@x.io"), "Skyline"),
+        "Skyline lead"
+    );
+    assert_eq!(deal_name(None, None, None, None, "Skyline"), "Skyline lead");
+}
+
+#[test]
+fn names_split_at_the_last_space() {
+    assert_eq!(
+        split_name(Some("Ana Maria Lima")),
+        (Some("Ana Maria".into()), Some("Lima".into()))
+    );
+    assert_eq!(split_name(Some(" Ana ")), (Some("Ana".into()), None));
+    assert_eq!(split_name(Some("")), (None, None));
+    assert_eq!(split_name(None), (None, None));
+}
+
+#[test]
+fn a_campaign_asks_for_contacts_and_deals_by_its_settings() {
+    assert_eq!(crm_settings(&campaign(json!({}))), None);
+    let person = crm_settings(&campaign(json!({"add_to_crm": true}))).unwrap();
+    assert_eq!(person.contact_type, ContactKind::Person);
+    assert_eq!(person.deal, None);
+    let deal = crm_settings(&campaign(json!({"create_deal": true, "pipeline_id": 7,
+        "stage_id": "s1", "add_person_or_business": "business", "currency": "eur"})))
+    .unwrap();
+    assert_eq!(deal.contact_type, ContactKind::Business);
+    let settings = deal.deal.unwrap();
+    assert_eq!(
+        (settings.pipeline_id.as_str(), settings.stage_id.as_str()),
+        ("7", "s1")
+    );
+    assert_eq!(settings.value, 0.0);
+    assert_eq!(settings.currency, "EUR");
+    let incomplete = json!({"create_deal": true, "pipeline_id": 7});
+    assert_eq!(
+        crm_settings(&campaign(incomplete)),
+        None,
+        "no stage: no deal"
+    );
+}
+
+#[test]
+fn a_business_contact_takes_the_business_name_and_a_deal_only_for_a_new_lead() {
+    use crate::sources::submission::RequestMeta;
+    use crate::sources::website::website_submission;
+    let fields = json!({"name": "Ana Lima", "email": "Ana@X.io", "company_name": "Acme Ltd",
+        "city": "Lisbon"});
+    let sub = website_submission(
+        "s",
+        "a",
+        fields.as_object().unwrap(),
+        &RequestMeta::default(),
+    );
+    let business = crm_settings(&campaign(json!({"add_person_or_business": "business",
+        "create_deal": true, "pipeline_id": "p", "stage_id": "s", "deal_value": 1500})))
+    .unwrap();
+    let request = contact_request(&business, &sub, (9, "lead-9"), true);
+    assert_eq!(request.contact_type, "business");
+    assert_eq!(request.name.as_deref(), Some("Acme Ltd"));
+    assert_eq!(request.first_name.as_deref(), Some("Ana"));
+    assert_eq!(request.last_name.as_deref(), Some("Lima"));
+    assert_eq!(request.email_key.as_deref(), Some("ana@x.io"));
+    let deal = request.deal.unwrap();
+    assert_eq!(deal.name, "Acme Ltd");
+    assert_eq!(deal.settings.value, 1500.0);
+    assert!(contact_request(&business, &sub, (9, "lead-9"), false)
+        .deal
+        .is_none());
+    let person = crm_settings(&campaign(json!({"add_to_crm": true}))).unwrap();
+    let request = contact_request(&person, &sub, (9, "lead-9"), true);
+    assert_eq!(request.name.as_deref(), Some("Ana Lima"));
+    assert_eq!(request.address["city"], "Lisbon");
+}
