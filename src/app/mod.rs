@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::directory::Directory;
 use crate::facebook::backfill::Backfill;
 use crate::http::{self, AppState};
+use crate::jobs::assignment::Assigner;
 use crate::jobs::crm_contact::ContactCreator;
 use crate::jobs::crm_webhook::{CrmWebhook, OfflineSends};
 use crate::jobs::facebook_lead::FacebookLead;
@@ -86,7 +87,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         metrics: actors.metrics,
         intake: actors.intake,
         deliverer: actors.deliverer,
-        contacts: actors.contacts,
         facebook: actors.facebook,
         spool_writer: SpoolWriter::start(spool.clone()),
         spool,
@@ -99,7 +99,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::join!(
         crate::jobs::runner::drain(&actors.gate, Duration::from_secs(10)),
         crate::jobs::runner::drain(&actors.facebook_gate, Duration::from_secs(10)),
-        crate::jobs::runner::drain(&actors.crm_gate, Duration::from_secs(10)),
+        futures_util::future::join_all(
+            actors
+                .crm_gates
+                .iter()
+                .map(|gate| crate::jobs::runner::drain(gate, Duration::from_secs(10)))
+        ),
     );
     log::info!("server.stopped");
     Ok(())
@@ -135,8 +140,7 @@ struct Actors {
     deliverer: Addr<JobRunner<CrmWebhook>>,
     facebook: http::FacebookActors,
     facebook_gate: Arc<RunnerGate>,
-    contacts: Addr<JobRunner<ContactCreator>>,
-    crm_gate: Arc<RunnerGate>,
+    crm_gates: Vec<Arc<RunnerGate>>,
     metrics: Arc<Metrics>,
     offline: Arc<OfflineSends>,
     offline_send_bound: Duration,
@@ -203,8 +207,9 @@ async fn start_actors(
     liveness.push(("Intake", alive(&intake)));
     let (facebook, facebook_gate) =
         start_facebook(config, db, ack, directory, registry, &intake, &metrics).await;
-    let (contacts, crm_gate) = start_crm(config, db, registry).await;
+    let (contacts, assigner, crm_gates) = start_crm(config, db, registry).await;
     liveness.push((ContactCreator::ACTOR, alive(&contacts)));
+    liveness.push((Assigner::ACTOR, alive(&assigner)));
     liveness.push(("FacebookFetcher", alive(&facebook.fetcher)));
     liveness.extend(
         facebook
@@ -217,8 +222,7 @@ async fn start_actors(
         deliverer,
         facebook,
         facebook_gate,
-        contacts,
-        crm_gate,
+        crm_gates,
         metrics,
         offline,
         offline_send_bound,
@@ -297,22 +301,38 @@ fn facebook_settings(config: &Config) -> crate::jobs::KindSettings {
     }
 }
 
-/// The CRM actions' runners: the ContactCreator now.
+/// The CRM actions' runners: the ContactCreator and the Assigner, each with its own gate.
 async fn start_crm(
     config: &Config,
     db: &Db,
     registry: &mut Registry,
-) -> (Addr<JobRunner<ContactCreator>>, Arc<RunnerGate>) {
-    let gate = Arc::new(RunnerGate::default());
-    let kind = ContactCreator {
-        settings: crm_settings(config),
-        db: db.clone(),
+) -> (
+    Addr<JobRunner<ContactCreator>>,
+    Addr<JobRunner<Assigner>>,
+    Vec<Arc<RunnerGate>>,
+) {
+    let gates = vec![
+        Arc::new(RunnerGate::default()),
+        Arc::new(RunnerGate::default()),
+    ];
+    let (settings, db_handle) = (crm_settings(config), db.clone());
+    let contacts = ContactCreator {
+        settings: settings.clone(),
+        db: db_handle.clone(),
     };
     let stats = registry.register(ContactCreator::ACTOR);
-    (start_runner(db, kind, stats, &gate).await, gate)
+    let contacts = start_runner(db, contacts, stats, &gates[0]).await;
+    let assigner = Assigner {
+        settings,
+        db: db_handle,
+    };
+    let stats = registry.register(Assigner::ACTOR);
+    let assigner = start_runner(db, assigner, stats, &gates[1]).await;
+    (contacts, assigner, gates)
 }
 
-/// The CRM contacts' schedule: their work is our own database's, so a failure is short-lived.
+/// The CRM contacts' and assignments' schedule: their work is our own database's, so a failure
+/// is short-lived.
 fn crm_settings(config: &Config) -> crate::jobs::KindSettings {
     crate::jobs::KindSettings {
         retry_delays: crate::jobs::crm_contact::RETRY_DELAYS.to_vec(),

@@ -13,8 +13,18 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq)]
 pub struct CrmSettings {
     pub campaign_name: String,
+    /// `add_to_crm`, or a deal (which needs its contact).
+    pub makes_contacts: bool,
     pub contact_type: ContactKind,
     pub deal: Option<DealSettings>,
+    /// `selected_user`, in the campaign's order: whom its new leads go to, in turn.
+    pub representatives: Vec<Representative>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Representative {
+    pub id: String,
+    pub custom_number: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,8 +35,8 @@ pub struct DealSettings {
     pub currency: String,
 }
 
-/// What the campaign asks of each lead: `None` unless it adds contacts or creates deals (a deal
-/// needs its contact, so `create_deal` makes the contact too).
+/// What the campaign asks of each lead: `None` unless it adds contacts, creates deals (a deal
+/// needs its contact, so `create_deal` makes the contact too) or assigns representatives.
 pub fn crm_settings(campaign: &Campaign) -> Option<CrmSettings> {
     let settings = campaign.settings();
     let flag = |key: &str| settings.get(key).and_then(Value::as_bool).unwrap_or(false);
@@ -50,7 +60,9 @@ pub fn crm_settings(campaign: &Campaign) -> Option<CrmSettings> {
         }),
         _ => None,
     };
-    if !flag("add_to_crm") && deal.is_none() {
+    let representatives = representatives(settings.get("selected_user"));
+    let makes_contacts = flag("add_to_crm") || deal.is_some();
+    if !makes_contacts && representatives.is_empty() {
         return None;
     }
     let business = settings
@@ -59,6 +71,8 @@ pub fn crm_settings(campaign: &Campaign) -> Option<CrmSettings> {
         == Some("business");
     Some(CrmSettings {
         campaign_name: campaign.name.clone(),
+        makes_contacts,
+        representatives,
         contact_type: if business {
             ContactKind::Business
         } else {
@@ -66,6 +80,52 @@ pub fn crm_settings(campaign: &Campaign) -> Option<CrmSettings> {
         },
         deal,
     })
+}
+
+/// `selected_user` as representatives, each once, in order.
+fn representatives(selected: Option<&Value>) -> Vec<Representative> {
+    let mut found: Vec<Representative> = Vec::new();
+    for entry in selected.and_then(Value::as_array).into_iter().flatten() {
+        let Some(id) = id_text(entry.get("id")) else {
+            continue;
+        };
+        if found.iter().all(|r| r.id != id) {
+            let custom_number = entry.get("custom_number").and_then(Value::as_str);
+            found.push(Representative {
+                id,
+                custom_number: custom_number.map(str::to_string).filter(|n| !n.is_empty()),
+            });
+        }
+    }
+    found
+}
+
+/// Round robin over the campaign's representatives who are active: the next one after whoever
+/// got the previous lead (in the campaign's order), so that with several none gets two leads in a
+/// row and over many each gets an even share. `None` when none is active.
+pub fn next_representative<'a>(
+    representatives: &'a [Representative],
+    is_active: impl Fn(&str) -> bool,
+    previous: Option<&str>,
+) -> Option<&'a Representative> {
+    let n = representatives.len();
+    let start = previous
+        .and_then(|p| representatives.iter().position(|r| r.id == p))
+        .map_or(0, |i| i + 1);
+    // The previous one comes last: chosen again only when no other is active.
+    (0..n)
+        .map(|k| &representatives[(start + k) % n])
+        .find(|r| is_active(&r.id))
+}
+
+/// The Assigner's job: the representative for a new lead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssignmentRequest {
+    pub lead_id: i64,
+    pub lead_public_id: String,
+    pub account_id: String,
+    pub campaign_id: String,
+    pub representatives: Vec<Representative>,
 }
 
 pub fn contact_type_name(kind: ContactKind) -> &'static str {

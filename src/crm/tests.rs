@@ -97,3 +97,86 @@ fn a_business_contact_takes_the_business_name_and_a_deal_only_for_a_new_lead() {
     assert_eq!(request.name.as_deref(), Some("Ana Lima"));
     assert_eq!(request.address["city"], "Lisbon");
 }
+
+fn reps(ids: &[&str]) -> Vec<Representative> {
+    ids.iter()
+        .map(|id| Representative {
+            id: id.to_string(),
+            custom_number: None,
+        })
+        .collect()
+}
+
+/// Who gets `count` leads in turn, from no previous lead.
+fn turns(representatives: &[Representative], active: &[&str], count: usize) -> Vec<String> {
+    let mut previous: Option<String> = None;
+    (0..count)
+        .map(|_| {
+            let next = next_representative(
+                representatives,
+                |id| active.contains(&id),
+                previous.as_deref(),
+            )
+            .map(|r| r.id.clone())
+            .unwrap_or_default();
+            previous = Some(next.clone());
+            next
+        })
+        .collect()
+}
+
+#[test]
+fn representatives_take_turns_and_never_twice_in_a_row() {
+    let three = reps(&["u1", "u2", "u3"]);
+    let got = turns(&three, &["u1", "u2", "u3"], 30);
+    assert!(got.windows(2).all(|w| w[0] != w[1]), "{got:?}");
+    for user in ["u1", "u2", "u3"] {
+        assert_eq!(
+            got.iter().filter(|g| *g == user).count(),
+            10,
+            "an even share"
+        );
+    }
+    let two = turns(&reps(&["u1", "u2"]), &["u1", "u2"], 4);
+    assert_eq!(two, ["u1", "u2", "u1", "u2"]);
+    assert_eq!(
+        turns(&reps(&["u1"]), &["u1"], 3),
+        ["u1", "u1", "u1"],
+        "one is always that one"
+    );
+    let skipping = turns(&three, &["u1", "u3"], 4);
+    assert_eq!(
+        skipping,
+        ["u1", "u3", "u1", "u3"],
+        "an inactive one is skipped"
+    );
+    assert_eq!(turns(&three, &[], 1), [""], "none active: none");
+    // The previous one became inactive or left the list: the turn goes on from its place, or
+    // from the start.
+    let after_inactive = next_representative(&three, |id| id != "u2", Some("u2"));
+    assert_eq!(after_inactive.unwrap().id, "u3");
+    let unknown = next_representative(&three, |_| true, Some("gone"));
+    assert_eq!(unknown.unwrap().id, "u1");
+}
+
+#[test]
+fn selected_users_are_read_once_each_in_order() {
+    let settings = crm_settings(&campaign(json!({"selected_user": [
+        {"id": "u2", "custom_number": "+15550100"}, {"id": "u1", "custom_number": null},
+        {"id": "u2"}, {"custom_number": "x"}]})))
+    .unwrap();
+    assert!(
+        !settings.makes_contacts,
+        "representatives alone make no contacts"
+    );
+    let ids: Vec<&str> = settings
+        .representatives
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect();
+    assert_eq!(ids, ["u2", "u1"]);
+    assert_eq!(
+        settings.representatives[0].custom_number.as_deref(),
+        Some("+15550100")
+    );
+}

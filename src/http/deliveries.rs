@@ -5,6 +5,7 @@ use super::admin::{listing, page_limit, status_filter, Reply, MAX_PAGE};
 use super::auth::Admin;
 use super::error::{not_found, ApiError};
 use super::AppState;
+use crate::jobs::assignment::Assigner;
 use crate::jobs::crm_contact::ContactCreator;
 use crate::jobs::crm_webhook::CrmWebhook;
 use crate::jobs::facebook_lead::FacebookLead;
@@ -106,27 +107,37 @@ pub struct KindQuery {
     kind: Option<String>,
 }
 
+/// The job kinds that keep dead letters.
+const DEAD_LETTER_KINDS: [&str; 4] = [
+    KIND,
+    ContactCreator::NAME,
+    Assigner::NAME,
+    FacebookLead::NAME,
+];
+
 /// The job kind a dead-letter request is about: the CRM webhook's unless `?kind=` names another.
 fn dead_letter_kind(query: &KindQuery) -> Result<&'static str, ApiError> {
-    match query.kind.as_deref() {
-        None | Some("") => Ok(KIND),
-        Some(kind) if kind == KIND => Ok(KIND),
-        Some(kind) if kind == FacebookLead::NAME => Ok(FacebookLead::NAME),
-        Some(kind) if kind == ContactCreator::NAME => Ok(ContactCreator::NAME),
-        Some(other) => Err(ApiError::BadRequest(format!(
-            "kind must be {KIND}, {} or {}, not {other:?}",
-            FacebookLead::NAME,
-            ContactCreator::NAME
-        ))),
+    match query.kind.as_deref().filter(|k| !k.is_empty()) {
+        None => Ok(KIND),
+        Some(kind) => DEAD_LETTER_KINDS
+            .into_iter()
+            .find(|known| *known == kind)
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "kind must be one of {}, not {kind:?}",
+                    DEAD_LETTER_KINDS.join(", ")
+                ))
+            }),
     }
 }
 
-/// Wakes the runner of `kind` after its dead letters were replayed.
+/// Wakes the runner of `kind` after its dead letters were replayed (the CRM actions' runners
+/// find them on their next look, within a fraction of a second).
 fn wake(state: &AppState, kind: &str) {
     match kind {
         FacebookLead::NAME => state.facebook.fetcher.do_send(JobsQueued),
-        ContactCreator::NAME => state.contacts.do_send(JobsQueued),
-        _ => state.deliverer.do_send(JobsQueued),
+        KIND => state.deliverer.do_send(JobsQueued),
+        _ => {}
     }
 }
 

@@ -51,7 +51,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub intake: Addr<Intake>,
     pub deliverer: Addr<JobRunner<CrmWebhook>>,
-    pub contacts: Addr<JobRunner<crate::jobs::crm_contact::ContactCreator>>,
     pub facebook: FacebookActors,
     pub spool: Arc<crate::pipeline::spool::Spool>,
     pub spool_writer: crate::pipeline::spool::SpoolWriter,

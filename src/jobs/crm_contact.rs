@@ -11,7 +11,6 @@ use super::{Attempted, JobKind, KindSettings};
 use crate::actors::db_executor::Db;
 use crate::crm::ContactRequest;
 use crate::store::contacts::{add_lead_error, write_contact};
-use crate::store::jobs::PENDING;
 use crate::store::models::{Job, NewJob};
 use futures_util::future::LocalBoxFuture;
 use std::time::Duration;
@@ -26,21 +25,16 @@ pub const RETRY_DELAYS: [Duration; 3] = [
 
 /// The job of one submission's contact (written with the submission).
 pub fn contact_job(request: &ContactRequest, submission: (i64, &str)) -> NewJob {
-    let t = crate::store::now();
+    let payload = serde_json::to_string(request).unwrap_or_else(|_| "{}".into());
+    let (id, destination) = (
+        format!("contact:{}", submission.1),
+        format!("contacts:{}", request.account_id),
+    );
     NewJob {
-        kind: NAME.into(),
-        public_id: format!("contact:{}", submission.1),
         lead_id: Some(request.lead_id),
         lead_submission_id: Some(submission.0),
         lead_public_id: Some(request.lead_public_id.clone()),
-        destination: Some(format!("contacts:{}", request.account_id)),
-        payload_json: serde_json::to_string(request).unwrap_or_else(|_| "{}".into()),
-        status: PENDING.into(),
-        attempts: 0,
-        next_attempt_at: t,
-        result_json: "{}".into(),
-        created_at: t,
-        updated_at: t,
+        ..NewJob::pending(NAME, id, destination, payload)
     }
 }
 

@@ -16,9 +16,7 @@ use crate::facebook::{self, campaign_error, store_lead, token_refused, LeadTarge
 use crate::pipeline::ack::AckWriter;
 use crate::pipeline::{platform_lead_key_of, platform_leads_stored};
 use crate::sources::facebook::{GraphErrorHandling, LeadFetch, NAME as SOURCE};
-use crate::store::jobs::PENDING;
 use crate::store::models::{Job, NewJob};
-use crate::store::now;
 use actix::Recipient;
 use futures_util::future::LocalBoxFuture;
 use std::sync::Arc;
@@ -37,22 +35,12 @@ pub const RETRY_DELAYS: [Duration; 4] = [
 /// The fetch job of one announced lead for one campaign. Its id is the lead's per campaign, so a
 /// lead Meta announces again (a retried webhook, a hand-over done twice) is fetched once.
 pub fn fetch_job(fetch: &LeadFetch) -> NewJob {
-    let t = now();
-    NewJob {
-        kind: NAME.into(),
-        public_id: format!("facebook:{}:{}", fetch.campaign_id, fetch.leadgen_id),
-        lead_id: None,
-        lead_submission_id: None,
-        lead_public_id: None,
-        destination: Some(page_destination(&fetch.account_id, &fetch.page_id)),
-        payload_json: serde_json::to_string(fetch).unwrap_or_else(|_| "{}".into()),
-        status: PENDING.into(),
-        attempts: 0,
-        next_attempt_at: t,
-        result_json: "{}".into(),
-        created_at: t,
-        updated_at: t,
-    }
+    NewJob::pending(
+        NAME,
+        format!("facebook:{}:{}", fetch.campaign_id, fetch.leadgen_id),
+        page_destination(&fetch.account_id, &fetch.page_id),
+        serde_json::to_string(fetch).unwrap_or_else(|_| "{}".into()),
+    )
 }
 
 /// A page's fetches share a destination: limited together, replayed together when its token is

@@ -9,6 +9,7 @@
 //! again — at least once, so each kind makes its effect idempotent (the webhook by its
 //! `webhook-id`). An attempt is counted when it is recorded, never when it is claimed.
 
+pub mod assignment;
 pub mod crm_contact;
 pub mod crm_webhook;
 pub mod facebook_lead;

@@ -6,7 +6,8 @@ use super::forwarding::{is_duplicate, Forwarding};
 use super::gather::Gathered;
 use super::payload::{forwarded_lead, ForwardedLead, LeadContext};
 use super::{PersistOutcome, PipelineItem, PipelineSettings};
-use crate::crm::contact_request;
+use crate::crm::{contact_request, AssignmentRequest};
+use crate::jobs::assignment::assignment_job;
 use crate::jobs::crm_contact::contact_job;
 use crate::jobs::crm_webhook::send_job;
 use crate::pipeline::identity::{identity_keys, IdentityKey};
@@ -123,6 +124,7 @@ pub fn plan(
     let is_new = person.existing.is_none();
     let outcome = stored_outcome(item, lead, &forwarding, is_new, job.is_some());
     let contact = contact_job_of(item, lead, is_new, scores.is_bot_lead);
+    let assignment = assignment_job_of(item, lead, is_new && !scores.is_bot_lead);
     let (new_lead, lead_update) = match person.existing {
         Some(_) => (None, Some(update)),
         None => (Some(new_lead(sub, lead_public_id, update, t)), None),
@@ -132,9 +134,28 @@ pub fn plan(
         lead_update,
         submission,
         keys: keys_of(sub, lead_id),
-        jobs: job.into_iter().chain(contact).collect(),
+        jobs: job.into_iter().chain(contact).chain(assignment).collect(),
         outcome,
     }
+}
+
+/// A new lead's representative, when its campaign names some.
+fn assignment_job_of(
+    item: &PipelineItem,
+    (lead_id, _, lead_public_id): (i64, i64, &str),
+    assigns: bool,
+) -> Option<NewJob> {
+    let crm = item.crm.as_deref().filter(|_| assigns)?;
+    let campaign_id = item.campaign_id.clone()?;
+    (!crm.representatives.is_empty()).then(|| {
+        assignment_job(&AssignmentRequest {
+            lead_id,
+            lead_public_id: lead_public_id.to_string(),
+            account_id: item.submission.account_id.clone(),
+            campaign_id,
+            representatives: crm.representatives.clone(),
+        })
+    })
 }
 
 /// What storing the submission did, as the Intake reads it.
@@ -164,7 +185,10 @@ fn contact_job_of(
     new_lead: bool,
     is_bot_lead: bool,
 ) -> Option<NewJob> {
-    let crm = item.crm.as_deref().filter(|_| !is_bot_lead)?;
+    let crm = item
+        .crm
+        .as_deref()
+        .filter(|crm| crm.makes_contacts && !is_bot_lead)?;
     let request = contact_request(crm, &item.submission, (lead_id, lead_public_id), new_lead);
     Some(contact_job(
         &request,

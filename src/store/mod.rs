@@ -20,6 +20,7 @@ macro_rules! claim_due_ids {
 }
 
 pub mod accounts;
+pub mod assignments;
 pub mod blocked_ips;
 pub mod contacts;
 pub mod dead_letters;
@@ -351,7 +352,7 @@ mod tests {
         );
         conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
         let crm = "SELECT COUNT(*) AS n FROM sqlite_master \
-             WHERE name IN ('contacts', 'contact_keys', 'deals')";
+             WHERE name IN ('contacts', 'contact_keys', 'deals', 'campaign_assignments')";
         assert_eq!(count(&mut conn, crm), 0);
         conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
         let health = "SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'campaign_health'";
@@ -388,7 +389,7 @@ mod tests {
         assert_eq!(count(&mut conn, platform_keys), 1);
         assert_eq!(count(&mut conn, health), 1);
         assert_eq!(count(&mut conn, refused), 1);
-        assert_eq!(count(&mut conn, crm), 3);
+        assert_eq!(count(&mut conn, crm), 4);
     }
 
     fn count(conn: &mut diesel::SqliteConnection, sql: &str) -> i64 {

@@ -361,6 +361,28 @@ pub struct NewJob {
     pub updated_at: NaiveDateTime,
 }
 
+impl NewJob {
+    /// A job due now, of no lead (the caller names the lead when there is one).
+    pub fn pending(kind: &str, public_id: String, destination: String, payload: String) -> NewJob {
+        let t = super::now();
+        NewJob {
+            kind: kind.into(),
+            public_id,
+            lead_id: None,
+            lead_submission_id: None,
+            lead_public_id: None,
+            destination: Some(destination),
+            payload_json: payload,
+            status: super::jobs::PENDING.into(),
+            attempts: 0,
+            next_attempt_at: t,
+            result_json: "{}".into(),
+            created_at: t,
+            updated_at: t,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = jobs)]
 pub struct Job {

@@ -96,6 +96,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    campaign_assignments (campaign_id) {
+        campaign_id -> Text,
+        last_user_id -> Text,
+        assigned -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     campaign_health (campaign_id) {
         campaign_id -> Text,
         last_lead_at -> Nullable<Timestamp>,
@@ -295,4 +304,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     contacts,
     contact_keys,
     deals,
+    campaign_assignments,
 );

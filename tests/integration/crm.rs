@@ -168,3 +168,103 @@ fn two_instances_on_one_postgresql_agree_on_one_contact() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(contacts(&first).len(), 1, "{:?}", contacts(&first));
 }
+
+fn user(d: &Daemon, name: &str, active: bool) -> String {
+    let account = d.default_account_id();
+    let created = d.admin(
+        "POST",
+        &format!("/admin/accounts/{account}/users"),
+        Some(&json!({"name": name, "email": format!("{name}@agency.example"), "active": active})),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    created.json()["id"].as_str().unwrap().to_string()
+}
+
+/// Each lead of the project with its representative, once all are assigned.
+fn assignments(d: &Daemon, project: &str, count: usize) -> Vec<Value> {
+    d.wait_processed();
+    let q = format!("project={}", project.replace(' ', "+"));
+    d.wait_until(&format!("{count} leads assigned"), || {
+        let leads = d.leads(&q);
+        leads.len() == count
+            && leads.iter().all(|l| {
+                let detail = d.lead_detail(l["lead_public_id"].as_str().unwrap());
+                !detail["lead"]["assigned_user_id"].is_null()
+                    || detail["lead"]["errors"] != json!([])
+            })
+    });
+    d.leads(&q)
+        .iter()
+        .map(|l| d.lead_detail(l["lead_public_id"].as_str().unwrap())["lead"].clone())
+        .collect()
+}
+
+#[test]
+fn new_leads_go_to_the_campaigns_representatives_in_turn() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    let (ana, bea, cid) = (
+        user(&d, "ana", true),
+        user(&d, "bea", true),
+        user(&d, "cid", true),
+    );
+    let off = user(&d, "off", false);
+    let selected = |ids: &[&String]| -> Value {
+        ids.iter()
+            .map(|id| json!({"id": id, "custom_number": null}))
+            .collect()
+    };
+    website_campaign(
+        &d,
+        "Three",
+        json!({"selected_user": selected(&[&ana, &bea, &cid, &off])}),
+    );
+    website_campaign(&d, "Solo", json!({"selected_user": selected(&[&bea])}));
+    website_campaign(&d, "Nobody", json!({"selected_user": selected(&[&off])}));
+    std::thread::scope(|s| {
+        for i in 0..12 {
+            let d = &d;
+            s.spawn(move || {
+                let lead = json!({"name": "Lead", "email": format!("t{i}@example.com"), "project": "Three"});
+                assert_eq!(d.post_lead(&lead).status, 200);
+            });
+        }
+    });
+    let three = assignments(&d, "Three", 12);
+    for user in [&ana, &bea, &cid] {
+        let share = three
+            .iter()
+            .filter(|l| l["assigned_user_id"] == user.as_str())
+            .count();
+        assert_eq!(
+            share, 4,
+            "an even share, the inactive one skipped: {three:?}"
+        );
+    }
+    // A repeat of a lead is no new lead: it keeps its representative and takes no turn.
+    let again = json!({"name": "Lead", "email": "t0@example.com", "project": "Three"});
+    assert_eq!(d.post_lead(&again).status, 200);
+    for i in 0..2 {
+        let lead = json!({"name": "Solo", "email": format!("s{i}@example.com"), "project": "Solo"});
+        assert_eq!(d.post_lead(&lead).status, 200);
+    }
+    let solo = assignments(&d, "Solo", 2);
+    assert!(
+        solo.iter().all(|l| l["assigned_user_id"] == bea.as_str()),
+        "{solo:?}"
+    );
+    let lonely = json!({"name": "Nobody", "email": "n@example.com", "project": "Nobody"});
+    assert_eq!(d.post_lead(&lonely).status, 200);
+    let nobody = assignments(&d, "Nobody", 1);
+    assert!(nobody[0]["assigned_user_id"].is_null());
+    assert_eq!(
+        nobody[0]["errors"][0]["type"], "assigneeCreation",
+        "{nobody:?}"
+    );
+    let letters = d.admin_get("/admin/dead-letters?kind=assignment");
+    assert_eq!(
+        letters["dead_letters"].as_array().unwrap().len(),
+        1,
+        "{letters}"
+    );
+}

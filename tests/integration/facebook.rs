@@ -45,7 +45,7 @@ pub(crate) fn facebook_campaign(d: &Daemon, account: &str, project: &str, extra:
     body.as_object_mut()
         .unwrap()
         .extend(extra.as_object().unwrap().clone());
-    d.create_campaign(&account, &body)
+    d.create_campaign(account, &body)
 }
 
 pub(crate) fn put_token(d: &Daemon, account: &str, page: &str, token: &str) {

@@ -39,3 +39,12 @@ CREATE TABLE deals (
     created_at TIMESTAMP NOT NULL
 );
 CREATE INDEX deals_account ON deals (account_id, created_at);
+
+-- Round-robin per campaign: who got its previous lead. The Assigner decides under a lock per
+-- campaign (PostgreSQL) in the transaction that writes this row, so instances agree.
+CREATE TABLE campaign_assignments (
+    campaign_id TEXT PRIMARY KEY NOT NULL,
+    last_user_id TEXT NOT NULL,
+    assigned INTEGER NOT NULL DEFAULT 0,
+    updated_at TIMESTAMP NOT NULL
+);

@@ -1,0 +1,80 @@
+//! The representative of a new lead: one job per new lead of a campaign with `selected_user`. Run
+//! by the Assigner.
+//!
+//! Failure policy: a database failure is an `assigneeCreation` entry in the lead's `errors` and is
+//! retried (1 s, 5 s, 30 s), then a dead letter; a campaign none of whose representatives is an
+//! active user is an entry and a dead letter at once (replay it once a representative is active
+//! again). A retried job finds the lead assigned and leaves it so: the turn moves once per lead.
+
+use super::{Attempted, JobKind, KindSettings};
+use crate::actors::db_executor::Db;
+use crate::crm::AssignmentRequest;
+use crate::store::assignments::{assign_lead, Assigned};
+use crate::store::contacts::add_lead_error;
+use crate::store::models::{Job, NewJob};
+use futures_util::future::LocalBoxFuture;
+
+pub const NAME: &str = "assignment";
+
+/// The job of a new lead's assignment (written with the lead).
+pub fn assignment_job(request: &AssignmentRequest) -> NewJob {
+    let payload = serde_json::to_string(request).unwrap_or_else(|_| "{}".into());
+    let (id, destination) = (
+        format!("assign:{}", request.lead_public_id),
+        format!("campaign:{}", request.campaign_id),
+    );
+    NewJob {
+        lead_id: Some(request.lead_id),
+        lead_public_id: Some(request.lead_public_id.clone()),
+        ..NewJob::pending(NAME, id, destination, payload)
+    }
+}
+
+pub struct Assigner {
+    pub settings: KindSettings,
+    pub db: Db,
+}
+
+impl JobKind for Assigner {
+    const NAME: &'static str = NAME;
+    const ACTOR: &'static str = "Assigner";
+    const EVENTS: &'static str = "assignment";
+
+    fn settings(&self) -> &KindSettings {
+        &self.settings
+    }
+
+    fn attempt(&self, job: &Job) -> LocalBoxFuture<'static, Attempted> {
+        let request: Result<AssignmentRequest, _> = serde_json::from_str(&job.payload_json);
+        let db = self.db.clone();
+        Box::pin(async move {
+            let Ok(request) = request else {
+                return Attempted::failure(false, "an unreadable assignment job".into());
+            };
+            let assigning = request.clone();
+            let (retryable, error) = match db.run(move |c| assign_lead(c, &assigning)).await {
+                Ok(Assigned::To(user)) => {
+                    log::info!(
+                        "assignment.made lead={} user={user}",
+                        request.lead_public_id
+                    );
+                    return Attempted::success();
+                }
+                Ok(Assigned::Already(_)) => return Attempted::success(),
+                Ok(Assigned::NoneActive) => (
+                    false,
+                    "no representative of the campaign is an active user".to_string(),
+                ),
+                Err(e) => (true, e.to_string()),
+            };
+            let (lead, details) = (request.lead_id, error.clone());
+            let noted = db
+                .run(move |c| add_lead_error(c, lead, "assigneeCreation", &details))
+                .await;
+            if let Err(e) = noted {
+                log::warn!("assignment.error_unrecorded lead={lead} error={e}");
+            }
+            Attempted::failure(retryable, error)
+        })
+    }
+}
