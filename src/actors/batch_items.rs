@@ -1,8 +1,10 @@
 //! What a claimed batch's submissions carry into the pipeline: their campaign (and its CRM
-//! settings, read once per batch), and afterwards each campaign's latest stored lead.
+//! settings, read once per batch), and afterwards each campaign's latest stored lead and the
+//! batch's new leads.
 
 use super::intake::RowSubmission;
 use super::latest_leads::LatestLeads;
+use super::live_events::LeadAdded;
 use crate::crm::{crm_settings, CrmSettings};
 use crate::directory::Directory;
 use crate::pipeline::{PersistOutcome, PipelineItem};
@@ -52,13 +54,23 @@ pub fn pipeline_items(
         .collect()
 }
 
-/// Each row's campaign and when its submission came, for the campaigns' `last_lead_at`.
-pub fn campaign_of_row(items: &[PipelineItem]) -> HashMap<i64, (String, NaiveDateTime)> {
+/// What the batch's outcomes are read against: each row's account, campaign and time.
+pub struct RowFacts {
+    pub account_id: String,
+    pub campaign_id: Option<String>,
+    pub at: NaiveDateTime,
+}
+
+pub fn row_facts(items: &[PipelineItem]) -> HashMap<i64, RowFacts> {
     items
         .iter()
-        .filter_map(|i| {
-            let at = i.submission.submitted_at.naive_utc();
-            Some((i.inbox_id, (i.campaign_id.clone()?, at)))
+        .map(|i| {
+            let facts = RowFacts {
+                account_id: i.submission.account_id.clone(),
+                campaign_id: i.campaign_id.clone(),
+                at: i.submission.submitted_at.naive_utc(),
+            };
+            (i.inbox_id, facts)
         })
         .collect()
 }
@@ -66,12 +78,28 @@ pub fn campaign_of_row(items: &[PipelineItem]) -> HashMap<i64, (String, NaiveDat
 /// The latest stored lead of each campaign in the batch.
 pub fn latest_leads(
     outcomes: &[PersistOutcome],
-    campaign_of_row: &HashMap<i64, (String, NaiveDateTime)>,
+    facts: &HashMap<i64, RowFacts>,
 ) -> Vec<(String, NaiveDateTime)> {
     let mut latest = LatestLeads::default();
     let stored = outcomes.iter().filter(|o| o.submission_public_id.is_some());
-    for (campaign, at) in stored.filter_map(|o| campaign_of_row.get(&o.inbox_id)) {
-        latest.note(campaign, *at);
+    for row in stored.filter_map(|o| facts.get(&o.inbox_id)) {
+        if let Some(campaign) = &row.campaign_id {
+            latest.note(campaign, row.at);
+        }
     }
     latest.take()
+}
+
+/// The batch's new leads, for `GET /admin/events`.
+pub fn new_leads(outcomes: &[PersistOutcome], facts: &HashMap<i64, RowFacts>) -> Vec<LeadAdded> {
+    outcomes
+        .iter()
+        .filter(|o| o.new_lead && o.submission_public_id.is_some())
+        .filter_map(|o| {
+            Some(LeadAdded {
+                lead_public_id: o.lead_public_id.clone()?,
+                account_id: facts.get(&o.inbox_id)?.account_id.clone(),
+            })
+        })
+        .collect()
 }

@@ -53,6 +53,8 @@ pub struct BatchOutcome {
     pub failed_rows: Vec<(i64, String)>,
     /// The campaigns that got a lead, each with its latest (for `health.last_lead_at`).
     pub latest_leads: Vec<(String, chrono::NaiveDateTime)>,
+    /// The batch's new leads, for live events.
+    pub new_leads: Vec<super::live_events::LeadAdded>,
 }
 
 impl Handler<ResolveBatch> for IdentityResolver {

@@ -5,12 +5,13 @@
 //! with a backoff (1 s, 2 s, 4 s); after 3 attempts they stay `failed` for an operator to retry.
 //! A crash of this actor loses nothing: its leases run out and the rows are claimed again.
 
-use super::batch_items::{campaign_of_row, latest_leads, pipeline_items};
+use super::batch_items::{latest_leads, new_leads, pipeline_items, row_facts};
 use super::db_executor::Db;
 use super::fetch_handover::{fetch_jobs_of, hand_over_fetches};
 use super::health::{run_guarded, ActorStats};
 use super::identity_resolver::{BatchOutcome, IdentityResolver, ResolveBatch};
 use super::latest_leads::LatestLeads;
+use super::live_events::{LeadAdded, LiveEvents};
 use super::scorer::{ScoreBatch, Scorer};
 use crate::directory::Directory;
 use crate::jobs::runner::JobsQueued;
@@ -48,6 +49,7 @@ pub struct Intake {
     pub busy: bool,
     pub nudged: bool,
     pub latest_leads: LatestLeads,
+    pub events: LiveEvents,
 }
 
 impl Actor for Intake {
@@ -128,8 +130,10 @@ impl Intake {
         ctx.spawn(work.into_actor(self).map(|outcome, act, ctx| {
             act.busy = false;
             match outcome {
-                Ok((claimed, latest)) => {
-                    act.latest_leads.merge(latest);
+                Ok(processed) => {
+                    let claimed = processed.claimed;
+                    act.latest_leads.merge(processed.latest_leads);
+                    act.events.lead_added(processed.new_leads);
                     act.stats.record_processed(claimed as u64);
                     if claimed as i64 == BATCH_SIZE {
                         act.pump(ctx);
@@ -152,7 +156,7 @@ async fn process_batch(
     deliverer: Recipient<JobsQueued>,
     directory: Arc<Directory>,
     owner: String,
-) -> Result<(usize, Vec<(String, NaiveDateTime)>), String> {
+) -> Result<Processed, String> {
     let claim_owner = owner.clone();
     let rows = db
         .run_inbox(move |conn| {
@@ -166,11 +170,13 @@ async fn process_batch(
         .await
         .map_err(|e| e.to_string())?;
     if rows.is_empty() {
-        return Ok((0, Vec::new()));
+        return Ok(Processed::default());
     }
-    let claimed = rows.len();
     let (submissions, fetches, mut failures) = read_rows(&rows);
-    let mut latest_leads = Vec::new();
+    let mut processed = Processed {
+        claimed: rows.len(),
+        ..Default::default()
+    };
     let (mut done, handover_failures) = hand_over_fetches(&db, fetches).await;
     failures.extend(handover_failures);
     let row_ids: Vec<i64> = rows
@@ -200,13 +206,22 @@ async fn process_batch(
                 deliverer.do_send(JobsQueued);
             }
             done.extend(done_rows(&batch.outcomes));
-            latest_leads = batch.latest_leads;
+            processed.latest_leads = batch.latest_leads;
+            processed.new_leads = batch.new_leads;
             failures.extend(batch.failed_rows);
         }
         Err(e) => failures.extend(row_ids.into_iter().map(|id| (id, e.clone()))),
     }
     finish_rows(&db, owner, done, failures).await?;
-    Ok((claimed, latest_leads))
+    Ok(processed)
+}
+
+/// What a batch did that the Intake passes on.
+#[derive(Default)]
+struct Processed {
+    claimed: usize,
+    latest_leads: Vec<(String, NaiveDateTime)>,
+    new_leads: Vec<LeadAdded>,
 }
 
 type RowFailure = (i64, String);
@@ -291,7 +306,7 @@ async fn resolve(
         .map_err(|e| format!("Scorer unavailable: {e}"))?
         .map_err(|e| e.to_string())?;
     let items = pipeline_items(directory, submissions, signals);
-    let campaign_of_row = campaign_of_row(&items);
+    let facts = row_facts(&items);
     let in_flight = partitions(items, parallel).into_iter().map(|part| {
         let mut rows: Vec<i64> = part.iter().map(|item| item.inbox_id).collect();
         rows.dedup();
@@ -306,9 +321,8 @@ async fn resolve(
                 Err(e) => format!("IdentityResolver unavailable: {e}"),
             };
             BatchOutcome {
-                outcomes: Vec::new(),
                 failed_rows: rows.into_iter().map(|id| (id, error.clone())).collect(),
-                latest_leads: Vec::new(),
+                ..Default::default()
             }
         }
     });
@@ -317,7 +331,8 @@ async fn resolve(
         merged.outcomes.extend(batch.outcomes);
         merged.failed_rows.extend(batch.failed_rows);
     }
-    merged.latest_leads = latest_leads(&merged.outcomes, &campaign_of_row);
+    merged.latest_leads = latest_leads(&merged.outcomes, &facts);
+    merged.new_leads = new_leads(&merged.outcomes, &facts);
     Ok(merged)
 }
 

@@ -14,4 +14,5 @@ pub mod health;
 pub mod identity_resolver;
 pub mod intake;
 pub mod latest_leads;
+pub mod live_events;
 pub mod scorer;

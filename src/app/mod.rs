@@ -15,6 +15,7 @@ use crate::actors::db_executor::Db;
 use crate::actors::health::Registry;
 use crate::actors::identity_resolver::IdentityResolver;
 use crate::actors::intake::Intake;
+use crate::actors::live_events::LiveEvents;
 use crate::actors::scorer::Scorer;
 use crate::config::Config;
 use crate::directory::Directory;
@@ -87,6 +88,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         metrics: actors.metrics,
         intake: actors.intake,
         deliverer: actors.deliverer,
+        events: actors.events,
         facebook: actors.facebook,
         spool_writer: SpoolWriter::start(spool.clone()),
         spool,
@@ -138,6 +140,7 @@ fn release_leases(pools: &store::Pools) -> anyhow::Result<()> {
 struct Actors {
     intake: Addr<Intake>,
     deliverer: Addr<JobRunner<CrmWebhook>>,
+    events: LiveEvents,
     facebook: http::FacebookActors,
     facebook_gate: Arc<RunnerGate>,
     crm_gates: Vec<Arc<RunnerGate>>,
@@ -174,18 +177,9 @@ async fn start_actors(
     let pipeline_arbiter = actix::Arbiter::new().handle();
     let scorer = Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| scorer);
     let resolver = Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| resolver);
-    let offline = Arc::new(OfflineSends::default());
-    let gate = Arc::new(RunnerGate::default());
-    let webhook = webhook_settings(config);
-    let offline_send_bound = CrmWebhook::offline_send_bound(&webhook);
-    let kind = CrmWebhook::new(
-        webhook,
-        config.webhook_signing_secret.as_deref().map(signing_key),
-        crate::outbound::tls_config(),
-        metrics.clone(),
-        offline.clone(),
-    );
-    let deliverer = start_runner(db, kind, registry.register("WebhookDeliverer"), &gate).await;
+    let (deliverer, offline, offline_send_bound, gate) =
+        start_deliverer(config, db, &metrics, registry).await;
+    let events = LiveEvents::default();
     let mut liveness = vec![
         ("Scorer", alive(&scorer)),
         ("IdentityResolver", alive(&resolver)),
@@ -202,6 +196,7 @@ async fn start_actors(
         busy: false,
         nudged: false,
         latest_leads: Default::default(),
+        events: events.clone(),
     };
     let intake = Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| intake);
     liveness.push(("Intake", alive(&intake)));
@@ -220,6 +215,7 @@ async fn start_actors(
     Actors {
         intake,
         deliverer,
+        events,
         facebook,
         facebook_gate,
         crm_gates,
@@ -230,6 +226,35 @@ async fn start_actors(
         settings,
         liveness,
     }
+}
+
+/// The CRM webhook's runner (the WebhookDeliverer), what it shares with sends made while the
+/// database is down, and its gate.
+async fn start_deliverer(
+    config: &Config,
+    db: &Db,
+    metrics: &Arc<Metrics>,
+    registry: &mut Registry,
+) -> (
+    Addr<JobRunner<CrmWebhook>>,
+    Arc<OfflineSends>,
+    Duration,
+    Arc<RunnerGate>,
+) {
+    let offline = Arc::new(OfflineSends::default());
+    let gate = Arc::new(RunnerGate::default());
+    let webhook = webhook_settings(config);
+    let offline_send_bound = CrmWebhook::offline_send_bound(&webhook);
+    let kind = CrmWebhook::new(
+        webhook,
+        config.webhook_signing_secret.as_deref().map(signing_key),
+        crate::outbound::tls_config(),
+        metrics.clone(),
+        offline.clone(),
+    );
+    let stats = registry.register("WebhookDeliverer");
+    let deliverer = start_runner(db, kind, stats, &gate).await;
+    (deliverer, offline, offline_send_bound, gate)
 }
 
 /// A job kind's runner, supervised on the main arbiter (which runs until the shutdown drain);

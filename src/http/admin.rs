@@ -24,6 +24,7 @@ pub fn scope() -> actix_web::Scope<
 > {
     web::scope("/admin")
         .route("/health", web::get().to(super::health::admin_health))
+        .route("/events", web::get().to(super::events::live_events))
         .configure(tenant_routes)
         .route("/blocked-ips", web::get().to(blocked_ips::list_blocked_ips))
         .route("/blocked-ips", web::post().to(blocked_ips::block_ip))

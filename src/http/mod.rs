@@ -18,6 +18,7 @@ pub mod contacts;
 pub mod deadline;
 pub mod deliveries;
 pub mod error;
+pub mod events;
 pub mod facebook;
 pub mod forms;
 pub mod health;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub intake: Addr<Intake>,
     pub deliverer: Addr<JobRunner<CrmWebhook>>,
     pub facebook: FacebookActors,
+    /// New leads as they are stored, for `GET /admin/events`.
+    pub events: crate::actors::live_events::LiveEvents,
     pub spool: Arc<crate::pipeline::spool::Spool>,
     pub spool_writer: crate::pipeline::spool::SpoolWriter,
     pub offline: Arc<OfflineSends>,

@@ -268,3 +268,71 @@ fn new_leads_go_to_the_campaigns_representatives_in_turn() {
         "{letters}"
     );
 }
+
+/// Opens `GET /admin/events` (with `query`) and hands back its lines as they come.
+fn listen(d: &Daemon, query: &str) -> std::sync::mpsc::Receiver<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let address = d.base.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    let token = crate::harness::ADMIN_TOKEN;
+    write!(
+        stream,
+        "GET /admin/events{query} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    received
+}
+
+/// The `data` of the next `leadadded` event within `seconds`.
+fn next_lead_added(lines: &std::sync::mpsc::Receiver<String>, seconds: f64) -> Option<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds);
+    let mut event = false;
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        let Ok(line) = lines.recv_timeout(left) else {
+            return None;
+        };
+        if line == "event: leadadded" {
+            event = true;
+        } else if let Some(data) = line.strip_prefix("data: ").filter(|_| event) {
+            return serde_json::from_str(data).ok();
+        }
+    }
+    None
+}
+
+#[test]
+fn each_new_lead_is_a_live_event_for_operators() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    let home = d.default_account_id();
+    let all = listen(&d, "");
+    let other_account = listen(&d, "?account=someone-else");
+    assert_eq!(
+        all.recv_timeout(std::time::Duration::from_secs(5)).unwrap(),
+        "HTTP/1.1 200 OK"
+    );
+    let unauthorized = d.request("GET", "/admin/events", &[], None);
+    assert_eq!(unauthorized.status, 401);
+    let lead = json!({"name": "Eve", "email": "eve@example.com", "project": "Live"});
+    assert_eq!(d.post_lead(&lead).status, 200);
+    let event = next_lead_added(&all, 10.0).expect("a leadadded event");
+    assert_eq!(event["account_id"], home.as_str());
+    let stored = d.leads("q=eve@example.com");
+    assert_eq!(event["lead_public_id"], stored[0]["lead_public_id"]);
+    // A repeat is no new lead; another account's listener hears nothing.
+    assert_eq!(d.post_lead(&lead).status, 200);
+    d.wait_processed();
+    assert!(
+        next_lead_added(&all, 1.5).is_none(),
+        "a repeat is no new lead"
+    );
+    assert!(next_lead_added(&other_account, 0.5).is_none());
+}
