@@ -154,6 +154,13 @@ pub struct ContactRequest {
     pub address: Value,
     /// For a new lead of a campaign that creates deals.
     pub deal: Option<DealRequest>,
+    /// The submission, for the support conversation's messages.
+    #[serde(default)]
+    pub submission_public_id: String,
+    #[serde(default)]
+    pub lead_source: String,
+    #[serde(default)]
+    pub submitted_at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -212,7 +219,27 @@ pub fn contact_request(
         phone: sub.phone.as_ref().map(|p| p.e164.clone()),
         address: address_json(address),
         deal,
+        submission_public_id: sub.public_id.clone(),
+        lead_source: sub.lead_source.clone(),
+        submitted_at: sub
+            .submitted_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     }
+}
+
+/// The two messages a lead opens its support conversation room with.
+pub fn conversation_messages(request: &ContactRequest) -> [String; 2] {
+    let who = present(request.name.as_deref())
+        .or(present(request.email.as_deref()))
+        .or(present(request.phone.as_deref()))
+        .unwrap_or("A visitor");
+    [
+        format!(
+            "{who} started a new conversation on {}",
+            request.submitted_at
+        ),
+        format!("Lead received for {who}"),
+    ]
 }
 
 fn address_json(address: &Address) -> Value {

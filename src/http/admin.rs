@@ -90,6 +90,10 @@ fn tenant_routes(cfg: &mut web::ServiceConfig) {
             "/accounts/{id}/deals",
             web::get().to(contacts::list_account_deals),
         )
+        .route(
+            "/accounts/{id}/conversations",
+            web::get().to(contacts::list_account_conversations),
+        )
         .route("/accounts/{id}/users", web::get().to(users::list_users))
         .route("/accounts/{id}/users", web::post().to(users::create_user))
         .route(

@@ -1,10 +1,12 @@
-//! `GET /admin/accounts/{id}/contacts` and `.../deals`: the CRM records made from leads.
+//! `GET /admin/accounts/{id}/contacts`, `.../deals` and `.../conversations`: the CRM records made
+//! from leads.
 
 use super::admin::{listing, Reply, MAX_PAGE};
 use super::auth::Admin;
 use super::AppState;
 use crate::store::accounts;
 use crate::store::contacts::{list_contacts, list_deals, Contact, Deal};
+use crate::store::conversations::{list_conversations, ConversationView};
 use crate::store::models::{parse_json_or, rfc3339};
 use actix_web::web;
 use serde_json::{json, Value};
@@ -60,4 +62,41 @@ pub async fn list_account_deals(
         })
         .await?;
     Ok(listing("deals", &deals, deal_json))
+}
+
+fn conversation_json(view: &ConversationView) -> Value {
+    let rooms: Vec<Value> = view
+        .rooms
+        .iter()
+        .map(|(id, integration, messages)| {
+            let messages: Vec<Value> = messages
+                .iter()
+                .map(|(body, attachments, at)| {
+                    json!({"body": body, "attachments": parse_json_or(attachments, json!({})),
+                        "created_at": rfc3339(at)})
+                })
+                .collect();
+            json!({"id": id, "integration": integration, "messages": messages})
+        })
+        .collect();
+    json!({"id": view.id, "contact_id": view.contact_id, "created_at": rfc3339(&view.created_at),
+        "rooms": rooms})
+}
+
+/// The account's support conversations, newest first (100 at most), each room with its newest
+/// 200 messages.
+pub async fn list_account_conversations(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Reply {
+    let id = id.into_inner();
+    let conversations = state
+        .db
+        .read(move |c| {
+            accounts::find_account(c, &id)?;
+            list_conversations(c, &id, 100)
+        })
+        .await?;
+    Ok(listing("conversations", &conversations, conversation_json))
 }

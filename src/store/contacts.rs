@@ -75,6 +75,9 @@ pub fn write_contact(
         for (kind, value) in &keys {
             insert_key(conn, request, kind, value, &contact_id)?;
         }
+        if !request.submission_public_id.is_empty() {
+            super::conversations::add_lead_messages(conn, request, &contact_id)?;
+        }
         let deal_created = match &request.deal {
             Some(_) => insert_deal(conn, request, &contact_id)?,
             None => false,

@@ -23,6 +23,7 @@ pub mod accounts;
 pub mod assignments;
 pub mod blocked_ips;
 pub mod contacts;
+pub mod conversations;
 pub mod dead_letters;
 pub mod facebook;
 pub mod health;
@@ -352,7 +353,8 @@ mod tests {
         );
         conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
         let crm = "SELECT COUNT(*) AS n FROM sqlite_master \
-             WHERE name IN ('contacts', 'contact_keys', 'deals', 'campaign_assignments')";
+             WHERE name IN ('contacts', 'contact_keys', 'deals', 'campaign_assignments', \
+             'conversations', 'conversation_rooms', 'conversation_messages')";
         assert_eq!(count(&mut conn, crm), 0);
         conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
         let health = "SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'campaign_health'";
@@ -389,7 +391,7 @@ mod tests {
         assert_eq!(count(&mut conn, platform_keys), 1);
         assert_eq!(count(&mut conn, health), 1);
         assert_eq!(count(&mut conn, refused), 1);
-        assert_eq!(count(&mut conn, crm), 4);
+        assert_eq!(count(&mut conn, crm), 7);
     }
 
     fn count(conn: &mut diesel::SqliteConnection, sql: &str) -> i64 {

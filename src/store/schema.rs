@@ -105,6 +105,36 @@ diesel::table! {
 }
 
 diesel::table! {
+    conversations (id) {
+        id -> Text,
+        account_id -> Text,
+        contact_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    conversation_rooms (id) {
+        id -> Text,
+        conversation_id -> Text,
+        integration -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    conversation_messages (id) {
+        id -> Text,
+        room_id -> Text,
+        submission_public_id -> Text,
+        position -> Integer,
+        body -> Text,
+        attachments_json -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     campaign_health (campaign_id) {
         campaign_id -> Text,
         last_lead_at -> Nullable<Timestamp>,
@@ -305,4 +335,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     contact_keys,
     deals,
     campaign_assignments,
+    conversations,
+    conversation_rooms,
+    conversation_messages,
 );

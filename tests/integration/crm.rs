@@ -336,3 +336,57 @@ fn each_new_lead_is_a_live_event_for_operators() {
     );
     assert!(next_lead_added(&other_account, 0.5).is_none());
 }
+
+#[test]
+fn a_contact_has_one_conversation_with_a_room_per_lead_source() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    let account = d.default_account_id();
+    website_campaign(&d, "Skyline Towers", json!({"add_to_crm": true}));
+    let instapage = d.create_campaign(
+        &account,
+        &json!({"name": "Insta", "integration": "instapage", "project_name": "Harbour View",
+            "add_to_crm": true}),
+    );
+    let website =
+        json!({"name": "Ana Lima", "email": "ana@example.com", "project": "Skyline Towers"});
+    assert_eq!(d.post_lead(&website).status, 200);
+    wait_for_contacts(&d, 1);
+    let hook = format!("/v1/inbound/webhooks/instapage/{account}/{instapage}");
+    let body = json!({"id": "i-1", "Name": "Ana Lima", "Email": "ana@example.com"}).to_string();
+    let answer = d.post_raw(&hook, "application/json", body.as_bytes(), &[]);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let again = json!({"name": "Ana Lima", "email": "ana@example.com", "project": "Skyline Towers",
+        "message": "second time"});
+    assert_eq!(d.post_lead(&again).status, 200);
+    let found = wait_for_contacts(&d, 1);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let listed = d.admin_get(&format!("/admin/accounts/{account}/conversations"));
+    let conversations = listed["conversations"].as_array().unwrap();
+    assert_eq!(conversations.len(), 1, "one per contact: {listed}");
+    assert_eq!(conversations[0]["contact_id"], found[0]["id"]);
+    let rooms = conversations[0]["rooms"].as_array().unwrap();
+    let room = |integration: &str| {
+        rooms
+            .iter()
+            .find(|r| r["integration"] == integration)
+            .unwrap_or_else(|| panic!("a {integration} room: {listed}"))["messages"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(rooms.len(), 2, "{listed}");
+    let web = room("website");
+    assert_eq!(web.len(), 4, "two messages per lead received: {web:?}");
+    assert!(web[0]["body"]
+        .as_str()
+        .unwrap()
+        .starts_with("Ana Lima started a new conversation on 20"));
+    assert_eq!(web[1]["body"], "Lead received for Ana Lima");
+    assert_eq!(web[1]["attachments"]["integration"], "website");
+    assert_eq!(web[1]["attachments"]["payload"]["email"], "ana@example.com");
+    assert_eq!(web[3]["attachments"]["payload"]["message"], "second time");
+    let insta = room("instapage");
+    assert_eq!(insta.len(), 2);
+    assert_eq!(insta[1]["attachments"]["payload"]["id"], "i-1");
+}

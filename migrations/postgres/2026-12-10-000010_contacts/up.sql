@@ -48,3 +48,33 @@ CREATE TABLE campaign_assignments (
     assigned INTEGER NOT NULL DEFAULT 0,
     updated_at TIMESTAMP NOT NULL
 );
+
+-- Support conversations: one per contact, a room per lead source, the messages of each lead
+-- received (once per submission: a retried job finds them).
+CREATE TABLE conversations (
+    id TEXT PRIMARY KEY NOT NULL,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    contact_id TEXT NOT NULL UNIQUE REFERENCES contacts (id),
+    created_at TIMESTAMP NOT NULL
+);
+CREATE INDEX conversations_account ON conversations (account_id, created_at);
+
+CREATE TABLE conversation_rooms (
+    id TEXT PRIMARY KEY NOT NULL,
+    conversation_id TEXT NOT NULL REFERENCES conversations (id),
+    integration TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    UNIQUE (conversation_id, integration)
+);
+
+CREATE TABLE conversation_messages (
+    id TEXT PRIMARY KEY NOT NULL,
+    room_id TEXT NOT NULL REFERENCES conversation_rooms (id),
+    submission_public_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    attachments_json TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    UNIQUE (submission_public_id, position)
+);
+CREATE INDEX conversation_messages_room ON conversation_messages (room_id, created_at);
