@@ -43,6 +43,8 @@ pub struct Intake {
     pub scorer: Addr<Scorer>,
     pub resolver: Addr<IdentityResolver>,
     pub deliverer: Recipient<JobsQueued>,
+    /// The CRM actions' runners, woken when a batch wrote their jobs.
+    pub crm_runners: Vec<Recipient<JobsQueued>>,
     pub directory: Arc<Directory>,
     pub stats: Arc<ActorStats>,
     pub lease_owner: String,
@@ -134,6 +136,9 @@ impl Intake {
                     let claimed = processed.claimed;
                     act.latest_leads.merge(processed.latest_leads);
                     act.events.lead_added(processed.new_leads);
+                    if processed.crm_enqueued {
+                        act.crm_runners.iter().for_each(|r| r.do_send(JobsQueued));
+                    }
                     act.stats.record_processed(claimed as u64);
                     if claimed as i64 == BATCH_SIZE {
                         act.pump(ctx);
@@ -205,6 +210,7 @@ async fn process_batch(
             if batch.outcomes.iter().any(|o| o.webhook_enqueued) {
                 deliverer.do_send(JobsQueued);
             }
+            processed.crm_enqueued = batch.outcomes.iter().any(|o| o.crm_enqueued);
             done.extend(done_rows(&batch.outcomes));
             processed.latest_leads = batch.latest_leads;
             processed.new_leads = batch.new_leads;
@@ -222,6 +228,7 @@ struct Processed {
     claimed: usize,
     latest_leads: Vec<(String, NaiveDateTime)>,
     new_leads: Vec<LeadAdded>,
+    crm_enqueued: bool,
 }
 
 type RowFailure = (i64, String);

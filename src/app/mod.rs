@@ -180,6 +180,7 @@ async fn start_actors(
     let (deliverer, offline, offline_send_bound, gate) =
         start_deliverer(config, db, &metrics, registry).await;
     let events = LiveEvents::default();
+    let (contacts, assigner, crm_gates) = start_crm(config, db, registry).await;
     let mut liveness = vec![
         ("Scorer", alive(&scorer)),
         ("IdentityResolver", alive(&resolver)),
@@ -197,12 +198,12 @@ async fn start_actors(
         nudged: false,
         latest_leads: Default::default(),
         events: events.clone(),
+        crm_runners: vec![contacts.clone().recipient(), assigner.clone().recipient()],
     };
     let intake = Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| intake);
     liveness.push(("Intake", alive(&intake)));
     let (facebook, facebook_gate) =
         start_facebook(config, db, ack, directory, registry, &intake, &metrics).await;
-    let (contacts, assigner, crm_gates) = start_crm(config, db, registry).await;
     liveness.push((ContactCreator::ACTOR, alive(&contacts)));
     liveness.push((Assigner::ACTOR, alive(&assigner)));
     liveness.push(("FacebookFetcher", alive(&facebook.fetcher)));
@@ -340,7 +341,7 @@ async fn start_crm(
         Arc::new(RunnerGate::default()),
         Arc::new(RunnerGate::default()),
     ];
-    let (settings, db_handle) = (crm_settings(config), db.clone());
+    let (settings, db_handle) = (crm_job_settings(config), db.clone());
     let contacts = ContactCreator {
         settings: settings.clone(),
         db: db_handle.clone(),
@@ -358,7 +359,7 @@ async fn start_crm(
 
 /// The CRM contacts' and assignments' schedule: their work is our own database's, so a failure
 /// is short-lived.
-fn crm_settings(config: &Config) -> crate::jobs::KindSettings {
+fn crm_job_settings(config: &Config) -> crate::jobs::KindSettings {
     crate::jobs::KindSettings {
         retry_delays: crate::jobs::crm_contact::RETRY_DELAYS.to_vec(),
         attempt_timeout: Duration::from_secs(30),
@@ -366,7 +367,8 @@ fn crm_settings(config: &Config) -> crate::jobs::KindSettings {
         // One account's contacts are decided one at a time anyway (its lock).
         max_in_flight: 4,
         max_in_flight_per_destination: 1,
-        poll_interval: Duration::from_millis(200),
+        // Woken by the Intake when a batch wrote their jobs; the look finds retries come due.
+        poll_interval: Duration::from_secs(2),
     }
 }
 

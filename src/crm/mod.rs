@@ -50,7 +50,7 @@ pub fn crm_settings(campaign: &Campaign) -> Option<CrmSettings> {
             stage_id,
             value: settings
                 .get("deal_value")
-                .and_then(Value::as_f64)
+                .and_then(|v| v.as_f64().or_else(|| v.as_str()?.trim().parse().ok()))
                 .unwrap_or(0.0),
             currency: settings
                 .get("currency")
@@ -163,21 +163,17 @@ pub struct ContactRequest {
     pub submitted_at: String,
 }
 
+/// A deal for the lead: named when it is made, from the contact as stored then.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DealRequest {
-    pub name: String,
+    pub campaign_name: String,
     #[serde(flatten)]
     pub settings: DealSettings,
 }
 
 /// The contact of a stored submission. A business contact takes the business name first and the
 /// business address; a person's name is split at its last space into first and last name.
-pub fn contact_request(
-    crm: &CrmSettings,
-    sub: &Submission,
-    lead: (i64, &str),
-    new_lead: bool,
-) -> ContactRequest {
+pub fn contact_request(crm: &CrmSettings, sub: &Submission, lead: (i64, &str)) -> ContactRequest {
     let found = extract_contact(&sub.payload, crm.contact_type);
     let person_name = sub.name.clone().or(found.person_name.clone());
     let name = match crm.contact_type {
@@ -191,20 +187,11 @@ pub fn contact_request(
         }
         _ => &found.address,
     };
-    let deal = crm
-        .deal
-        .clone()
-        .filter(|_| new_lead)
-        .map(|settings| DealRequest {
-            name: deal_name(
-                name.as_deref(),
-                first_name.as_deref(),
-                last_name.as_deref(),
-                sub.email.as_deref(),
-                &crm.campaign_name,
-            ),
-            settings,
-        });
+    // Every submission asks; the lead gets one deal (the first that comes).
+    let deal = crm.deal.clone().map(|settings| DealRequest {
+        campaign_name: crm.campaign_name.clone(),
+        settings,
+    });
     ContactRequest {
         lead_id: lead.0,
         lead_public_id: lead.1.to_string(),
@@ -227,17 +214,20 @@ pub fn contact_request(
     }
 }
 
-/// The two messages a lead opens its support conversation room with.
-pub fn conversation_messages(request: &ContactRequest) -> [String; 2] {
-    let who = present(request.name.as_deref())
-        .or(present(request.email.as_deref()))
-        .or(present(request.phone.as_deref()))
+/// The two messages of a lead received, for the contact as stored (`name`, else its email or
+/// phone): `<who> started a new conversation on <time>`, `Lead received for <who>`.
+pub fn conversation_messages(
+    name: Option<&str>,
+    email: Option<&str>,
+    phone: Option<&str>,
+    submitted_at: &str,
+) -> [String; 2] {
+    let who = present(name)
+        .or(present(email))
+        .or(present(phone))
         .unwrap_or("A visitor");
     [
-        format!(
-            "{who} started a new conversation on {}",
-            request.submitted_at
-        ),
+        format!("{who} started a new conversation on {submitted_at}"),
         format!("Lead received for {who}"),
     ]
 }

@@ -80,20 +80,18 @@ fn a_business_contact_takes_the_business_name_and_a_deal_only_for_a_new_lead() {
     let business = crm_settings(&campaign(json!({"add_person_or_business": "business",
         "create_deal": true, "pipeline_id": "p", "stage_id": "s", "deal_value": 1500})))
     .unwrap();
-    let request = contact_request(&business, &sub, (9, "lead-9"), true);
+    let request = contact_request(&business, &sub, (9, "lead-9"));
     assert_eq!(request.contact_type, "business");
     assert_eq!(request.name.as_deref(), Some("Acme Ltd"));
     assert_eq!(request.first_name.as_deref(), Some("Ana"));
     assert_eq!(request.last_name.as_deref(), Some("Lima"));
     assert_eq!(request.email_key.as_deref(), Some("ana@x.io"));
     let deal = request.deal.unwrap();
-    assert_eq!(deal.name, "Acme Ltd");
+    assert_eq!(deal.campaign_name, "Skyline");
     assert_eq!(deal.settings.value, 1500.0);
-    assert!(contact_request(&business, &sub, (9, "lead-9"), false)
-        .deal
-        .is_none());
     let person = crm_settings(&campaign(json!({"add_to_crm": true}))).unwrap();
-    let request = contact_request(&person, &sub, (9, "lead-9"), true);
+    let request = contact_request(&person, &sub, (9, "lead-9"));
+    assert!(request.deal.is_none());
     assert_eq!(request.name.as_deref(), Some("Ana Lima"));
     assert_eq!(request.address["city"], "Lisbon");
 }
@@ -178,5 +176,39 @@ fn selected_users_are_read_once_each_in_order() {
     assert_eq!(
         settings.representatives[0].custom_number.as_deref(),
         Some("+15550100")
+    );
+}
+
+#[test]
+fn a_lead_received_is_announced_by_the_contacts_name_else_email_else_phone() {
+    let at = "2026-12-04T10:00:00Z";
+    assert_eq!(
+        conversation_messages(Some("Ana Lima"), Some("a@x.io"), None, at),
+        [
+            "Ana Lima started a new conversation on 2026-12-04T10:00:00Z".to_string(),
+            "Lead received for Ana Lima".to_string()
+        ]
+    );
+    assert_eq!(
+        conversation_messages(Some(" "), Some("a@x.io"), None, at)[1],
+        "Lead received for a@x.io"
+    );
+    assert_eq!(
+        conversation_messages(None, None, Some("+14155550100"), at)[1],
+        "Lead received for +14155550100"
+    );
+    assert_eq!(
+        conversation_messages(None, None, None, at)[1],
+        "Lead received for A visitor"
+    );
+    let string_value = json!({"create_deal": true, "pipeline_id": "p", "stage_id": "s",
+        "deal_value": "2500"});
+    assert_eq!(
+        crm_settings(&campaign(string_value))
+            .unwrap()
+            .deal
+            .unwrap()
+            .value,
+        2500.0
     );
 }

@@ -56,9 +56,11 @@ impl Listener {
             self.started = true;
             return Some(Bytes::from_static(b": listening\n\n"));
         }
+        // One deadline for the whole wait: skipped events of other accounts do not put it off.
+        let keepalive = actix_rt::time::Instant::now() + KEEPALIVE;
         loop {
             let received = self.events.recv();
-            let quiet = actix_rt::time::sleep(KEEPALIVE);
+            let quiet = actix_rt::time::sleep_until(keepalive);
             futures_util::pin_mut!(received, quiet);
             match select(received, quiet).await {
                 Either::Left((Ok(lead), _)) => {

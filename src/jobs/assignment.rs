@@ -1,5 +1,6 @@
-//! The representative of a new lead: one job per new lead of a campaign with `selected_user`. Run
-//! by the Assigner.
+//! The representative of a lead: a job per submission of a campaign with `selected_user` whose
+//! lead has none yet (new, or joined from a campaign without representatives). Run by the
+//! Assigner.
 //!
 //! Failure policy: a database failure is an `assigneeCreation` entry in the lead's `errors` and is
 //! retried (1 s, 5 s, 30 s), then a dead letter; a campaign none of whose representatives is an
@@ -16,11 +17,11 @@ use futures_util::future::LocalBoxFuture;
 
 pub const NAME: &str = "assignment";
 
-/// The job of a new lead's assignment (written with the lead).
-pub fn assignment_job(request: &AssignmentRequest) -> NewJob {
+/// The job of a lead's assignment (written with its submission).
+pub fn assignment_job(request: &AssignmentRequest, submission_public_id: &str) -> NewJob {
     let payload = serde_json::to_string(request).unwrap_or_else(|_| "{}".into());
     let (id, destination) = (
-        format!("assign:{}", request.lead_public_id),
+        format!("assign:{submission_public_id}"),
         format!("campaign:{}", request.campaign_id),
     );
     NewJob {

@@ -67,6 +67,8 @@ pub struct PersistOutcome {
     pub decision: Option<ForwardDecision>,
     /// A CRM webhook send was enqueued in its transaction (the WebhookDeliverer is woken).
     pub webhook_enqueued: bool,
+    /// A CRM action (contact, assignment) was enqueued in its transaction (its runners are woken).
+    pub crm_enqueued: bool,
     /// Its row was stored by an earlier transaction whose done mark was lost, or it is a
     /// platform's lead stored before (the same platform, campaign and lead id): done, not stored
     /// again.
@@ -85,6 +87,7 @@ impl PersistOutcome {
             new_lead: false,
             decision: None,
             webhook_enqueued: false,
+            crm_enqueued: false,
             stored_before: false,
         }
     }

@@ -121,10 +121,15 @@ pub fn plan(
         &update.data_json,
         lead,
     );
-    let is_new = person.existing.is_none();
-    let outcome = stored_outcome(item, lead, &forwarding, is_new, job.is_some());
-    let contact = contact_job_of(item, lead, is_new, scores.is_bot_lead);
-    let assignment = assignment_job_of(item, lead, is_new && !scores.is_bot_lead);
+    let contact = contact_job_of(item, lead, scores.is_bot_lead);
+    // A lead without a representative gets one (a repeat of an assigned lead takes no turn).
+    let unassigned = person.existing.is_none_or(|l| l.assigned_user_id.is_none());
+    let assignment = assignment_job_of(item, lead, unassigned && !scores.is_bot_lead);
+    let outcome = PersistOutcome {
+        webhook_enqueued: job.is_some(),
+        crm_enqueued: contact.is_some() || assignment.is_some(),
+        ..stored_outcome(item, lead, &forwarding, person.existing.is_none())
+    };
     let (new_lead, lead_update) = match person.existing {
         Some(_) => (None, Some(update)),
         None => (Some(new_lead(sub, lead_public_id, update, t)), None),
@@ -147,15 +152,14 @@ fn assignment_job_of(
 ) -> Option<NewJob> {
     let crm = item.crm.as_deref().filter(|_| assigns)?;
     let campaign_id = item.campaign_id.clone()?;
-    (!crm.representatives.is_empty()).then(|| {
-        assignment_job(&AssignmentRequest {
-            lead_id,
-            lead_public_id: lead_public_id.to_string(),
-            account_id: item.submission.account_id.clone(),
-            campaign_id,
-            representatives: crm.representatives.clone(),
-        })
-    })
+    let request = AssignmentRequest {
+        lead_id,
+        lead_public_id: lead_public_id.to_string(),
+        account_id: item.submission.account_id.clone(),
+        campaign_id,
+        representatives: crm.representatives.clone(),
+    };
+    (!crm.representatives.is_empty()).then(|| assignment_job(&request, &item.submission.public_id))
 }
 
 /// What storing the submission did, as the Intake reads it.
@@ -164,7 +168,6 @@ fn stored_outcome(
     (_, _, lead_public_id): (i64, i64, &str),
     forwarding: &Forwarding,
     new_lead: bool,
-    webhook_enqueued: bool,
 ) -> PersistOutcome {
     PersistOutcome {
         inbox_id: item.inbox_id,
@@ -173,7 +176,8 @@ fn stored_outcome(
         forward_decision: Some(forwarding.value),
         new_lead,
         decision: Some(forwarding.decision),
-        webhook_enqueued,
+        webhook_enqueued: false,
+        crm_enqueued: false,
         stored_before: false,
     }
 }
@@ -182,14 +186,13 @@ fn stored_outcome(
 fn contact_job_of(
     item: &PipelineItem,
     (lead_id, submission_id, lead_public_id): (i64, i64, &str),
-    new_lead: bool,
     is_bot_lead: bool,
 ) -> Option<NewJob> {
     let crm = item
         .crm
         .as_deref()
         .filter(|crm| crm.makes_contacts && !is_bot_lead)?;
-    let request = contact_request(crm, &item.submission, (lead_id, lead_public_id), new_lead);
+    let request = contact_request(crm, &item.submission, (lead_id, lead_public_id));
     Some(contact_job(
         &request,
         (submission_id, &item.submission.public_id),

@@ -4,7 +4,7 @@
 
 use super::schema::*;
 use super::{lock_identity_key, new_public_id, now, write_transaction, AnyConnection, DbError};
-use crate::crm::ContactRequest;
+use crate::crm::{deal_name, ContactRequest};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -75,11 +75,16 @@ pub fn write_contact(
         for (kind, value) in &keys {
             insert_key(conn, request, kind, value, &contact_id)?;
         }
+        // Named and greeted as the contact is now, after what this submission added.
+        let contact: Contact = contacts::table
+            .find(&contact_id)
+            .select(Contact::as_select())
+            .first(conn)?;
         if !request.submission_public_id.is_empty() {
-            super::conversations::add_lead_messages(conn, request, &contact_id)?;
+            super::conversations::add_lead_messages(conn, request, &contact)?;
         }
         let deal_created = match &request.deal {
-            Some(_) => insert_deal(conn, request, &contact_id)?,
+            Some(_) => insert_deal(conn, request, &contact)?,
             None => false,
         };
         diesel::update(leads::table.find(request.lead_id))
@@ -93,11 +98,21 @@ pub fn write_contact(
     })
 }
 
+/// By its keys; a submission without email or phone joins the contact its lead has (of its type).
 fn find_contact(
     conn: &mut AnyConnection,
     request: &ContactRequest,
     keys: &[(&'static str, String)],
 ) -> Result<Option<String>, DbError> {
+    if keys.is_empty() {
+        return Ok(leads::table
+            .inner_join(contacts::table.on(leads::contact_id.eq(contacts::id.nullable())))
+            .filter(leads::id.eq(request.lead_id))
+            .filter(contacts::contact_type.eq(&request.contact_type))
+            .select(contacts::id)
+            .first::<String>(conn)
+            .optional()?);
+    }
     for (kind, value) in keys {
         let found = contact_keys::table
             .filter(contact_keys::account_id.eq(&request.account_id))
@@ -190,18 +205,25 @@ fn insert_key(
 fn insert_deal(
     conn: &mut AnyConnection,
     request: &ContactRequest,
-    contact_id: &str,
+    contact: &Contact,
 ) -> Result<bool, DbError> {
     let Some(deal) = &request.deal else {
         return Ok(false);
     };
+    let name = deal_name(
+        contact.name.as_deref(),
+        contact.first_name.as_deref(),
+        contact.last_name.as_deref(),
+        contact.email.as_deref(),
+        &deal.campaign_name,
+    );
     let row = Deal {
         id: new_public_id(),
         account_id: request.account_id.clone(),
-        contact_id: contact_id.to_string(),
+        contact_id: contact.id.clone(),
         lead_id: request.lead_id,
         campaign_id: request.campaign_id.clone(),
-        name: deal.name.clone(),
+        name,
         value: deal.settings.value,
         currency: deal.settings.currency.clone(),
         pipeline_id: deal.settings.pipeline_id.clone(),
@@ -224,6 +246,8 @@ pub fn add_lead_error(
     details: &str,
 ) -> Result<(), DbError> {
     write_transaction(conn, |conn| {
+        // Two kinds failing on one lead at once each keep their entry (PostgreSQL).
+        lock_identity_key(conn, "lead-errors", &lead_id.to_string())?;
         let current: String = leads::table
             .find(lead_id)
             .select(leads::errors_json)

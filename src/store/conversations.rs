@@ -1,7 +1,8 @@
 //! Support conversations: one per contact, a room per lead source, two messages for each lead
-//! received (the second with the integration and the raw payload). Written in the contact's
+//! received (the second with the platform and the raw payload). Written in the contact's
 //! transaction; each submission's messages once.
 
+use super::contacts::Contact;
 use super::schema::*;
 use super::{new_public_id, now, AnyConnection, DbError};
 use crate::crm::{conversation_messages, ContactRequest};
@@ -13,8 +14,9 @@ use serde_json::{json, Value};
 pub fn add_lead_messages(
     conn: &mut AnyConnection,
     request: &ContactRequest,
-    contact_id: &str,
+    contact: &Contact,
 ) -> Result<(), DbError> {
+    let contact_id = contact.id.as_str();
     let conversation = match conversations::table
         .filter(conversations::contact_id.eq(contact_id))
         .select(conversations::id)
@@ -45,13 +47,15 @@ pub fn add_lead_messages(
         .unwrap_or(Value::Null);
     let attachments = [
         json!({}),
-        json!({"integration": request.lead_source, "payload": payload}),
+        json!({"platform": request.lead_source, "payload": payload}),
     ];
-    for (position, (body, attached)) in conversation_messages(request)
-        .iter()
-        .zip(attachments)
-        .enumerate()
-    {
+    let messages = conversation_messages(
+        contact.name.as_deref(),
+        contact.email.as_deref(),
+        contact.phone.as_deref(),
+        &request.submitted_at,
+    );
+    for (position, (body, attached)) in messages.iter().zip(attachments).enumerate() {
         let insert = diesel::insert_into(conversation_messages::table).values((
             conversation_messages::id.eq(new_public_id()),
             conversation_messages::room_id.eq(&room),
@@ -96,14 +100,18 @@ fn room_of(
     Ok(id)
 }
 
+/// A message: its body, its attachments (JSON text) and its time.
+pub type Message = (String, String, NaiveDateTime);
+/// A room: its id, its integration and its messages in order.
+pub type Room = (String, String, Vec<Message>);
+
 /// A conversation as operators read it.
 #[derive(Debug, Clone)]
 pub struct ConversationView {
     pub id: String,
     pub contact_id: String,
     pub created_at: NaiveDateTime,
-    /// Each room: its id, integration and messages (body, attachments, time) in order.
-    pub rooms: Vec<(String, String, Vec<(String, String, NaiveDateTime)>)>,
+    pub rooms: Vec<Room>,
 }
 
 /// The account's newest conversations (`limit`), each room with its newest 200 messages.
@@ -131,7 +139,7 @@ pub fn list_conversations(
             .load(conn)?;
         let mut with_messages = Vec::with_capacity(rooms.len());
         for (room, integration) in rooms {
-            let mut messages: Vec<(String, String, NaiveDateTime)> = conversation_messages::table
+            let mut messages: Vec<Message> = conversation_messages::table
                 .filter(conversation_messages::room_id.eq(&room))
                 .order((
                     conversation_messages::created_at.desc(),
