@@ -5,6 +5,7 @@
 //! it stops), the watchdog in `supervision` exits the process when one stays dead, and the
 //! background tasks in `tasks` log and retry on their next tick.
 
+mod crm;
 mod start;
 mod supervision;
 mod tasks;
@@ -21,8 +22,6 @@ use crate::config::Config;
 use crate::directory::Directory;
 use crate::facebook::backfill::Backfill;
 use crate::http::{self, AppState};
-use crate::jobs::assignment::Assigner;
-use crate::jobs::crm_contact::ContactCreator;
 use crate::jobs::crm_webhook::{CrmWebhook, OfflineSends};
 use crate::jobs::facebook_lead::FacebookLead;
 use crate::jobs::runner::{JobRunner, RunnerGate};
@@ -180,7 +179,7 @@ async fn start_actors(
     let (deliverer, offline, offline_send_bound, gate) =
         start_deliverer(config, db, &metrics, registry).await;
     let events = LiveEvents::default();
-    let (contacts, assigner, crm_gates) = start_crm(config, db, registry).await;
+    let crm = crm::start_crm(config, db, registry).await;
     let mut liveness = vec![
         ("Scorer", alive(&scorer)),
         ("IdentityResolver", alive(&resolver)),
@@ -198,14 +197,13 @@ async fn start_actors(
         nudged: false,
         latest_leads: Default::default(),
         events: events.clone(),
-        crm_runners: vec![contacts.clone().recipient(), assigner.clone().recipient()],
+        crm_runners: crm.runners(),
     };
     let intake = Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| intake);
     liveness.push(("Intake", alive(&intake)));
     let (facebook, facebook_gate) =
         start_facebook(config, db, ack, directory, registry, &intake, &metrics).await;
-    liveness.push((ContactCreator::ACTOR, alive(&contacts)));
-    liveness.push((Assigner::ACTOR, alive(&assigner)));
+    liveness.extend(crm.liveness());
     liveness.push(("FacebookFetcher", alive(&facebook.fetcher)));
     liveness.extend(
         facebook
@@ -219,7 +217,7 @@ async fn start_actors(
         events,
         facebook,
         facebook_gate,
-        crm_gates,
+        crm_gates: crm.gates,
         metrics,
         offline,
         offline_send_bound,
@@ -324,51 +322,6 @@ fn facebook_settings(config: &Config) -> crate::jobs::KindSettings {
         max_in_flight_per_destination: 4,
         // Not woken by the hand-over (the Intake starts first): a lead waits a second at most.
         poll_interval: Duration::from_secs(1),
-    }
-}
-
-/// The CRM actions' runners: the ContactCreator and the Assigner, each with its own gate.
-async fn start_crm(
-    config: &Config,
-    db: &Db,
-    registry: &mut Registry,
-) -> (
-    Addr<JobRunner<ContactCreator>>,
-    Addr<JobRunner<Assigner>>,
-    Vec<Arc<RunnerGate>>,
-) {
-    let gates = vec![
-        Arc::new(RunnerGate::default()),
-        Arc::new(RunnerGate::default()),
-    ];
-    let (settings, db_handle) = (crm_job_settings(config), db.clone());
-    let contacts = ContactCreator {
-        settings: settings.clone(),
-        db: db_handle.clone(),
-    };
-    let stats = registry.register(ContactCreator::ACTOR);
-    let contacts = start_runner(db, contacts, stats, &gates[0]).await;
-    let assigner = Assigner {
-        settings,
-        db: db_handle,
-    };
-    let stats = registry.register(Assigner::ACTOR);
-    let assigner = start_runner(db, assigner, stats, &gates[1]).await;
-    (contacts, assigner, gates)
-}
-
-/// The CRM contacts' and assignments' schedule: their work is our own database's, so a failure
-/// is short-lived.
-fn crm_job_settings(config: &Config) -> crate::jobs::KindSettings {
-    crate::jobs::KindSettings {
-        retry_delays: crate::jobs::crm_contact::RETRY_DELAYS.to_vec(),
-        attempt_timeout: Duration::from_secs(30),
-        dead_letters: webhook_settings(config).dead_letters,
-        // One account's contacts are decided one at a time anyway (its lock).
-        max_in_flight: 4,
-        max_in_flight_per_destination: 1,
-        // Woken by the Intake when a batch wrote their jobs; the look finds retries come due.
-        poll_interval: Duration::from_secs(2),
     }
 }
 

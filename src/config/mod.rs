@@ -281,6 +281,14 @@ impl Config {
         if self.admin_token.is_none() {
             off.push("ADMIN_TOKEN is unset: every /admin endpoint answers 401");
         }
+        let twilio = [
+            &self.twilio_account_sid,
+            &self.twilio_auth_token,
+            &self.twilio_from,
+        ];
+        if twilio.iter().any(|v| v.is_none()) {
+            off.push("TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN or TWILIO_FROM is unset: SMS notifications are off");
+        }
         if self.facebook_app_secret.is_none() {
             off.push("FACEBOOK_APP_SECRET is unset: Facebook webhook signatures are not checked");
         }

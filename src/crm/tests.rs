@@ -212,3 +212,32 @@ fn a_lead_received_is_announced_by_the_contacts_name_else_email_else_phone() {
         2500.0
     );
 }
+
+#[test]
+fn templates_take_the_leads_fields() {
+    let lead = json!({"first_name": "Ana Lima", "phone_e164": "+14155550100", "email": null,
+        "project_name": "Skyline", "engagement_score": 40});
+    assert_eq!(
+        render(DEFAULT_SMS, &lead),
+        "New lead for Skyline: Ana Lima +14155550100"
+    );
+    assert_eq!(
+        render("{{ first_name }} ({{engagement_score}})", &lead),
+        "Ana Lima (40)"
+    );
+    assert_eq!(render("{{unknown}}x {{first_name", &lead), "x {{first_name");
+    let sms = crm_settings(&campaign(json!({"notification_type": "send_email_sms",
+        "sms_details": {"content": "Hi {{first_name}}", "from": "+15550001111"}})));
+    assert_eq!(sms, None, "no representatives: nobody to text");
+    let with_rep = crm_settings(&campaign(json!({"notification_type": "only_send_sms",
+        "selected_user": [{"id": "u1"}], "sms_details": {"content": "Hi {{first_name}}"}})))
+    .unwrap();
+    assert_eq!(
+        with_rep.sms.unwrap().content.as_deref(),
+        Some("Hi {{first_name}}")
+    );
+    let email_only = crm_settings(&campaign(json!({"notification_type": "only_send_email",
+        "selected_user": [{"id": "u1"}]})))
+    .unwrap();
+    assert_eq!(email_only.sms, None);
+}

@@ -9,6 +9,7 @@ use crate::jobs::assignment::Assigner;
 use crate::jobs::crm_contact::ContactCreator;
 use crate::jobs::crm_webhook::CrmWebhook;
 use crate::jobs::facebook_lead::FacebookLead;
+use crate::jobs::notify_sms::SmsNotifier;
 use crate::jobs::runner::JobsQueued;
 use crate::jobs::JobKind;
 use crate::store::dead_letters::{self, DeadLetter};
@@ -108,10 +109,11 @@ pub struct KindQuery {
 }
 
 /// The job kinds that keep dead letters.
-const DEAD_LETTER_KINDS: [&str; 4] = [
+const DEAD_LETTER_KINDS: [&str; 5] = [
     KIND,
     ContactCreator::NAME,
     Assigner::NAME,
+    SmsNotifier::NAME,
     FacebookLead::NAME,
 ];
 

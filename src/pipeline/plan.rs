@@ -158,6 +158,7 @@ fn assignment_job_of(
         account_id: item.submission.account_id.clone(),
         campaign_id,
         representatives: crm.representatives.clone(),
+        sms: crm.sms.clone(),
     };
     (!crm.representatives.is_empty()).then(|| assignment_job(&request, &item.submission.public_id))
 }

@@ -7,11 +7,20 @@ use super::{lock_identity_key, now, write_transaction, AnyConnection, DbError};
 use crate::crm::{next_representative, AssignmentRequest};
 use diesel::prelude::*;
 
+/// Who got the lead, and what their notifications need: the user's phone and the lead's
+/// snapshot (its forwarded fields, for templates).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignedTo {
+    pub user_id: String,
+    pub phone: Option<String>,
+    pub lead_json: String,
+}
+
 /// What an assignment did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Assigned {
     /// The lead now goes to this user.
-    To(String),
+    To(AssignedTo),
     /// A retried job: the lead had its representative already.
     Already(String),
     /// None of the campaign's representatives is an active user of its account.
@@ -60,7 +69,19 @@ pub fn assign_lead(
         diesel::update(leads::table.find(request.lead_id))
             .set(leads::assigned_user_id.eq(&chosen.id))
             .execute(conn)?;
-        Ok(Assigned::To(chosen.id.clone()))
+        let phone: Option<String> = users::table
+            .find(&chosen.id)
+            .select(users::phone)
+            .first(conn)?;
+        let lead_json: String = leads::table
+            .find(request.lead_id)
+            .select(leads::data_json)
+            .first(conn)?;
+        Ok(Assigned::To(AssignedTo {
+            user_id: chosen.id.clone(),
+            phone,
+            lead_json,
+        }))
     })
 }
 
