@@ -20,8 +20,8 @@ use crate::sources::facebook::{lead_body, token_problem, token_status, TokenStat
 use crate::sources::submission::{CampaignRef, RequestMeta};
 use crate::store::facebook as store;
 use crate::store::inbox::AckWrite;
-use crate::store::models::{InboxStatus, NewInboxRow};
-use crate::store::{json_text, new_public_id, now};
+use crate::store::models::NewInboxRow;
+use crate::store::now;
 use actix::Recipient;
 use graph::{exchange_url, exchanged_token, GraphApi};
 use serde_json::Value;
@@ -158,26 +158,13 @@ pub async fn store_lead(
     via: &str,
     received_at_ms: i64,
 ) -> Result<(), String> {
-    let meta = RequestMeta {
-        received_at_ms,
-        campaign: Some(CampaignRef {
-            id: target.campaign_id.clone(),
-            project_name: target.project_name.clone(),
-        }),
-        ..Default::default()
+    let campaign = CampaignRef {
+        id: target.campaign_id.clone(),
+        project_name: target.project_name.clone(),
     };
-    let t = now();
-    let row = NewInboxRow {
-        public_id: new_public_id(),
-        kind: NAME.to_string(),
-        account_id: target.account_id.clone(),
-        body: json_text(&lead_body(lead, &target.page_id, via)),
-        meta_json: serde_json::to_string(&meta).map_err(|e| e.to_string())?,
-        status: InboxStatus::Pending.as_str().into(),
-        attempts: 0,
-        next_attempt_at: t,
-        received_at: t,
-    };
+    let meta = RequestMeta::for_campaign(campaign, received_at_ms);
+    let body = lead_body(lead, &target.page_id, via);
+    let row = NewInboxRow::request(NAME, &target.account_id, &body, &meta);
     match ack
         .write(AckWrite::Inbox(row), Instant::now() + STORE_WAIT)
         .await

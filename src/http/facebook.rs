@@ -16,14 +16,15 @@ use crate::metrics::label;
 use crate::pipeline::ack::AckOutcome;
 use crate::sources::common::body::MAX_BODY_BYTES;
 use crate::sources::facebook::{
-    announcement_body, leadgen_changes, route_change, signature_matches, LeadgenChange, NAME,
+    announcement_body, form_campaigns, leadgen_changes, route_change, signature_matches,
+    LeadgenChange, NAME,
 };
-use crate::sources::submission::{CampaignRef, RequestMeta};
+use crate::sources::submission::RequestMeta;
 use crate::store::inbox::AckWrite;
-use crate::store::models::{Campaign, InboxStatus, NewIgnoredWebhook, NewInboxRow};
-use crate::store::{json_text, new_public_id, now};
+use crate::store::models::{Campaign, NewIgnoredWebhook, NewInboxRow};
+use crate::store::{json_text, now};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::Instant;
 
 /// The most `leadgen` changes one webhook may carry.
@@ -152,6 +153,7 @@ async fn accept_leads(
 /// for each matching campaign that does not (or one when no campaign matches).
 fn route_changes(state: &AppState, changes: &[LeadgenChange]) -> Vec<AckWrite> {
     let snapshot = state.directory.snapshot();
+    let campaigns = form_campaigns(&snapshot.campaigns);
     let mut writes = Vec::new();
     for change in changes {
         let announced = announcement_body(change);
@@ -170,7 +172,7 @@ fn route_changes(state: &AppState, changes: &[LeadgenChange]) -> Vec<AckWrite> {
             writes.push(ignored("invalid_payload", None));
             continue;
         }
-        let routed = route_change(&snapshot.campaigns, &snapshot.accounts, change);
+        let routed = route_change(&campaigns, &snapshot.accounts, change);
         if routed.campaigns.is_empty() && routed.ignored.is_empty() {
             writes.push(ignored("unknown_campaign", None));
         }
@@ -192,24 +194,6 @@ fn route_changes(state: &AppState, changes: &[LeadgenChange]) -> Vec<AckWrite> {
 }
 
 fn announcement_row(campaign: &Campaign, announced: &Value) -> NewInboxRow {
-    let meta = RequestMeta {
-        received_at_ms: chrono::Utc::now().timestamp_millis(),
-        campaign: Some(CampaignRef {
-            id: campaign.id.clone(),
-            project_name: campaign.project_name.clone(),
-        }),
-        ..Default::default()
-    };
-    let received_at = now();
-    NewInboxRow {
-        public_id: new_public_id(),
-        kind: NAME.into(),
-        account_id: campaign.account_id.clone(),
-        body: json_text(announced),
-        meta_json: serde_json::to_string(&meta).unwrap_or_else(|_| json!({}).to_string()),
-        status: InboxStatus::Pending.as_str().into(),
-        attempts: 0,
-        next_attempt_at: received_at,
-        received_at,
-    }
+    let meta = RequestMeta::for_campaign(campaign.into(), chrono::Utc::now().timestamp_millis());
+    NewInboxRow::request(NAME, &campaign.account_id, announced, &meta)
 }

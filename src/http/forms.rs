@@ -22,7 +22,7 @@ use crate::sources::submission::{Geo, PreForwarded, RequestMeta};
 use crate::sources::website::{self, website_submission};
 use crate::store::inbox::AckWrite;
 use crate::store::json_text;
-use crate::store::models::{InboxStatus, NewBlockedIpLead, NewIgnoredWebhook, NewInboxRow};
+use crate::store::models::{NewBlockedIpLead, NewIgnoredWebhook, NewInboxRow};
 use crate::store::new_public_id;
 use crate::store::now;
 use actix_web::http::header::{self, HeaderMap};
@@ -110,7 +110,12 @@ async fn accept(
         return Ok(answer);
     }
     let meta = request_meta(req, state, ip);
-    let row = inbox_row(account_id, &fields, &meta);
+    let row = NewInboxRow::request(
+        website::NAME,
+        &account_id,
+        &Value::Object(fields.clone()),
+        &meta,
+    );
     store_or_spool(state, &row, &meta, campaign).await?;
     state
         .metrics
@@ -221,21 +226,6 @@ fn request_meta(req: &HttpRequest, state: &AppState, ip: Option<std::net::IpAddr
         received_at_ms: chrono::Utc::now().timestamp_millis(),
         pre_forwarded: None,
         campaign: None,
-    }
-}
-
-fn inbox_row(account_id: String, fields: &Map<String, Value>, meta: &RequestMeta) -> NewInboxRow {
-    let received_at = now();
-    NewInboxRow {
-        public_id: new_public_id(),
-        kind: website::NAME.into(),
-        account_id,
-        body: json_text(&Value::Object(fields.clone())),
-        meta_json: serde_json::to_string(meta).unwrap_or_else(|_| "{}".into()),
-        status: InboxStatus::Pending.as_str().into(),
-        attempts: 0,
-        next_attempt_at: received_at,
-        received_at,
     }
 }
 

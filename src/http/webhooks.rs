@@ -16,11 +16,11 @@ use crate::sources::common::body::{
     body_charset, body_kind, parse_form_body, without_nul_characters, MAX_BODY_BYTES,
 };
 use crate::sources::common::signature;
-use crate::sources::submission::{CampaignRef, RequestMeta};
+use crate::sources::submission::RequestMeta;
 use crate::sources::{self, Auth};
 use crate::store::inbox::AckWrite;
-use crate::store::models::{Campaign, InboxStatus, NewIgnoredWebhook, NewInboxRow};
-use crate::store::{json_text, new_public_id, now};
+use crate::store::models::{Campaign, NewIgnoredWebhook, NewInboxRow};
+use crate::store::{json_text, now};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
@@ -93,7 +93,7 @@ async fn accept(
         return keep_aside(state, ignored(reason, Value::Object(fields))).await;
     }
     let meta = request_meta(req, campaign);
-    let row = inbox_row(platform, account_id, &meta, &fields);
+    let row = NewInboxRow::request(platform, account_id, &Value::Object(fields.clone()), &meta);
     // What the pipeline would make of it, now: a body it cannot read, or that names nobody, is no
     // lead to retry for ever but one to show operators.
     if let Some((reason, why)) = not_a_lead(source, &row, &meta) {
@@ -229,38 +229,14 @@ fn check_auth(
 
 /// What is kept beside a platform's body: the campaign its URL named, and when it came.
 fn request_meta(req: &HttpRequest, campaign: &Campaign) -> RequestMeta {
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     RequestMeta {
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        received_at_ms: chrono::Utc::now().timestamp_millis(),
-        campaign: Some(CampaignRef {
-            id: campaign.id.clone(),
-            project_name: campaign.project_name.clone(),
-        }),
-        ..Default::default()
-    }
-}
-
-fn inbox_row(
-    platform: &str,
-    account_id: &str,
-    meta: &RequestMeta,
-    fields: &Map<String, Value>,
-) -> NewInboxRow {
-    let received_at = now();
-    NewInboxRow {
-        public_id: new_public_id(),
-        kind: platform.to_string(),
-        account_id: account_id.to_string(),
-        body: json_text(&Value::Object(fields.clone())),
-        meta_json: serde_json::to_string(meta).unwrap_or_else(|_| "{}".into()),
-        status: InboxStatus::Pending.as_str().into(),
-        attempts: 0,
-        next_attempt_at: received_at,
-        received_at,
+        user_agent,
+        ..RequestMeta::for_campaign(campaign.into(), chrono::Utc::now().timestamp_millis())
     }
 }
 

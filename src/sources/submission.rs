@@ -22,6 +22,26 @@ pub struct RequestMeta {
     pub campaign: Option<CampaignRef>,
 }
 
+impl From<&crate::store::models::Campaign> for CampaignRef {
+    fn from(campaign: &crate::store::models::Campaign) -> CampaignRef {
+        CampaignRef {
+            id: campaign.id.clone(),
+            project_name: campaign.project_name.clone(),
+        }
+    }
+}
+
+impl RequestMeta {
+    /// A platform's request for a campaign, taken at `received_at_ms`.
+    pub fn for_campaign(campaign: CampaignRef, received_at_ms: i64) -> RequestMeta {
+        RequestMeta {
+            received_at_ms,
+            campaign: Some(campaign),
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CampaignRef {
     pub id: String,

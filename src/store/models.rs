@@ -186,6 +186,29 @@ pub struct NewInboxRow {
     pub received_at: NaiveDateTime,
 }
 
+impl NewInboxRow {
+    /// A request as it came, due for the pipeline now: its body and what was known beside it.
+    pub fn request(
+        kind: &str,
+        account_id: &str,
+        body: &Value,
+        meta: &impl serde::Serialize,
+    ) -> NewInboxRow {
+        let received_at = super::now();
+        NewInboxRow {
+            public_id: super::new_public_id(),
+            kind: kind.to_string(),
+            account_id: account_id.to_string(),
+            body: super::json_text(body),
+            meta_json: serde_json::to_string(meta).unwrap_or_else(|_| "{}".into()),
+            status: InboxStatus::Pending.as_str().into(),
+            attempts: 0,
+            next_attempt_at: received_at,
+            received_at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = inbox)]
 pub struct InboxRow {

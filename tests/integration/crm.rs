@@ -170,12 +170,13 @@ fn two_instances_on_one_postgresql_agree_on_one_contact() {
     assert_eq!(contacts(&first).len(), 1, "{:?}", contacts(&first));
 }
 
-fn user(d: &Daemon, name: &str, active: bool) -> String {
+/// A representative of the default account; its id.
+fn user(d: &Daemon, body: Value) -> String {
     let account = d.default_account_id();
     let created = d.admin(
         "POST",
         &format!("/admin/accounts/{account}/users"),
-        Some(&json!({"name": name, "email": format!("{name}@agency.example"), "active": active})),
+        Some(&body),
     );
     assert_eq!(created.status, 201, "{}", created.body);
     created.json()["id"].as_str().unwrap().to_string()
@@ -205,11 +206,11 @@ fn new_leads_go_to_the_campaigns_representatives_in_turn() {
     let db = TestDb::new();
     let d = Daemon::start(&db, &[]);
     let (ana, bea, cid) = (
-        user(&d, "ana", true),
-        user(&d, "bea", true),
-        user(&d, "cid", true),
+        user(&d, json!({"name": "ana", "active": true})),
+        user(&d, json!({"name": "bea", "active": true})),
+        user(&d, json!({"name": "cid", "active": true})),
     );
-    let off = user(&d, "off", false);
+    let off = user(&d, json!({"name": "off", "active": false}));
     let selected = |ids: &[&String]| -> Value {
         ids.iter()
             .map(|id| json!({"id": id, "custom_number": null}))
@@ -410,17 +411,6 @@ fn a_contact_has_one_conversation_with_a_room_per_lead_source() {
     assert_eq!(insta[1]["attachments"]["payload"]["id"], "i-1");
 }
 
-fn user_with_phone(d: &Daemon, name: &str, phone: &str) -> String {
-    let account = d.default_account_id();
-    let created = d.admin(
-        "POST",
-        &format!("/admin/accounts/{account}/users"),
-        Some(&json!({"name": name, "phone": phone})),
-    );
-    assert_eq!(created.status, 201, "{}", created.body);
-    created.json()["id"].as_str().unwrap().to_string()
-}
-
 #[test]
 fn the_representative_gets_an_sms_through_twilio_retried_alone_on_failure() {
     use crate::receiver::{Behavior, Receiver};
@@ -437,8 +427,8 @@ fn the_representative_gets_an_sms_through_twilio_retried_alone_on_failure() {
             ("TWILIO_FROM", "+15550009999"),
         ],
     );
-    let ana = user_with_phone(&d, "ana", "+14155550111");
-    let bea = user_with_phone(&d, "bea", "+14155550122");
+    let ana = user(&d, json!({"name": "ana", "phone": "+14155550111"}));
+    let bea = user(&d, json!({"name": "bea", "phone": "+14155550122"}));
     website_campaign(
         &d,
         "Texted",

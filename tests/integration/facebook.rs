@@ -224,14 +224,7 @@ fn a_signed_webhook_brings_its_lead_to_every_matching_campaign_of_every_account(
         .into_iter()
         .find(|l| l["project_name"] == "Skyline Towers" && l["account_id"] == home.as_str())
         .unwrap();
-    let detail = d.lead_detail(skyline_lead["lead_public_id"].as_str().unwrap());
-    let mut sources: Vec<&str> = detail["submissions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["lead_source"].as_str().unwrap())
-        .collect();
-    sources.sort();
+    let sources = d.submission_sources(skyline_lead["lead_public_id"].as_str().unwrap());
     assert_eq!(sources, ["facebook_ads", "website"]);
     assert_eq!(leads_of(&d, "joe@example.com").len(), 3);
 }

@@ -352,6 +352,19 @@ impl Daemon {
         self.request(method, path, &headers, body.as_deref().map(str::as_bytes))
     }
 
+    /// The `lead_source` of each of a lead's submissions, sorted.
+    pub fn submission_sources(&self, lead_public_id: &str) -> Vec<String> {
+        let detail = self.lead_detail(lead_public_id);
+        let mut sources: Vec<String> = detail["submissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["lead_source"].as_str().unwrap().to_string())
+            .collect();
+        sources.sort();
+        sources
+    }
+
     /// Creates a campaign of `account` from `body`; its id.
     pub fn create_campaign(&self, account: &str, body: &Value) -> String {
         let path = format!("/admin/accounts/{account}/campaigns");

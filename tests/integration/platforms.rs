@@ -61,14 +61,7 @@ fn each_platform_fixture_becomes_a_lead_of_its_campaign() {
     let john = lead_by_email(&d, "john@example.com");
     assert_eq!(john["project_name"], "Skyline Towers");
     assert_eq!(john["first_name"], "John Doe");
-    let john_detail = d.lead_detail(john["lead_public_id"].as_str().unwrap());
-    let mut sources: Vec<&str> = john_detail["submissions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["lead_source"].as_str().unwrap())
-        .collect();
-    sources.sort();
+    let sources = d.submission_sources(john["lead_public_id"].as_str().unwrap());
     assert_eq!(sources, ["instapage", "phonesites"]);
     // Instapage's national number takes the calling code of its `Country`.
     let instapage = campaign(&d, "instapage", json!({"project_name": "Harbour View"}));

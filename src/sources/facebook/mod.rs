@@ -107,21 +107,41 @@ pub fn graph_error_handling(error: &Value) -> GraphErrorHandling {
     }
 }
 
-/// How a change's campaigns are found: every `facebook_ads` campaign whose `page_id` is the
-/// change's and whose `lead_form_id`, when it has one, is the change's form.
-pub fn campaign_matches(campaign: &Campaign, change: &LeadgenChange) -> bool {
-    if campaign.integration != NAME {
-        return false;
+/// A `facebook_ads` campaign with its page and form, read once from its settings (JSON): a
+/// webhook of many changes is matched against these, not against the settings of every campaign
+/// for every change.
+#[derive(Debug)]
+pub struct FormCampaign<'a> {
+    pub campaign: &'a Campaign,
+    page_id: Option<String>,
+    form_id: Option<String>,
+}
+
+impl FormCampaign<'_> {
+    /// Its page is the change's and its form, when it names one, is the change's.
+    pub fn matches(&self, change: &LeadgenChange) -> bool {
+        self.page_id.as_deref() == Some(change.page_id.as_str())
+            && match (&self.form_id, &change.form_id) {
+                (Some(form), Some(announced)) => form == announced,
+                // A campaign for the whole page, or a change that names no form.
+                _ => true,
+            }
     }
-    let settings = campaign.settings();
-    let page = id_text(settings.get("page_id"));
-    let form = id_text(settings.get("lead_form_id"));
-    page.as_deref() == Some(change.page_id.as_str())
-        && match (form, &change.form_id) {
-            (Some(form), Some(announced)) => &form == announced,
-            // A campaign for the whole page, or a change that names no form.
-            _ => true,
-        }
+}
+
+pub fn form_campaigns(campaigns: &[Campaign]) -> Vec<FormCampaign<'_>> {
+    campaigns
+        .iter()
+        .filter(|c| c.integration == NAME)
+        .map(|campaign| {
+            let settings = campaign.settings();
+            FormCampaign {
+                campaign,
+                page_id: id_text(settings.get("page_id")),
+                form_id: id_text(settings.get("lead_form_id")),
+            }
+        })
+        .collect()
 }
 
 /// Where a change goes: the campaigns that get it, and why the others that match do not.
@@ -132,12 +152,16 @@ pub struct Routed<'a> {
 }
 
 pub fn route_change<'a>(
-    campaigns: &'a [Campaign],
+    campaigns: &[FormCampaign<'a>],
     accounts: &HashMap<String, Account>,
     change: &LeadgenChange,
 ) -> Routed<'a> {
     let mut routed = Routed::default();
-    for campaign in campaigns.iter().filter(|c| campaign_matches(c, change)) {
+    for campaign in campaigns
+        .iter()
+        .filter(|c| c.matches(change))
+        .map(|c| c.campaign)
+    {
         let account_active = accounts.get(&campaign.account_id).is_some_and(|a| a.active);
         match (account_active, campaign.active) {
             (true, true) => routed.campaigns.push(campaign),

@@ -178,7 +178,7 @@ fn a_change_goes_to_every_active_campaign_of_its_page_and_form() {
         [account("a", true), account("b", true), account("c", false)]
             .into_iter()
             .collect();
-    let routed = route_change(&campaigns, &accounts, &change);
+    let routed = route_change(&form_campaigns(&campaigns), &accounts, &change);
     let ids: Vec<&str> = routed.campaigns.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, ["form", "numeric", "page-wide"]);
     let ignored: Vec<(&str, &str)> = routed
@@ -198,7 +198,7 @@ fn a_change_goes_to_every_active_campaign_of_its_page_and_form() {
         ..change
     };
     assert_eq!(
-        route_change(&campaigns, &accounts, &formless)
+        route_change(&form_campaigns(&campaigns), &accounts, &formless)
             .campaigns
             .len(),
         4,
