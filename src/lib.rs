@@ -9,6 +9,7 @@ pub mod facebook;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
+pub mod notify;
 pub mod outbound;
 pub mod pipeline;
 pub mod scoring;

@@ -1,6 +1,6 @@
-//! The CRM actions' runners: the ContactCreator, the Assigner and, when Twilio is configured, the
-//! Notifier's SMS — each a job kind with its own gate, woken by the Intake when a batch wrote
-//! their jobs.
+//! The CRM actions' runners: the ContactCreator, the Assigner and, when a channel (Twilio, SMTP,
+//! FCM) is configured, the Notifier — each a job kind with its own gate, woken by the Intake when
+//! a batch wrote their jobs.
 
 use super::start::webhook_settings;
 use super::start_runner;
@@ -10,9 +10,13 @@ use crate::actors::health::Registry;
 use crate::config::Config;
 use crate::jobs::assignment::Assigner;
 use crate::jobs::crm_contact::ContactCreator;
-use crate::jobs::notify_sms::{SmsNotifier, TwilioAccount};
+use crate::jobs::notify::{Notifier, Senders};
 use crate::jobs::runner::{JobRunner, JobsQueued, RunnerGate};
 use crate::jobs::{JobKind, KindSettings};
+use crate::notify::email::Mailer;
+use crate::notify::push::Fcm;
+use crate::notify::sms::TwilioAccount;
+use crate::notify::Channels;
 use actix::{Addr, Recipient};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +24,7 @@ use std::time::Duration;
 pub(super) struct CrmActors {
     contacts: Addr<JobRunner<ContactCreator>>,
     assigner: Addr<JobRunner<Assigner>>,
-    notifier: Option<Addr<JobRunner<SmsNotifier>>>,
+    notifier: Option<Addr<JobRunner<Notifier>>>,
     pub gates: Vec<Arc<RunnerGate>>,
 }
 
@@ -38,27 +42,70 @@ impl CrmActors {
             (ContactCreator::ACTOR, alive(&self.contacts)),
             (Assigner::ACTOR, alive(&self.assigner)),
         ];
-        alive_ones.extend(
-            self.notifier
-                .as_ref()
-                .map(|n| (SmsNotifier::ACTOR, alive(n))),
-        );
+        alive_ones.extend(self.notifier.as_ref().map(|n| (Notifier::ACTOR, alive(n))));
         alive_ones
     }
 }
 
-/// Twilio's account, when `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN` and `TWILIO_FROM` are set.
-fn twilio_account(config: &Config) -> Option<(TwilioAccount, String)> {
-    let account = TwilioAccount {
-        base_url: config
-            .twilio_url
-            .clone()
-            .unwrap_or_else(|| "https://api.twilio.com".into()),
-        account_sid: config.twilio_account_sid.clone()?,
-        auth_token: config.twilio_auth_token.clone()?,
-    };
-    Some((account, config.twilio_from.clone()?))
+/// Whether the notification channels' settings are usable (the FCM service account read, the SMTP
+/// URL parsed), before the runtime starts; `Err((setting, problem))` names what is wrong.
+pub fn check_notification_settings(config: &Config) -> Result<(), (&'static str, String)> {
+    if let Some(url) = &config.smtp_url {
+        Mailer::check(url, smtp_from(config)).map_err(|e| ("SMTP_URL", e))?;
+    }
+    notification_senders_without_smtp(config).map(|_| ())
 }
+
+fn smtp_from(config: &Config) -> &str {
+    config.smtp_from.as_deref().unwrap_or("leadgate@localhost")
+}
+
+/// The notification channels the configuration turns on (in the runtime: SMTP starts a pool).
+fn notification_senders(config: &Config) -> Result<Senders, (&'static str, String)> {
+    let mailer = match &config.smtp_url {
+        Some(url) => Some(
+            Mailer::new(url, smtp_from(config), ATTEMPT_TIMEOUT).map_err(|e| ("SMTP_URL", e))?,
+        ),
+        None => None,
+    };
+    Ok(Senders {
+        mailer,
+        ..notification_senders_without_smtp(config)?
+    })
+}
+
+fn notification_senders_without_smtp(config: &Config) -> Result<Senders, (&'static str, String)> {
+    let twilio = match (&config.twilio_account_sid, &config.twilio_auth_token) {
+        (Some(sid), Some(token)) if config.twilio_from.is_some() => Some(TwilioAccount {
+            base_url: config
+                .twilio_url
+                .clone()
+                .unwrap_or_else(|| "https://api.twilio.com".into()),
+            account_sid: sid.clone(),
+            auth_token: token.clone(),
+        }),
+        _ => None,
+    };
+    let fcm = match (&config.fcm_project_id, &config.fcm_credentials) {
+        (Some(project), Some(path)) => Some(
+            Fcm::new(
+                project,
+                path,
+                config.fcm_url.as_deref(),
+                config.fcm_token_url.as_deref(),
+            )
+            .map_err(|e| ("FCM_CREDENTIALS", e))?,
+        ),
+        _ => None,
+    };
+    Ok(Senders {
+        twilio,
+        mailer: None,
+        fcm,
+    })
+}
+
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(super) async fn start_crm(config: &Config, db: &Db, registry: &mut Registry) -> CrmActors {
     let settings = crm_job_settings(config);
@@ -69,26 +116,35 @@ pub(super) async fn start_crm(config: &Config, db: &Db, registry: &mut Registry)
     };
     let stats = registry.register(ContactCreator::ACTOR);
     let contacts = start_runner(db, contacts, stats, &gates[0]).await;
-    let twilio = twilio_account(config);
+    // Checked when the configuration was loaded; a file changed since turns its channel off.
+    let senders = notification_senders(config).unwrap_or_else(|(key, problem)| {
+        log::error!("notify.off {key}: {problem}");
+        Senders::default()
+    });
+    let channels = Channels {
+        twilio_from: senders.twilio.as_ref().and(config.twilio_from.clone()),
+        smtp_from: senders.mailer.as_ref().map(|m| m.default_from.clone()),
+        push: senders.fcm.is_some(),
+    };
     let assigner = Assigner {
         settings: settings.clone(),
         db: db.clone(),
-        twilio_from: twilio.as_ref().map(|(_, from)| from.clone()),
+        channels: channels.clone(),
     };
     let stats = registry.register(Assigner::ACTOR);
     let assigner = start_runner(db, assigner, stats, &gates[1]).await;
-    let notifier = match twilio {
-        Some((account, _)) => {
-            // Messages to different people: several at once.
+    let notifier = match channels != Channels::default() {
+        true => {
+            // Messages to different people and providers: several at once.
             let settings = KindSettings {
                 max_in_flight_per_destination: 4,
                 ..settings
             };
-            let notifier = SmsNotifier::new(settings, db.clone(), account);
-            let stats = registry.register(SmsNotifier::ACTOR);
+            let notifier = Notifier::new(settings, db.clone(), senders);
+            let stats = registry.register(Notifier::ACTOR);
             Some(start_runner(db, notifier, stats, &gates[2]).await)
         }
-        None => None,
+        false => None,
     };
     CrmActors {
         contacts,
@@ -102,7 +158,7 @@ pub(super) async fn start_crm(config: &Config, db: &Db, registry: &mut Registry)
 fn crm_job_settings(config: &Config) -> KindSettings {
     KindSettings {
         retry_delays: crate::jobs::crm_contact::RETRY_DELAYS.to_vec(),
-        attempt_timeout: Duration::from_secs(30),
+        attempt_timeout: ATTEMPT_TIMEOUT,
         dead_letters: webhook_settings(config).dead_letters,
         // One account's contacts are decided one at a time anyway (its lock).
         max_in_flight: 4,

@@ -10,6 +10,7 @@ mod start;
 mod supervision;
 mod tasks;
 
+pub use crm::check_notification_settings;
 pub use start::{prepare_database, redact, url_origin};
 
 use crate::actors::db_executor::Db;

@@ -180,9 +180,12 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     #[serde(default)]
     pub redirect: RedirectConfig,
-    // The contract's names for the CRM actions' settings, accepted ahead of the CRM issue.
+    // The CRM actions' notifications: SMTP, FCM, Twilio (each off while its settings are unset).
     #[serde(default, deserialize_with = "values::optional_text")]
     pub smtp_url: Option<String>,
+    /// The `From` of a representative's email whose campaign's `email_details` names none.
+    #[serde(default, deserialize_with = "values::optional_text")]
+    pub smtp_from: Option<String>,
     #[serde(default, deserialize_with = "values::optional_text")]
     pub fcm_project_id: Option<String>,
     #[serde(default, deserialize_with = "values::optional_text")]
@@ -220,7 +223,10 @@ pub fn load(cli_path: Option<&str>, env: &BTreeMap<String, String>) -> Result<Co
         crate::outbound::check_cert_file(Path::new(cert_file))
             .map_err(|problem| err("SSL_CERT_FILE", problem))?;
     }
-    Config::from_file_and_env(&file, Some(&path), env)
+    let config = Config::from_file_and_env(&file, Some(&path), env)?;
+    // The notification channels' settings are read now, so a bad one stops the start.
+    crate::app::check_notification_settings(&config).map_err(|(key, problem)| err(key, problem))?;
+    Ok(config)
 }
 
 impl Config {
@@ -288,6 +294,12 @@ impl Config {
         ];
         if twilio.iter().any(|v| v.is_none()) {
             off.push("TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN or TWILIO_FROM is unset: SMS notifications are off");
+        }
+        if self.smtp_url.is_none() {
+            off.push("SMTP_URL is unset: email notifications are off");
+        }
+        if self.fcm_project_id.is_none() || self.fcm_credentials.is_none() {
+            off.push("FCM_PROJECT_ID or FCM_CREDENTIALS is unset: push notifications are off");
         }
         if self.facebook_app_secret.is_none() {
             off.push("FACEBOOK_APP_SECRET is unset: Facebook webhook signatures are not checked");

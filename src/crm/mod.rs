@@ -2,6 +2,7 @@
 //! `create_deal`), the contact a submission makes, and a deal's name. The ContactCreator
 //! (`jobs/crm_contact.rs`) writes them.
 
+use crate::notify::{notification_settings, EmailSettings, SmsSettings};
 use crate::sources::common::extract::{extract_contact, Address, ContactKind};
 use crate::sources::common::platform::id_text;
 use crate::sources::submission::Submission;
@@ -19,15 +20,9 @@ pub struct CrmSettings {
     pub deal: Option<DealSettings>,
     /// `selected_user`, in the campaign's order: whom its new leads go to, in turn.
     pub representatives: Vec<Representative>,
-    /// `sms_details`, when `notification_type` sends SMS.
+    /// `sms_details` and `email_details`, when `notification_type` sends them.
     pub sms: Option<SmsSettings>,
-}
-
-/// A campaign's SMS to the representative: `content` a template of the lead's fields.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SmsSettings {
-    pub content: Option<String>,
-    pub from: Option<String>,
+    pub email: Option<EmailSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,23 +73,13 @@ pub fn crm_settings(campaign: &Campaign) -> Option<CrmSettings> {
         .get("add_person_or_business")
         .and_then(Value::as_str)
         == Some("business");
-    let sends_sms = matches!(
-        settings.get("notification_type").and_then(Value::as_str),
-        Some("only_send_sms" | "send_email_sms")
-    );
-    let text = |key: &str| {
-        let details = settings.get("sms_details")?;
-        details.get(key)?.as_str().map(str::to_string)
-    };
-    let sms = sends_sms.then(|| SmsSettings {
-        content: text("content"),
-        from: text("from"),
-    });
+    let (email, sms) = notification_settings(&settings);
     Some(CrmSettings {
         campaign_name: campaign.name.clone(),
         makes_contacts,
         representatives,
         sms,
+        email,
         contact_type: if business {
             ContactKind::Business
         } else {
@@ -151,35 +136,9 @@ pub struct AssignmentRequest {
     /// The SMS the representative gets, when the campaign sends them.
     #[serde(default)]
     pub sms: Option<SmsSettings>,
-}
-
-/// What an SMS says when the campaign gives no `content`.
-pub const DEFAULT_SMS: &str =
-    "New lead for {{project_name}}: {{first_name}} {{phone_e164}} {{email}}";
-
-/// A template with `{{key}}` replaced by the lead's field of that name (as forwarded: `first_name`,
-/// `email`, `phone_e164`, `project_name`, ...); an unknown or empty field is left blank.
-pub fn render(template: &str, lead: &Value) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        let value = match lead.get(after[..end].trim()) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Null) | None => String::new(),
-            Some(other) => other.to_string(),
-        };
-        out.push_str(&value);
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    // Blank fields leave double spaces behind.
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
+    /// The email the representative gets, when the campaign sends them.
+    #[serde(default)]
+    pub email: Option<EmailSettings>,
 }
 
 pub fn contact_type_name(kind: ContactKind) -> &'static str {

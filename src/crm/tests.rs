@@ -214,18 +214,7 @@ fn a_lead_received_is_announced_by_the_contacts_name_else_email_else_phone() {
 }
 
 #[test]
-fn templates_take_the_leads_fields() {
-    let lead = json!({"first_name": "Ana Lima", "phone_e164": "+14155550100", "email": null,
-        "project_name": "Skyline", "engagement_score": 40});
-    assert_eq!(
-        render(DEFAULT_SMS, &lead),
-        "New lead for Skyline: Ana Lima +14155550100"
-    );
-    assert_eq!(
-        render("{{ first_name }} ({{engagement_score}})", &lead),
-        "Ana Lima (40)"
-    );
-    assert_eq!(render("{{unknown}}x {{first_name", &lead), "x {{first_name");
+fn notification_settings_follow_the_notification_type() {
     let sms = crm_settings(&campaign(json!({"notification_type": "send_email_sms",
         "sms_details": {"content": "Hi {{first_name}}", "from": "+15550001111"}})));
     assert_eq!(sms, None, "no representatives: nobody to text");
@@ -240,4 +229,13 @@ fn templates_take_the_leads_fields() {
         "selected_user": [{"id": "u1"}]})))
     .unwrap();
     assert_eq!(email_only.sms, None);
+    assert_eq!(email_only.email, Some(EmailSettings::default()));
+    let none = crm_settings(&campaign(json!({"selected_user": [{"id": "u1"}],
+        "email_details": {"subject": "s"}})))
+    .unwrap();
+    assert_eq!(
+        (none.email, none.sms),
+        (None, None),
+        "no notification_type: none sent"
+    );
 }

@@ -9,7 +9,7 @@ use crate::jobs::assignment::Assigner;
 use crate::jobs::crm_contact::ContactCreator;
 use crate::jobs::crm_webhook::CrmWebhook;
 use crate::jobs::facebook_lead::FacebookLead;
-use crate::jobs::notify_sms::SmsNotifier;
+use crate::jobs::notify::Notifier;
 use crate::jobs::runner::JobsQueued;
 use crate::jobs::JobKind;
 use crate::store::dead_letters::{self, DeadLetter};
@@ -113,7 +113,7 @@ const DEAD_LETTER_KINDS: [&str; 5] = [
     KIND,
     ContactCreator::NAME,
     Assigner::NAME,
-    SmsNotifier::NAME,
+    Notifier::NAME,
     FacebookLead::NAME,
 ];
 

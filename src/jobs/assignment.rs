@@ -6,14 +6,15 @@
 //! retried (1 s, 5 s, 30 s), then a dead letter; a campaign none of whose representatives is an
 //! active user is an entry and a dead letter at once (replay it once a representative is active
 //! again). A retried job finds the lead assigned and leaves it so: the turn moves once per lead.
-//! The assignment sets off the representative's notifications, written with its record: an SMS
-//! now (`notify_sms.rs`); a representative without a number is an `SmsSendError` on the lead.
+//! The assignment sets off the representative's notifications, each message a Notifier job
+//! written with its record (`notify.rs`); a representative who cannot be reached on a channel the
+//! campaign asks for (no phone, no email) is an entry of that channel's type on the lead.
 
-use super::notify_sms::{sms_job, SmsMessage};
 use super::{Attempted, JobKind, KindSettings};
 use crate::actors::db_executor::Db;
-use crate::crm::{render, AssignmentRequest, DEFAULT_SMS};
-use crate::store::assignments::{assign_lead, Assigned, AssignedTo};
+use crate::crm::AssignmentRequest;
+use crate::notify::{assignment_messages, error_type, Channels};
+use crate::store::assignments::{assign_lead, Assigned};
 use crate::store::contacts::add_lead_error;
 use crate::store::models::{Job, NewJob};
 use futures_util::future::LocalBoxFuture;
@@ -37,8 +38,8 @@ pub fn assignment_job(request: &AssignmentRequest, submission_public_id: &str) -
 pub struct Assigner {
     pub settings: KindSettings,
     pub db: Db,
-    /// `TWILIO_FROM` when Twilio is configured (else no SMS is sent).
-    pub twilio_from: Option<String>,
+    /// What the Notifier of this instance can send on (a channel that is off sends nothing).
+    pub channels: Channels,
 }
 
 impl JobKind for Assigner {
@@ -52,7 +53,7 @@ impl JobKind for Assigner {
 
     fn attempt(&self, job: &Job) -> LocalBoxFuture<'static, Attempted> {
         let request: Result<AssignmentRequest, _> = serde_json::from_str(&job.payload_json);
-        let (db, twilio_from) = (self.db.clone(), self.twilio_from.clone());
+        let (db, channels) = (self.db.clone(), self.channels.clone());
         Box::pin(async move {
             let Ok(request) = request else {
                 return Attempted::failure(false, "an unreadable assignment job".into());
@@ -65,12 +66,17 @@ impl JobKind for Assigner {
                         request.lead_public_id,
                         assigned.user_id
                     );
-                    let sms = sms_job_of(&request, &assigned, twilio_from.as_deref());
-                    if let Err(why) = &sms {
-                        note_error(&db, request.lead_id, "SmsSendError", why).await;
+                    let mut follow_ups = Vec::new();
+                    for message in assignment_messages(&request, &assigned, &channels) {
+                        match message {
+                            Ok(message) => follow_ups.push(message.job(&request.lead_public_id)),
+                            Err((channel, why)) => {
+                                note_error(&db, request.lead_id, error_type(channel), &why).await
+                            }
+                        }
                     }
                     return Attempted {
-                        follow_ups: sms.ok().flatten().into_iter().collect(),
+                        follow_ups,
                         ..Attempted::success()
                     };
                 }
@@ -96,33 +102,4 @@ pub async fn note_error(db: &Db, lead_id: i64, error_type: &'static str, details
     if let Err(e) = noted {
         log::warn!("crm.error_unrecorded lead={lead_id} type={error_type} error={e}");
     }
-}
-
-/// The representative's SMS, when the campaign sends them and Twilio is configured
-/// (`twilio_from`): to the campaign's `custom_number` for them, else their phone. `Err` when there
-/// is no number to send to.
-fn sms_job_of(
-    request: &AssignmentRequest,
-    assigned: &AssignedTo,
-    twilio_from: Option<&str>,
-) -> Result<Option<NewJob>, String> {
-    let (Some(sms), Some(default_from)) = (&request.sms, twilio_from) else {
-        return Ok(None);
-    };
-    let representative = request
-        .representatives
-        .iter()
-        .find(|r| r.id == assigned.user_id);
-    let to = representative
-        .and_then(|r| r.custom_number.clone())
-        .or(assigned.phone.clone())
-        .ok_or("the representative has no phone and the campaign no custom_number for them")?;
-    let lead: serde_json::Value = serde_json::from_str(&assigned.lead_json).unwrap_or_default();
-    let message = SmsMessage {
-        lead_id: request.lead_id,
-        to,
-        from: sms.from.clone().unwrap_or_else(|| default_from.to_string()),
-        body: render(sms.content.as_deref().unwrap_or(DEFAULT_SMS), &lead),
-    };
-    Ok(Some(sms_job(&message, &request.lead_public_id)))
 }

@@ -14,7 +14,7 @@ pub mod crm_contact;
 pub mod crm_webhook;
 pub mod facebook_lead;
 pub mod http_attempt;
-pub mod notify_sms;
+pub mod notify;
 pub mod runner;
 pub mod signing;
 #[cfg(test)]

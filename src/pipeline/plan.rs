@@ -159,6 +159,7 @@ fn assignment_job_of(
         campaign_id,
         representatives: crm.representatives.clone(),
         sms: crm.sms.clone(),
+        email: crm.email.clone(),
     };
     (!crm.representatives.is_empty()).then(|| assignment_job(&request, &item.submission.public_id))
 }

@@ -7,12 +7,14 @@ use super::{lock_identity_key, now, write_transaction, AnyConnection, DbError};
 use crate::crm::{next_representative, AssignmentRequest};
 use diesel::prelude::*;
 
-/// Who got the lead, and what their notifications need: the user's phone and the lead's
-/// snapshot (its forwarded fields, for templates).
+/// Who got the lead, and what their notifications need: the user's phone, email and FCM token,
+/// and the lead's snapshot (its forwarded fields, for templates).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssignedTo {
     pub user_id: String,
     pub phone: Option<String>,
+    pub email: Option<String>,
+    pub fcm_token: Option<String>,
     pub lead_json: String,
 }
 
@@ -69,9 +71,9 @@ pub fn assign_lead(
         diesel::update(leads::table.find(request.lead_id))
             .set(leads::assigned_user_id.eq(&chosen.id))
             .execute(conn)?;
-        let phone: Option<String> = users::table
+        let (phone, email, fcm_token) = users::table
             .find(&chosen.id)
-            .select(users::phone)
+            .select((users::phone, users::email, users::fcm_token))
             .first(conn)?;
         let lead_json: String = leads::table
             .find(request.lead_id)
@@ -80,6 +82,8 @@ pub fn assign_lead(
         Ok(Assigned::To(AssignedTo {
             user_id: chosen.id.clone(),
             phone,
+            email,
+            fcm_token,
             lead_json,
         }))
     })

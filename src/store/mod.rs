@@ -351,6 +351,19 @@ mod tests {
             count(&mut conn, search) > 0,
             "the stored leads are in the search index"
         );
+        // An SMS of the Notifier goes back to its own kind, its payload without the channel.
+        conn.batch_execute(
+            "INSERT INTO jobs (kind, public_id, payload_json, next_attempt_at, created_at, \
+             updated_at) VALUES ('notify', 'sms:l1', '{\"channel\":\"sms\",\"lead_id\":1}', \
+             '2026-12-04 00:00:00', '2026-12-04 00:00:00', '2026-12-04 00:00:00')",
+        )
+        .unwrap();
+        conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
+        let sms = "SELECT COUNT(*) AS n FROM jobs \
+             WHERE kind = 'notify_sms' AND payload_json = '{\"lead_id\":1}'";
+        assert_eq!(count(&mut conn, sms), 1);
+        conn.batch_execute("DELETE FROM jobs WHERE public_id = 'sms:l1'")
+            .unwrap();
         conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
         let crm = "SELECT COUNT(*) AS n FROM sqlite_master \
              WHERE name IN ('contacts', 'contact_keys', 'deals', 'campaign_assignments', \

@@ -195,6 +195,54 @@ fn an_unusable_ssl_cert_file_is_a_configuration_error() {
 }
 
 #[test]
+fn unusable_notification_settings_are_configuration_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_json = dir.path().join("sa.json");
+    std::fs::write(
+        &not_json,
+        "{\"client_email\": \"x\", \"private_key\": \"no key\"}",
+    )
+    .unwrap();
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (&[("SMTP_URL", "ftp://mail.example.com")], "SMTP_URL"),
+        (
+            &[
+                ("SMTP_URL", "smtp://127.0.0.1:2525"),
+                ("SMTP_FROM", "nobody"),
+            ],
+            "SMTP_URL",
+        ),
+        (
+            &[
+                ("FCM_PROJECT_ID", "p"),
+                ("FCM_CREDENTIALS", "/nonexistent/sa.json"),
+            ],
+            "FCM_CREDENTIALS",
+        ),
+        (
+            &[
+                ("FCM_PROJECT_ID", "p"),
+                ("FCM_CREDENTIALS", not_json.to_str().unwrap()),
+            ],
+            "FCM_CREDENTIALS",
+        ),
+    ];
+    for (env, key) in cases {
+        let out = leadgate(dir.path(), &["check-config"], env);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{env:?}: {err}");
+        assert!(err.contains(key), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    let secret = leadgate(
+        dir.path(),
+        &["check-config"],
+        &[("SMTP_URL", "smtps://u:hunter2@")],
+    );
+    assert!(!stderr(&secret).contains("hunter2"), "{}", stderr(&secret));
+}
+
+#[test]
 fn help_prints_usage_on_stdout_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     for args in [vec!["--help"], vec!["-h"], vec!["help"]] {

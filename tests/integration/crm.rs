@@ -5,7 +5,7 @@
 use crate::harness::{Daemon, TestDb};
 use serde_json::{json, Value};
 
-fn website_campaign(d: &Daemon, project: &str, extra: Value) -> String {
+pub fn website_campaign(d: &Daemon, project: &str, extra: Value) -> String {
     let account = d.default_account_id();
     let mut body = json!({"name": format!("{project} campaign"), "integration": "website",
         "project_name": project});
@@ -171,7 +171,7 @@ fn two_instances_on_one_postgresql_agree_on_one_contact() {
 }
 
 /// A representative of the default account; its id.
-fn user(d: &Daemon, body: Value) -> String {
+pub fn user(d: &Daemon, body: Value) -> String {
     let account = d.default_account_id();
     let created = d.admin(
         "POST",
@@ -409,98 +409,4 @@ fn a_contact_has_one_conversation_with_a_room_per_lead_source() {
     let insta = room("instapage");
     assert_eq!(insta.len(), 2);
     assert_eq!(insta[1]["attachments"]["payload"]["id"], "i-1");
-}
-
-#[test]
-fn the_representative_gets_an_sms_through_twilio_retried_alone_on_failure() {
-    use crate::receiver::{Behavior, Receiver};
-    let twilio = Receiver::start(Behavior::Status(201));
-    twilio.script(&[Behavior::Status(503)]);
-    let base = twilio.url.trim_end_matches("/hook").to_string();
-    let db = TestDb::new();
-    let d = Daemon::start(
-        &db,
-        &[
-            ("TWILIO_URL", base.as_str()),
-            ("TWILIO_ACCOUNT_SID", "AC123"),
-            ("TWILIO_AUTH_TOKEN", "sekret"),
-            ("TWILIO_FROM", "+15550009999"),
-        ],
-    );
-    let ana = user(&d, json!({"name": "ana", "phone": "+14155550111"}));
-    let bea = user(&d, json!({"name": "bea", "phone": "+14155550122"}));
-    website_campaign(
-        &d,
-        "Texted",
-        json!({"notification_type": "only_send_sms",
-            "sms_details": {"content": "New lead {{first_name}} {{phone_e164}} for {{project_name}}"},
-            "selected_user": [{"id": ana, "custom_number": null}, {"id": bea, "custom_number": "+14155550199"}]}),
-    );
-    let people = [
-        ("Cai Dias", "cai@example.com", "+442079460177"),
-        ("Dee Ito", "dee@example.com", "+442079460178"),
-    ];
-    for (name, email, phone) in people {
-        let lead = json!({"name": name, "email": email, "phone": phone, "project": "Texted"});
-        assert_eq!(d.post_lead(&lead).status, 200);
-        d.wait_processed();
-        // One at a time: the turn order is the leads' order.
-        d.wait_until("the lead assigned", || {
-            let leads = d.leads(&format!("q={email}"));
-            !d.lead_detail(leads[0]["lead_public_id"].as_str().unwrap())["lead"]["assigned_user_id"]
-                .is_null()
-        });
-    }
-    // The first attempt met a 503: the message was sent again, alone.
-    let received = twilio.wait_for(3, std::time::Duration::from_secs(20));
-    let sent: Vec<(String, String, String)> = received
-        .iter()
-        .map(|r| {
-            assert_eq!(r.path, "/2010-04-01/Accounts/AC123/Messages.json");
-            // base64("AC123:sekret")
-            assert_eq!(r.header("authorization"), Some("Basic QUMxMjM6c2VrcmV0"));
-            let form: std::collections::HashMap<String, String> =
-                form_urlencoded::parse(&r.body).into_owned().collect();
-            assert_eq!(form["From"], "+15550009999");
-            (form["To"].clone(), form["Body"].clone(), String::new())
-        })
-        .collect();
-    let to = |number: &str| -> Vec<String> {
-        let mut bodies: Vec<String> = sent
-            .iter()
-            .filter(|(to, _, _)| to == number)
-            .map(|(_, body, _)| body.clone())
-            .collect();
-        bodies.dedup();
-        bodies
-    };
-    let count = |number: &str| sent.iter().filter(|(to, _, _)| to == number).count();
-    assert_eq!(
-        to("+14155550111"),
-        ["New lead Cai Dias +442079460177 for Texted"]
-    );
-    assert_eq!(
-        to("+14155550199"),
-        ["New lead Dee Ito +442079460178 for Texted"],
-        "the campaign's custom_number for bea"
-    );
-    // Whichever met the 503 was sent again, the same message, and the other once.
-    let (failed, email) = match count("+14155550111") {
-        2 => ("+14155550111", "cai@example.com"),
-        _ => ("+14155550199", "dee@example.com"),
-    };
-    assert_eq!(count(failed), 2);
-    assert_eq!(sent.len(), 3);
-    let leads = d.leads(&format!("q={email}"));
-    let detail = d.lead_detail(leads[0]["lead_public_id"].as_str().unwrap());
-    assert_eq!(
-        detail["lead"]["errors"][0]["type"], "SmsSendError",
-        "{detail}"
-    );
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    assert_eq!(
-        twilio.received().len(),
-        3,
-        "each SMS sent once it got through"
-    );
 }

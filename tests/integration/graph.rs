@@ -1,5 +1,6 @@
-//! A local stand-in for Meta's Graph API: every request is recorded (path and query) and answered
-//! by the test's own function of them, with a JSON body.
+//! A local stand-in for Meta's Graph API (and any JSON API a test plays: FCM too): every request
+//! is recorded (path, query, headers, body) and answered by the test's own function of it, with a
+//! JSON body.
 
 use serde_json::Value;
 use std::collections::HashMap;
@@ -12,6 +13,9 @@ use std::sync::{Arc, Mutex};
 pub struct GraphRequest {
     pub path: String,
     pub query: HashMap<String, String>,
+    /// Names in lowercase.
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
 }
 
 type Answer = dyn Fn(&GraphRequest) -> (u16, Value) + Send + Sync;
@@ -43,11 +47,23 @@ impl FakeGraph {
                     if reader.read_line(&mut line).unwrap_or(0) == 0 {
                         return;
                     }
+                    let mut headers = HashMap::new();
                     loop {
                         let mut header = String::new();
                         if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
                             break;
                         }
+                        if let Some((name, value)) = header.split_once(':') {
+                            headers.insert(name.trim().to_lowercase(), value.trim().to_string());
+                        }
+                    }
+                    let length: usize = headers
+                        .get("content-length")
+                        .and_then(|l| l.parse().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0; length.min(1 << 20)];
+                    if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+                        return;
                     }
                     let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
                     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
@@ -56,6 +72,8 @@ impl FakeGraph {
                         query: form_urlencoded::parse(query.as_bytes())
                             .into_owned()
                             .collect(),
+                        headers,
+                        body,
                     };
                     requests.lock().unwrap().push(request.clone());
                     let respond = answer.lock().unwrap().clone();

@@ -16,6 +16,7 @@ mod faults;
 mod forwarding;
 mod identity;
 mod nginx;
+mod notify;
 mod outage;
 mod platforms;
 mod representatives;

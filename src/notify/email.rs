@@ -1,0 +1,169 @@
+//! Email over SMTP (`SMTP_URL`) with lettre: `smtp://host:port` in the clear (a relay on this
+//! machine), `smtp://host:587?tls=required` for STARTTLS, `smtps://host:465` for TLS from the
+//! start; `user:password@` authenticates. Certificates are checked against the system's roots or
+//! `SSL_CERT_FILE`.
+//!
+//! Failure policy: a 5xx reply (a mailbox that does not exist, a sender refused) or an address
+//! that does not parse is final; anything else (the server down, a 4xx, a timeout, TLS) is retried.
+
+use super::{EmailMessage, Failure};
+use lettre::message::{header::ContentType, Mailbox};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::time::Duration;
+
+/// The SMTP server the Notifier sends through, and the `From` of mail whose campaign names none.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    pub default_from: String,
+}
+
+impl Mailer {
+    /// From `SMTP_URL` (its password never in an error) and `SMTP_FROM`. Inside the runtime: the
+    /// connection pool starts here.
+    pub fn new(url: &str, default_from: &str, timeout: Duration) -> Result<Mailer, String> {
+        let transport = Mailer::check(url, default_from)?
+            .timeout(Some(timeout))
+            .build();
+        Ok(Mailer {
+            transport,
+            default_from: default_from.to_string(),
+        })
+    }
+
+    /// Whether the settings can make a mailer, without starting one.
+    pub fn check(
+        url: &str,
+        default_from: &str,
+    ) -> Result<lettre::transport::smtp::AsyncSmtpTransportBuilder, String> {
+        default_from
+            .parse::<Mailbox>()
+            .map_err(|e| format!("SMTP_FROM {default_from:?} is not an email address: {e}"))?;
+        AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|e| {
+            format!(
+                "{} is not an SMTP URL lettre can use: {e}",
+                without_secret(url)
+            )
+        })
+    }
+
+    pub async fn send(&self, message: &EmailMessage) -> Result<(), Failure> {
+        let mail = compose(message).map_err(|error| Failure {
+            retryable: false,
+            status: None,
+            error,
+        })?;
+        match self.transport.send(mail).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Failure {
+                retryable: !e.is_permanent(),
+                status: e.status().map(|code| i32::from(u16::from(code))),
+                error: format!("SMTP: {e}"),
+            }),
+        }
+    }
+}
+
+/// The mail of a message: `From`, `To`, `Reply-To`, `Subject`, a text or HTML body.
+pub fn compose(message: &EmailMessage) -> Result<lettre::Message, String> {
+    let address = |field: &str, text: &str| {
+        text.parse::<Mailbox>()
+            .map_err(|e| format!("the {field} address {text:?} does not parse: {e}"))
+    };
+    let mut builder = lettre::Message::builder()
+        .from(address("from", &message.from)?)
+        .to(address("to", &message.to)?)
+        .subject(message.subject.clone());
+    if let Some(reply_to) = &message.reply_to {
+        builder = builder.reply_to(address("reply_to", reply_to)?);
+    }
+    let content_type = match message.html {
+        true => ContentType::TEXT_HTML,
+        false => ContentType::TEXT_PLAIN,
+    };
+    builder
+        .header(content_type)
+        .body(message.body.clone())
+        .map_err(|e| format!("the mail could not be written: {e}"))
+}
+
+/// The URL as it may be logged: `user:…@` without the password.
+pub fn without_secret(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:[secret]@{host}")
+            }
+            None => url.to_string(),
+        },
+        None => "SMTP_URL".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> EmailMessage {
+        EmailMessage {
+            lead_id: 1,
+            to: "rep@example.com".into(),
+            from: "Leads <leads@example.com>".into(),
+            reply_to: Some("team@example.com".into()),
+            subject: "New lead for Alpha: Ana".into(),
+            body: "<p>Ana &lt;b&gt;</p>".into(),
+            html: true,
+        }
+    }
+
+    #[test]
+    fn a_mail_has_its_headers_and_html_body() {
+        let written = String::from_utf8(compose(&message()).unwrap().formatted()).unwrap();
+        assert!(
+            written.contains("From: Leads <leads@example.com>"),
+            "{written}"
+        );
+        assert!(written.contains("To: rep@example.com"), "{written}");
+        assert!(written.contains("Reply-To: team@example.com"), "{written}");
+        assert!(
+            written.contains("Subject: New lead for Alpha: Ana"),
+            "{written}"
+        );
+        assert!(written.contains("Content-Type: text/html"), "{written}");
+    }
+
+    #[test]
+    fn a_bad_address_is_a_final_failure_naming_it() {
+        let bad = EmailMessage {
+            to: "not an address".into(),
+            ..message()
+        };
+        let error = compose(&bad).unwrap_err();
+        assert!(error.contains("to address"), "{error}");
+    }
+
+    #[test]
+    fn a_subject_cannot_inject_headers() {
+        let hostile = EmailMessage {
+            subject: "hi\r\nBcc: victim@example.com".into(),
+            ..message()
+        };
+        let written = String::from_utf8(compose(&hostile).unwrap().formatted()).unwrap();
+        assert!(!written.contains("\r\nBcc:"), "{written}");
+    }
+
+    #[test]
+    fn passwords_stay_out_of_errors() {
+        assert_eq!(
+            without_secret("smtps://mailer:hunter2@mail.example.com:465"),
+            "smtps://mailer:[secret]@mail.example.com:465"
+        );
+        assert_eq!(
+            without_secret("smtp://127.0.0.1:2525"),
+            "smtp://127.0.0.1:2525"
+        );
+        let error = Mailer::check("smtps://u:hunter2@", "a@b.c").err().unwrap();
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+}

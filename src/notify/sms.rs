@@ -1,0 +1,83 @@
+//! SMS through Twilio's REST API: `POST {TWILIO_URL}/2010-04-01/Accounts/{sid}/Messages.json`
+//! with basic auth and the form fields `To`, `From`, `Body`.
+//!
+//! Failure policy: network errors, timeouts, 5xx and 429 are retried; other 4xx (a bad number,
+//! bad credentials) are final.
+
+use super::{Failure, SmsMessage};
+use crate::jobs::http_attempt::{describe, is_retryable, AttemptResult};
+
+/// Twilio's account and where its API is (`TWILIO_URL`, for tests).
+#[derive(Debug, Clone)]
+pub struct TwilioAccount {
+    pub base_url: String,
+    pub account_sid: String,
+    pub auth_token: String,
+}
+
+impl TwilioAccount {
+    /// `{TWILIO_URL}/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Messages.json`.
+    pub fn messages_url(&self) -> String {
+        format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json",
+            self.base_url.trim_end_matches('/'),
+            self.account_sid
+        )
+    }
+}
+
+/// One `POST` of the message.
+pub async fn send(
+    client: &awc::Client,
+    twilio: &TwilioAccount,
+    message: &SmsMessage,
+) -> Result<(), Failure> {
+    let form = [
+        ("To", message.to.as_str()),
+        ("From", message.from.as_str()),
+        ("Body", message.body.as_str()),
+    ];
+    let sent = client
+        .post(twilio.messages_url())
+        .basic_auth(&twilio.account_sid, &twilio.auth_token)
+        .send_form(&form)
+        .await;
+    let result = match sent {
+        Ok(mut response) => {
+            // Read (and drop) the answer, so the connection can be reused.
+            let _ = response.body().limit(64 * 1024).await;
+            AttemptResult::Status(response.status().as_u16())
+        }
+        Err(awc::error::SendRequestError::Timeout) => AttemptResult::Timeout,
+        Err(e) => AttemptResult::Network(e.to_string()),
+    };
+    match result {
+        AttemptResult::Status(200..=299) => Ok(()),
+        _ => Err(Failure {
+            retryable: is_retryable(&result),
+            status: match result {
+                AttemptResult::Status(code) => Some(i32::from(code)),
+                _ => None,
+            },
+            error: format!("Twilio: {}", describe(&result)),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_go_to_the_accounts_messages_resource() {
+        let twilio = TwilioAccount {
+            base_url: "https://api.twilio.com/".into(),
+            account_sid: "AC123".into(),
+            auth_token: "t".into(),
+        };
+        assert_eq!(
+            twilio.messages_url(),
+            "https://api.twilio.com/2010-04-01/Accounts/AC123/Messages.json"
+        );
+    }
+}
