@@ -24,7 +24,7 @@ use std::time::Duration;
 pub(super) struct CrmActors {
     contacts: Addr<JobRunner<ContactCreator>>,
     assigner: Addr<JobRunner<Assigner>>,
-    notifier: Option<Addr<JobRunner<Notifier>>>,
+    notifier: Addr<JobRunner<Notifier>>,
     pub gates: Vec<Arc<RunnerGate>>,
 }
 
@@ -38,22 +38,22 @@ impl CrmActors {
     }
 
     pub fn liveness(&self) -> Vec<(&'static str, Liveness)> {
-        let mut alive_ones = vec![
+        vec![
             (ContactCreator::ACTOR, alive(&self.contacts)),
             (Assigner::ACTOR, alive(&self.assigner)),
-        ];
-        alive_ones.extend(self.notifier.as_ref().map(|n| (Notifier::ACTOR, alive(n))));
-        alive_ones
+            (Notifier::ACTOR, alive(&self.notifier)),
+        ]
     }
 }
 
-/// Whether the notification channels' settings are usable (the FCM service account read, the SMTP
-/// URL parsed), before the runtime starts; `Err((setting, problem))` names what is wrong.
+/// Whether the notification channels' settings are usable (the SMTP URL and sender parsed, the
+/// FCM service account read), before the runtime starts; `Err((setting, problem))` names what is
+/// wrong.
 pub fn check_notification_settings(config: &Config) -> Result<(), (&'static str, String)> {
     if let Some(url) = &config.smtp_url {
-        Mailer::check(url, smtp_from(config)).map_err(|e| ("SMTP_URL", e))?;
+        Mailer::check(url, smtp_from(config))?;
     }
-    notification_senders_without_smtp(config).map(|_| ())
+    fcm(config).transpose().map(|_| ())
 }
 
 fn smtp_from(config: &Config) -> &str {
@@ -61,20 +61,12 @@ fn smtp_from(config: &Config) -> &str {
 }
 
 /// The notification channels the configuration turns on (in the runtime: SMTP starts a pool).
-fn notification_senders(config: &Config) -> Result<Senders, (&'static str, String)> {
-    let mailer = match &config.smtp_url {
-        Some(url) => Some(
-            Mailer::new(url, smtp_from(config), ATTEMPT_TIMEOUT).map_err(|e| ("SMTP_URL", e))?,
-        ),
-        None => None,
-    };
-    Ok(Senders {
-        mailer,
-        ..notification_senders_without_smtp(config)?
-    })
-}
-
-fn notification_senders_without_smtp(config: &Config) -> Result<Senders, (&'static str, String)> {
+/// Checked when the configuration was loaded; one that fails now (a file changed since) is off,
+/// and says so, while the others run.
+fn notification_senders(config: &Config) -> Senders {
+    let mailer = config.smtp_url.as_ref().map(|url| {
+        Mailer::new(url, smtp_from(config), SMTP_COMMAND_TIMEOUT).map_err(|e| ("SMTP_URL", e))
+    });
     let twilio = match (&config.twilio_account_sid, &config.twilio_auth_token) {
         (Some(sid), Some(token)) if config.twilio_from.is_some() => Some(TwilioAccount {
             base_url: config
@@ -86,26 +78,42 @@ fn notification_senders_without_smtp(config: &Config) -> Result<Senders, (&'stat
         }),
         _ => None,
     };
-    let fcm = match (&config.fcm_project_id, &config.fcm_credentials) {
-        (Some(project), Some(path)) => Some(
-            Fcm::new(
-                project,
-                path,
-                config.fcm_url.as_deref(),
-                config.fcm_token_url.as_deref(),
-            )
-            .map_err(|e| ("FCM_CREDENTIALS", e))?,
-        ),
-        _ => None,
-    };
-    Ok(Senders {
+    Senders {
         twilio,
-        mailer: None,
-        fcm,
-    })
+        mailer: switched_on(mailer),
+        fcm: switched_on(fcm(config)),
+    }
+}
+
+/// The sender, or `None` (logged) when its settings no longer work.
+fn switched_on<T>(channel: Option<Result<T, (&str, String)>>) -> Option<T> {
+    match channel? {
+        Ok(sender) => Some(sender),
+        Err((key, problem)) => {
+            log::error!("notify.off {key}: {problem}");
+            None
+        }
+    }
+}
+
+fn fcm(config: &Config) -> Option<Result<Fcm, (&'static str, String)>> {
+    let (project, path) = (
+        config.fcm_project_id.as_ref()?,
+        config.fcm_credentials.as_ref()?,
+    );
+    let fcm = Fcm::new(
+        project,
+        path,
+        config.fcm_url.as_deref(),
+        config.fcm_token_url.as_deref(),
+    );
+    Some(fcm.map_err(|e| ("FCM_CREDENTIALS", e)))
 }
 
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Per SMTP command (connect, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA): a slow server is given up on
+/// within the attempt's timeout, which ends the whole conversation.
+const SMTP_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(super) async fn start_crm(config: &Config, db: &Db, registry: &mut Registry) -> CrmActors {
     let settings = crm_job_settings(config);
@@ -116,11 +124,7 @@ pub(super) async fn start_crm(config: &Config, db: &Db, registry: &mut Registry)
     };
     let stats = registry.register(ContactCreator::ACTOR);
     let contacts = start_runner(db, contacts, stats, &gates[0]).await;
-    // Checked when the configuration was loaded; a file changed since turns its channel off.
-    let senders = notification_senders(config).unwrap_or_else(|(key, problem)| {
-        log::error!("notify.off {key}: {problem}");
-        Senders::default()
-    });
+    let senders = notification_senders(config);
     let channels = Channels {
         twilio_from: senders.twilio.as_ref().and(config.twilio_from.clone()),
         smtp_from: senders.mailer.as_ref().map(|m| m.default_from.clone()),
@@ -133,19 +137,15 @@ pub(super) async fn start_crm(config: &Config, db: &Db, registry: &mut Registry)
     };
     let stats = registry.register(Assigner::ACTOR);
     let assigner = start_runner(db, assigner, stats, &gates[1]).await;
-    let notifier = match channels != Channels::default() {
-        true => {
-            // Messages to different people and providers: several at once.
-            let settings = KindSettings {
-                max_in_flight_per_destination: 4,
-                ..settings
-            };
-            let notifier = Notifier::new(settings, db.clone(), senders);
-            let stats = registry.register(Notifier::ACTOR);
-            Some(start_runner(db, notifier, stats, &gates[2]).await)
-        }
-        false => None,
+    // Always running: a message of a channel turned off since it was written fails and says so.
+    // Messages to different people and providers: several at once.
+    let notifier_settings = KindSettings {
+        max_in_flight_per_destination: 4,
+        ..settings
     };
+    let notifier = Notifier::new(notifier_settings, db.clone(), senders);
+    let stats = registry.register(Notifier::ACTOR);
+    let notifier = start_runner(db, notifier, stats, &gates[2]).await;
     CrmActors {
         contacts,
         assigner,

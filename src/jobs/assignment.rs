@@ -13,8 +13,8 @@
 use super::{Attempted, JobKind, KindSettings};
 use crate::actors::db_executor::Db;
 use crate::crm::AssignmentRequest;
-use crate::notify::{assignment_messages, error_type, Channels};
-use crate::store::assignments::{assign_lead, Assigned};
+use crate::notify::{assignment_messages, Channels};
+use crate::store::assignments::{assign_lead, Assigned, AssignedTo};
 use crate::store::contacts::add_lead_error;
 use crate::store::models::{Job, NewJob};
 use futures_util::future::LocalBoxFuture;
@@ -66,21 +66,31 @@ impl JobKind for Assigner {
                         request.lead_public_id,
                         assigned.user_id
                     );
-                    let mut follow_ups = Vec::new();
-                    for message in assignment_messages(&request, &assigned, &channels) {
-                        match message {
-                            Ok(message) => follow_ups.push(message.job(&request.lead_public_id)),
-                            Err((channel, why)) => {
-                                note_error(&db, request.lead_id, error_type(channel), &why).await
-                            }
-                        }
+                    let (follow_ups, unreachable) = notifications(&request, &assigned, &channels);
+                    for (error_type, why) in unreachable {
+                        note_error(&db, request.lead_id, error_type, &why).await;
                     }
                     return Attempted {
                         follow_ups,
                         ..Attempted::success()
                     };
                 }
-                Ok(Assigned::Already(_)) => return Attempted::success(),
+                // A retry after the assignment was made (its messages not written yet, if the
+                // attempt was not recorded) writes them; they are written once each.
+                Ok(Assigned::Already(assigned)) => {
+                    let ours = request
+                        .representatives
+                        .iter()
+                        .any(|r| r.id == assigned.user_id);
+                    let follow_ups = match ours {
+                        true => notifications(&request, &assigned, &channels).0,
+                        false => Vec::new(),
+                    };
+                    return Attempted {
+                        follow_ups,
+                        ..Attempted::success()
+                    };
+                }
                 Ok(Assigned::NoneActive) => (
                     false,
                     "no representative of the campaign is an active user".to_string(),
@@ -91,6 +101,22 @@ impl JobKind for Assigner {
             Attempted::failure(retryable, error)
         })
     }
+}
+
+/// The jobs of the representative's messages, and the channels they cannot be reached on.
+fn notifications(
+    request: &AssignmentRequest,
+    assigned: &AssignedTo,
+    channels: &Channels,
+) -> (Vec<NewJob>, Vec<(&'static str, String)>) {
+    let (mut jobs, mut unreachable) = (Vec::new(), Vec::new());
+    for message in assignment_messages(request, assigned, channels) {
+        match message {
+            Ok(message) => jobs.push(message.job(&request.lead_public_id)),
+            Err(error) => unreachable.push(error),
+        }
+    }
+    (jobs, unreachable)
 }
 
 /// An entry in the lead's `errors` (a failure to write it is logged: the job goes on).

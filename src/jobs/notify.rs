@@ -58,9 +58,10 @@ impl JobKind for Notifier {
     }
 
     fn started(&mut self) {
+        // An attempt may make two calls (FCM's token, then the message): each gets a third.
         self.client = Some(crate::outbound::client(
             &self.tls,
-            self.settings.attempt_timeout,
+            self.settings.attempt_timeout / 3,
         ));
     }
 

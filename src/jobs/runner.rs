@@ -3,7 +3,7 @@
 //! finish together in one commit), re-drives dead letters on their schedule and purges expired
 //! ones. Everything a kind has in common lives here, once.
 
-use super::{JobKind, Recorded, RecordedAttempt};
+use super::{Attempted, JobKind, Recorded, RecordedAttempt};
 use crate::actors::db_executor::Db;
 use crate::actors::health::{run_guarded, ActorStats};
 use crate::store::models::Job;
@@ -20,6 +20,8 @@ const REDRIVE_INTERVAL: Duration = Duration::from_secs(1);
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// How long after an attempt its recording is retried (well inside the lease margin).
 const RECORDING_RETRIES_FOR: Duration = Duration::from_secs(20);
+/// How far past its timeout an attempt may run (its calls' own timeouts ending it first).
+const ATTEMPT_SLACK: Duration = Duration::from_secs(5);
 
 /// Shared with the shutdown path and the ack path: how many attempts are on the wire (in all and
 /// per destination), and whether to start more.
@@ -231,9 +233,17 @@ impl<K: JobKind> JobRunner<K> {
         let attempt = job.attempts + 1;
         let delays = self.kind.settings().retry_delays.clone();
         let running = self.kind.attempt(&job);
+        // However many calls an attempt makes, it ends with time left in its lease to be
+        // recorded, so another claim never runs the job beside it.
+        let limit = self.kind.settings().attempt_timeout + ATTEMPT_SLACK;
         let work = async move {
             let started = Instant::now();
-            let attempted = running.await;
+            let attempted = match actix_rt::time::timeout(limit, running).await {
+                Ok(attempted) => attempted,
+                Err(_) => {
+                    Attempted::failure(true, format!("timed out after {} s", limit.as_secs()))
+                }
+            };
             let record = RecordedAttempt {
                 job_id: job.id,
                 lease_owner: owner,

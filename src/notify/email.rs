@@ -7,6 +7,7 @@
 //! that does not parse is final; anything else (the server down, a 4xx, a timeout, TLS) is retried.
 
 use super::{EmailMessage, Failure};
+use crate::app::redact;
 use lettre::message::{header::ContentType, Mailbox};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::time::Duration;
@@ -22,7 +23,8 @@ impl Mailer {
     /// From `SMTP_URL` (its password never in an error) and `SMTP_FROM`. Inside the runtime: the
     /// connection pool starts here.
     pub fn new(url: &str, default_from: &str, timeout: Duration) -> Result<Mailer, String> {
-        let transport = Mailer::check(url, default_from)?
+        let transport = Mailer::check(url, default_from)
+            .map_err(|(_, problem)| problem)?
             .timeout(Some(timeout))
             .build();
         Ok(Mailer {
@@ -31,19 +33,18 @@ impl Mailer {
         })
     }
 
-    /// Whether the settings can make a mailer, without starting one.
+    /// Whether the settings can make a mailer, without starting one; `Err((setting, problem))`.
     pub fn check(
         url: &str,
         default_from: &str,
-    ) -> Result<lettre::transport::smtp::AsyncSmtpTransportBuilder, String> {
-        default_from
-            .parse::<Mailbox>()
-            .map_err(|e| format!("SMTP_FROM {default_from:?} is not an email address: {e}"))?;
+    ) -> Result<lettre::transport::smtp::AsyncSmtpTransportBuilder, (&'static str, String)> {
+        default_from.parse::<Mailbox>().map_err(|e| {
+            let problem = format!("{default_from:?} is not an email address: {e}");
+            ("SMTP_FROM", problem)
+        })?;
         AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|e| {
-            format!(
-                "{} is not an SMTP URL lettre can use: {e}",
-                without_secret(url)
-            )
+            let problem = format!("{} is not an SMTP URL lettre can use: {e}", redact(url));
+            ("SMTP_URL", problem)
         })
     }
 
@@ -77,6 +78,9 @@ pub fn compose(message: &EmailMessage) -> Result<lettre::Message, String> {
     if let Some(reply_to) = &message.reply_to {
         builder = builder.reply_to(address("reply_to", reply_to)?);
     }
+    if let Some(sender) = &message.sender {
+        builder = builder.sender(address("sender", sender)?);
+    }
     let content_type = match message.html {
         true => ContentType::TEXT_HTML,
         false => ContentType::TEXT_PLAIN,
@@ -85,20 +89,6 @@ pub fn compose(message: &EmailMessage) -> Result<lettre::Message, String> {
         .header(content_type)
         .body(message.body.clone())
         .map_err(|e| format!("the mail could not be written: {e}"))
-}
-
-/// The URL as it may be logged: `user:…@` without the password.
-pub fn without_secret(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((credentials, host)) => {
-                let user = credentials.split(':').next().unwrap_or_default();
-                format!("{scheme}://{user}:[secret]@{host}")
-            }
-            None => url.to_string(),
-        },
-        None => "SMTP_URL".to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -111,6 +101,7 @@ mod tests {
             to: "rep@example.com".into(),
             from: "Leads <leads@example.com>".into(),
             reply_to: Some("team@example.com".into()),
+            sender: Some("relay@example.com".into()),
             subject: "New lead for Alpha: Ana".into(),
             body: "<p>Ana &lt;b&gt;</p>".into(),
             html: true,
@@ -131,6 +122,14 @@ mod tests {
             "{written}"
         );
         assert!(written.contains("Content-Type: text/html"), "{written}");
+        assert!(written.contains("Sender: relay@example.com"), "{written}");
+        let envelope = compose(&message()).unwrap().envelope().clone();
+        let from = envelope.from().map(|a| a.to_string());
+        assert_eq!(
+            from.as_deref(),
+            Some("relay@example.com"),
+            "SMTP_FROM sends"
+        );
     }
 
     #[test]
@@ -155,15 +154,21 @@ mod tests {
 
     #[test]
     fn passwords_stay_out_of_errors() {
-        assert_eq!(
-            without_secret("smtps://mailer:hunter2@mail.example.com:465"),
-            "smtps://mailer:[secret]@mail.example.com:465"
-        );
-        assert_eq!(
-            without_secret("smtp://127.0.0.1:2525"),
-            "smtp://127.0.0.1:2525"
-        );
-        let error = Mailer::check("smtps://u:hunter2@", "a@b.c").err().unwrap();
-        assert!(!error.contains("hunter2"), "{error}");
+        for url in [
+            "smtps://u:hunter2@",
+            "smtp://u:hun@ter2@:25",
+            "ftp://u:hunter2@mail.example.com",
+        ] {
+            let (setting, error) = Mailer::check(url, "a@b.c").err().unwrap();
+            assert_eq!(setting, "SMTP_URL");
+            assert!(
+                !error.contains("hunter2") && !error.contains("ter2"),
+                "{error}"
+            );
+        }
+        let (setting, _) = Mailer::check("smtp://127.0.0.1:25", "nobody")
+            .err()
+            .unwrap();
+        assert_eq!(setting, "SMTP_FROM");
     }
 }

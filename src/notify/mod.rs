@@ -87,6 +87,10 @@ pub struct EmailMessage {
     pub to: String,
     pub from: String,
     pub reply_to: Option<String>,
+    /// `SMTP_FROM` when the campaign's `from` differs: the envelope's sender (and `Sender:`),
+    /// which an authenticated relay checks, while `From` stays the campaign's.
+    #[serde(default)]
+    pub sender: Option<String>,
     pub subject: String,
     pub body: String,
     /// The campaign's content is HTML (the lead's fields in it were escaped).
@@ -122,7 +126,11 @@ impl Message {
 
     /// The `type` of the lead's `errors` entry when it fails.
     pub fn error_type(&self) -> &'static str {
-        error_type(self.channel())
+        match self {
+            Message::Sms(_) => SMS_ERROR,
+            Message::Email(_) => EMAIL_ERROR,
+            Message::Push(_) => PUSH_ERROR,
+        }
     }
 
     /// One job per channel and lead: written twice (a retried assignment), it is still one.
@@ -146,13 +154,9 @@ impl Message {
     }
 }
 
-pub fn error_type(channel: &str) -> &'static str {
-    match channel {
-        "sms" => "SmsSendError",
-        "email" => "emailSendError",
-        _ => "pushSendError",
-    }
-}
+pub const SMS_ERROR: &str = "SmsSendError";
+pub const EMAIL_ERROR: &str = "emailSendError";
+pub const PUSH_ERROR: &str = "pushSendError";
 
 /// Why a message was not sent, as its sender saw it.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,7 +177,7 @@ pub struct Channels {
     pub push: bool,
 }
 
-/// The messages of one assignment, each `Ok`, or `Err((channel, why))` when the representative
+/// The messages of one assignment, each `Ok`, or `Err((error type, why))` when the representative
 /// cannot be reached on a channel the campaign asks for (no phone, no email). A push goes to every
 /// representative with an `fcm_token`; a channel this instance has not configured sends nothing.
 pub fn assignment_messages(
@@ -198,7 +202,7 @@ pub fn assignment_messages(
                 body: render_line(sms.content.as_deref().unwrap_or(DEFAULT_SMS), &lead),
             })),
             None => Err((
-                "sms",
+                SMS_ERROR,
                 "the representative has no phone and the campaign no custom_number for them".into(),
             )),
         });
@@ -212,7 +216,7 @@ pub fn assignment_messages(
                 default_from,
                 &lead,
             ))),
-            None => Err(("email", "the representative has no email".into())),
+            None => Err((EMAIL_ERROR, "the representative has no email".into())),
         });
     }
     if let (Some(token), true) = (&assigned.fcm_token, channels.push) {
@@ -249,6 +253,11 @@ fn email_message(
             .clone()
             .unwrap_or_else(|| default_from.to_string()),
         reply_to: settings.reply_to.clone(),
+        sender: settings
+            .from
+            .as_ref()
+            .filter(|from| *from != default_from)
+            .map(|_| default_from.to_string()),
         subject: render_line(
             settings.subject.as_deref().unwrap_or(DEFAULT_EMAIL_SUBJECT),
             lead,

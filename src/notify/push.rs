@@ -103,29 +103,42 @@ impl Fcm {
         })
     }
 
+    /// Sends the message; a 401 (the token revoked before its time) gets one new token and one
+    /// more try within the attempt.
     pub async fn send(&self, client: &awc::Client, message: &PushMessage) -> Result<(), Failure> {
-        let token = self.access_token(client).await?;
         let body = serde_json::json!({"message": {
             "token": message.token,
             "notification": {"title": message.title, "body": message.body},
             "data": message.data,
         }});
-        let (result, start) = answer(client.post(&self.send_url).bearer_auth(token), &body).await;
-        match result {
-            AttemptResult::Status(200..=299) => Ok(()),
-            AttemptResult::Status(401) => {
-                *self.token.lock().await = None;
-                Err(failure(&result, &start, "FCM", true))
+        let mut refused = None;
+        for _ in 0..2 {
+            let token = self.access_token(client, refused.as_deref()).await?;
+            let request = client.post(&self.send_url).bearer_auth(&token);
+            let (result, start) = answer(request, &body).await;
+            match result {
+                AttemptResult::Status(200..=299) => return Ok(()),
+                AttemptResult::Status(401) => refused = Some(token),
+                _ => return Err(failure(&result, &start, "FCM", is_retryable(&result))),
             }
-            _ => Err(failure(&result, &start, "FCM", is_retryable(&result))),
         }
+        Err(Failure {
+            retryable: true,
+            status: Some(401),
+            error: "FCM: HTTP 401, with a new access token too".into(),
+        })
     }
 
-    /// The cached access token, or a new one (one exchange at a time: the others wait for it).
-    async fn access_token(&self, client: &awc::Client) -> Result<String, Failure> {
+    /// The cached access token, or a new one when there is none, it expires, or it is `refused`
+    /// (one exchange at a time: the others wait for it and take it).
+    async fn access_token(
+        &self,
+        client: &awc::Client,
+        refused: Option<&str>,
+    ) -> Result<String, Failure> {
         let mut cached = self.token.lock().await;
         if let Some((token, until)) = cached.as_ref() {
-            if *until > Instant::now() {
+            if *until > Instant::now() && Some(token.as_str()) != refused {
                 return Ok(token.clone());
             }
         }
@@ -140,20 +153,20 @@ impl Fcm {
             ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
             ("assertion", jwt.as_str()),
         ];
-        let sent = client.post(&self.token_url).send_form(&form).await;
-        let (result, body) = read(sent).await;
-        let granted: Option<TokenAnswer> = match result {
-            AttemptResult::Status(200..=299) => serde_json::from_slice(&body).ok(),
-            _ => None,
-        };
-        let Some(granted) = granted else {
-            let start = body_start(&body);
-            return Err(failure(
-                &result,
-                &start,
-                "FCM token endpoint",
-                is_retryable(&result),
-            ));
+        let (result, body) = read(client.post(&self.token_url).send_form(&form).await).await;
+        let granted: TokenAnswer = match result {
+            // An answer that holds a token is never quoted in an error.
+            AttemptResult::Status(200..=299) => {
+                serde_json::from_slice(&body).map_err(|e| Failure {
+                    retryable: true,
+                    status: None,
+                    error: format!("FCM token endpoint: no usable token in its answer ({e})"),
+                })?
+            }
+            _ => {
+                let (start, who) = (body_start(&body), "FCM token endpoint");
+                return Err(failure(&result, &start, who, is_retryable(&result)));
+            }
         };
         // A minute early, so a token never expires between the check and FCM.
         let lifetime = Duration::from_secs(granted.expires_in.unwrap_or(3600).saturating_sub(60));

@@ -8,11 +8,21 @@ use super::{Failure, SmsMessage};
 use crate::jobs::http_attempt::{describe, is_retryable, AttemptResult};
 
 /// Twilio's account and where its API is (`TWILIO_URL`, for tests).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TwilioAccount {
     pub base_url: String,
     pub account_sid: String,
     pub auth_token: String,
+}
+
+impl std::fmt::Debug for TwilioAccount {
+    // The auth token is a password: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwilioAccount")
+            .field("base_url", &self.base_url)
+            .field("account_sid", &self.account_sid)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TwilioAccount {

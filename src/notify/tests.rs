@@ -153,7 +153,7 @@ fn each_channel_the_campaign_asks_for_is_one_message() {
     );
     let errors: Vec<&str> = unreachable
         .iter()
-        .map(|m| error_type(m.as_ref().unwrap_err().0))
+        .map(|m| m.as_ref().unwrap_err().0)
         .collect();
     assert_eq!(errors, ["SmsSendError", "emailSendError"]);
 }

@@ -23,8 +23,8 @@ pub struct AssignedTo {
 pub enum Assigned {
     /// The lead now goes to this user.
     To(AssignedTo),
-    /// A retried job: the lead had its representative already.
-    Already(String),
+    /// A retried job (or a second submission's): the lead had its representative already.
+    Already(AssignedTo),
     /// None of the campaign's representatives is an active user of its account.
     NoneActive,
 }
@@ -41,7 +41,11 @@ pub fn assign_lead(
             .select(leads::assigned_user_id)
             .first(conn)?;
         if let Some(user) = current {
-            return Ok(Assigned::Already(user));
+            return Ok(Assigned::Already(assigned_to(
+                conn,
+                &user,
+                request.lead_id,
+            )?));
         }
         let ids: Vec<&str> = request
             .representatives
@@ -71,21 +75,34 @@ pub fn assign_lead(
         diesel::update(leads::table.find(request.lead_id))
             .set(leads::assigned_user_id.eq(&chosen.id))
             .execute(conn)?;
-        let (phone, email, fcm_token) = users::table
-            .find(&chosen.id)
-            .select((users::phone, users::email, users::fcm_token))
-            .first(conn)?;
-        let lead_json: String = leads::table
-            .find(request.lead_id)
-            .select(leads::data_json)
-            .first(conn)?;
-        Ok(Assigned::To(AssignedTo {
-            user_id: chosen.id.clone(),
-            phone,
-            email,
-            fcm_token,
-            lead_json,
-        }))
+        Ok(Assigned::To(assigned_to(
+            conn,
+            &chosen.id,
+            request.lead_id,
+        )?))
+    })
+}
+
+/// The user and what their notifications need, with the lead's snapshot.
+fn assigned_to(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    lead_id: i64,
+) -> Result<AssignedTo, DbError> {
+    let (phone, email, fcm_token) = users::table
+        .find(user_id)
+        .select((users::phone, users::email, users::fcm_token))
+        .first(conn)?;
+    let lead_json: String = leads::table
+        .find(lead_id)
+        .select(leads::data_json)
+        .first(conn)?;
+    Ok(AssignedTo {
+        user_id: user_id.to_string(),
+        phone,
+        email,
+        fcm_token,
+        lead_json,
     })
 }
 

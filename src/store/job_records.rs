@@ -67,8 +67,11 @@ pub fn record_all_in(
         .execute(pg)?;
     let follow_ups: Vec<_> = done.iter().flat_map(|rec| rec.follow_ups.clone()).collect();
     if !follow_ups.is_empty() {
+        // Once each: a retried attempt (recorded before, then its lease ran out) writes them again.
         diesel::insert_into(jobs::table)
             .values(&follow_ups)
+            .on_conflict(jobs::public_id)
+            .do_nothing()
             .execute(pg)?;
     }
     for (rec, outcome) in records.iter().zip(&recorded) {

@@ -237,9 +237,8 @@ pub(super) fn after_verdict(
         Recorded::Done => {
             diesel::delete(dead_letters::table.filter(dead_letters::job_id.eq(rec.job_id)))
                 .execute(conn)?;
-            for job in &rec.follow_ups {
-                insert_job(conn, job)?;
-            }
+            // Once each: a retried attempt (recorded before, then its lease ran out) writes them again.
+            insert_jobs_once(conn, &rec.follow_ups)?;
         }
         Recorded::DeadLettered => dead_letter(conn, rec, policy, t)?,
         _ => {}

@@ -210,7 +210,7 @@ fn unusable_notification_settings_are_configuration_errors() {
                 ("SMTP_URL", "smtp://127.0.0.1:2525"),
                 ("SMTP_FROM", "nobody"),
             ],
-            "SMTP_URL",
+            "SMTP_FROM",
         ),
         (
             &[

@@ -126,28 +126,36 @@ struct Claims {
 }
 
 /// FCM played locally: `/token` takes only an assertion signed by the account's key, for this
-/// token URL; `messages:send` only that token. `send_status` is what messages get.
-fn fake_fcm(public_pem: Vec<u8>, send_status: Arc<Mutex<u16>>) -> FakeGraph {
-    let token_url: Arc<Mutex<String>> = Arc::default();
-    let fcm = {
-        let token_url = token_url.clone();
-        FakeGraph::start(move |request: &GraphRequest| {
+/// token URL, and hands out `ya29.gen<N>`; `messages:send` takes only the newest token and answers
+/// `send_status`. `revoke` makes the token handed out so far refused.
+struct FakeFcm {
+    graph: FakeGraph,
+    generation: Arc<std::sync::atomic::AtomicUsize>,
+    send_status: Arc<Mutex<u16>>,
+}
+
+impl FakeFcm {
+    fn start(public_pem: Vec<u8>, send_status: u16) -> FakeFcm {
+        use std::sync::atomic::Ordering;
+        let token_url: Arc<Mutex<String>> = Arc::default();
+        let generation = Arc::new(std::sync::atomic::AtomicUsize::new(1));
+        let send_status = Arc::new(Mutex::new(send_status));
+        let (url, gen, status) = (token_url.clone(), generation.clone(), send_status.clone());
+        let graph = FakeGraph::start(move |request: &GraphRequest| {
+            let token = format!("ya29.gen{}", gen.load(Ordering::SeqCst));
             if request.path == "/token" {
                 let form: std::collections::HashMap<String, String> =
                     form_urlencoded::parse(&request.body).into_owned().collect();
-                return match verified(&form, &public_pem, &token_url.lock().unwrap()) {
-                    Ok(()) => (
-                        200,
-                        json!({"access_token": "ya29.test", "expires_in": 3600}),
-                    ),
+                return match verified(&form, &public_pem, &url.lock().unwrap()) {
+                    Ok(()) => (200, json!({"access_token": token, "expires_in": 3600})),
                     Err(why) => (400, json!({"error": "invalid_grant", "why": why})),
                 };
             }
-            if request.headers.get("authorization").map(String::as_str) != Some("Bearer ya29.test")
-            {
+            let bearer = request.headers.get("authorization").cloned();
+            if bearer != Some(format!("Bearer {token}")) {
                 return (401, json!({"error": {"status": "UNAUTHENTICATED"}}));
             }
-            match *send_status.lock().unwrap() {
+            match *status.lock().unwrap() {
                 200 => (200, json!({"name": "projects/proj-1/messages/1"})),
                 404 => (
                     404,
@@ -155,10 +163,42 @@ fn fake_fcm(public_pem: Vec<u8>, send_status: Arc<Mutex<u16>>) -> FakeGraph {
                 ),
                 other => (other, json!({"error": {"status": "UNAVAILABLE"}})),
             }
-        })
-    };
-    *token_url.lock().unwrap() = format!("{}/token", fcm.url);
-    fcm
+        });
+        *token_url.lock().unwrap() = format!("{}/token", graph.url);
+        FakeFcm {
+            graph,
+            generation,
+            send_status,
+        }
+    }
+
+    fn revoke(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn sends(&self) -> Vec<Value> {
+        let requests = self.graph.requests();
+        let sends = requests
+            .iter()
+            .filter(|r| r.path.ends_with("messages:send"));
+        sends
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect()
+    }
+
+    fn env<'a>(
+        &'a self,
+        account: &'a ServiceAccount,
+        token_url: &'a str,
+    ) -> Vec<(&'static str, &'a str)> {
+        vec![
+            ("FCM_PROJECT_ID", "proj-1"),
+            ("FCM_CREDENTIALS", account.path.to_str().unwrap()),
+            ("FCM_URL", self.graph.url.as_str()),
+            ("FCM_TOKEN_URL", token_url),
+        ]
+    }
 }
 
 fn verified(
@@ -189,19 +229,6 @@ fn verified(
     }
 }
 
-fn fcm_env<'a>(
-    fcm: &'a FakeGraph,
-    account: &'a ServiceAccount,
-    token_url: &'a str,
-) -> Vec<(&'static str, &'a str)> {
-    vec![
-        ("FCM_PROJECT_ID", "proj-1"),
-        ("FCM_CREDENTIALS", account.path.to_str().unwrap()),
-        ("FCM_URL", fcm.url.as_str()),
-        ("FCM_TOKEN_URL", token_url),
-    ]
-}
-
 fn lead_errors(d: &Daemon, email: &str) -> Vec<String> {
     let leads = d.leads(&format!("q={email}"));
     let Some(lead) = leads.first() else {
@@ -222,14 +249,14 @@ fn lead_errors(d: &Daemon, email: &str) -> Vec<String> {
 fn the_representative_gets_an_email_and_a_push_signed_by_the_service_account() {
     let dir = tempfile::tempdir().unwrap();
     let account = service_account(dir.path());
-    let fcm = fake_fcm(account.public_pem.clone(), Arc::new(Mutex::new(200)));
-    let token_url = format!("{}/token", fcm.url);
+    let fcm = FakeFcm::start(account.public_pem.clone(), 200);
+    let token_url = format!("{}/token", fcm.graph.url);
     let smtp = SmtpSink::start(free_port(), &dir.path().join("mail"));
     let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
-    let mut env = fcm_env(&fcm, &account, &token_url);
+    let mut env = fcm.env(&account, &token_url);
     env.extend([
         ("SMTP_URL", smtp_url.as_str()),
-        ("SMTP_FROM", "leadgate@example.com"),
+        ("SMTP_FROM", "relay@example.com"),
     ]);
     let db = TestDb::new();
     let d = Daemon::start(&db, &env);
@@ -254,27 +281,30 @@ fn the_representative_gets_an_email_and_a_push_signed_by_the_service_account() {
         assert_eq!(d.post_lead(&lead).status, 200);
     }
     let mails = smtp.wait_for(2, Duration::from_secs(20));
-    assert_eq!(mails.len(), 2, "{mails:?} {}", d.logs());
+    assert_eq!(mails.len(), 2, "{mails:?}");
     for mail in &mails {
-        assert_eq!(mail["mail_from"], "sales@example.com");
+        assert_eq!(
+            mail["mail_from"], "relay@example.com",
+            "the envelope is SMTP_FROM's"
+        );
         assert_eq!(mail["rcpt_tos"], json!(["ana.rep@example.com"]));
         let data = mail["data"].as_str().unwrap();
+        assert!(data.contains("From: Sales <sales@example.com>"), "{data}");
         assert!(data.contains("Reply-To: desk@example.com"), "{data}");
         assert!(data.contains("Content-Type: text/html"), "{data}");
     }
     let all: String = mails.iter().map(|m| m["data"].as_str().unwrap()).collect();
     assert!(all.contains("Subject: Lead: Flo Lima"), "{all}");
-    let bodies: String = mails
-        .iter()
-        .map(|m| {
-            m["data"]
-                .as_str()
-                .unwrap()
-                .split_once("\r\n\r\n")
-                .unwrap()
-                .1
-        })
-        .collect();
+    let body = |m: &Value| {
+        m["data"]
+            .as_str()
+            .unwrap()
+            .split_once("\r\n\r\n")
+            .unwrap()
+            .1
+            .to_string()
+    };
+    let bodies: String = mails.iter().map(body).collect();
     assert!(
         bodies.contains("<p>Eve &lt;script&gt;x&lt;/script&gt; wants Mailed</p>"),
         "{bodies}"
@@ -283,26 +313,65 @@ fn the_representative_gets_an_email_and_a_push_signed_by_the_service_account() {
         !bodies.contains("<script>"),
         "the lead's markup is escaped in HTML: {bodies}"
     );
-    d.wait_until("two pushes", || {
-        fcm.count("/v1/projects/proj-1/messages:send") >= 2
-    });
-    let pushes: Vec<Value> = fcm
-        .requests()
-        .iter()
-        .filter(|r| r.path.ends_with("messages:send"))
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
-    assert_eq!(pushes.len(), 2);
-    for push in &pushes {
+    d.wait_until("two pushes", || fcm.sends().len() >= 2);
+    let mut pushed: Vec<String> = Vec::new();
+    for push in fcm.sends() {
         assert_eq!(push["message"]["token"], "device-1");
         assert_eq!(
             push["message"]["notification"]["title"],
             "New lead for Mailed"
         );
-        assert!(push["message"]["data"]["lead_id"].is_string());
+        pushed.push(
+            push["message"]["data"]["lead_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
-    assert_eq!(fcm.count("/token"), 1, "the access token is cached");
-    assert!(lead_errors(&d, "flo@example.com").is_empty());
+    pushed.sort();
+    let mut leads: Vec<String> = ["eve@example.com", "flo@example.com"]
+        .iter()
+        .map(|email| {
+            d.leads(&format!("q={email}"))[0]["lead_public_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    leads.sort();
+    assert_eq!(pushed, leads, "one push per lead, each naming its lead");
+    assert_eq!(fcm.graph.count("/token"), 1, "the access token is cached");
+    for email in ["eve@example.com", "flo@example.com"] {
+        assert!(
+            lead_errors(&d, email).is_empty(),
+            "{email}: {:?}",
+            lead_errors(&d, email)
+        );
+    }
+    // A token revoked before its time: a new one, and the push goes through in the same attempt.
+    // No notification_type: no email, but a push all the same.
+    fcm.revoke();
+    website_campaign(&d, "Pushed", json!({"selected_user": [{"id": ana}]}));
+    let lead = json!({"name": "Gus Reis", "email": "gus@example.com", "project": "Pushed"});
+    assert_eq!(d.post_lead(&lead).status, 200);
+    d.wait_until("the push after a new token", || fcm.sends().len() >= 4);
+    assert_eq!(fcm.graph.count("/token"), 2);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        lead_errors(&d, "gus@example.com").is_empty(),
+        "{:?}",
+        lead_errors(&d, "gus@example.com")
+    );
+    assert_eq!(
+        smtp.mails().len(),
+        2,
+        "no email without a notification_type"
+    );
+    let logs = d.logs();
+    assert!(
+        !logs.contains("ya29") && !logs.contains("PRIVATE KEY"),
+        "secrets stay out of logs"
+    );
 }
 
 #[test]
@@ -310,12 +379,11 @@ fn failures_are_recorded_on_the_lead_and_each_message_retried_alone() {
     let dir = tempfile::tempdir().unwrap();
     let account = service_account(dir.path());
     // The push is refused for good (an uninstalled app); the SMTP server is down at first.
-    let send_status = Arc::new(Mutex::new(404));
-    let fcm = fake_fcm(account.public_pem.clone(), send_status.clone());
-    let token_url = format!("{}/token", fcm.url);
+    let fcm = FakeFcm::start(account.public_pem.clone(), 404);
+    let token_url = format!("{}/token", fcm.graph.url);
     let port = free_port();
     let smtp_url = format!("smtp://127.0.0.1:{port}");
-    let mut env = fcm_env(&fcm, &account, &token_url);
+    let mut env = fcm.env(&account, &token_url);
     env.push(("SMTP_URL", smtp_url.as_str()));
     let db = TestDb::new();
     let d = Daemon::start(&db, &env);
@@ -338,7 +406,8 @@ fn failures_are_recorded_on_the_lead_and_each_message_retried_alone() {
     // No Twilio here: the SMS the campaign asks for is not written, and nothing says it failed.
     assert!(!lead_errors(&d, "gil@example.com").contains(&"SmsSendError".to_string()));
     let smtp = SmtpSink::start(port, &dir.path().join("mail"));
-    let mails = smtp.wait_for(1, Duration::from_secs(40));
+    // Retries come 1 s, 5 s and 30 s after the first attempt.
+    let mails = smtp.wait_for(1, Duration::from_secs(60));
     assert_eq!(
         mails.len(),
         1,
@@ -359,8 +428,8 @@ fn failures_are_recorded_on_the_lead_and_each_message_retried_alone() {
         letters[0]["error"].as_str().unwrap().contains("HTTP 404"),
         "{letters}"
     );
-    assert_eq!(fcm.count("/v1/projects/proj-1/messages:send"), 1);
-    *send_status.lock().unwrap() = 200;
+    assert_eq!(fcm.sends().len(), 1);
+    *fcm.send_status.lock().unwrap() = 200;
     let id = letters[0]["id"].as_i64().unwrap();
     let replay = d.admin(
         "POST",
@@ -368,10 +437,10 @@ fn failures_are_recorded_on_the_lead_and_each_message_retried_alone() {
         None,
     );
     assert_eq!(replay.status, 202, "{}", replay.body);
-    d.wait_until("the replayed push", || {
-        fcm.count("/v1/projects/proj-1/messages:send") == 2
+    d.wait_until("the replayed push", || fcm.sends().len() == 2);
+    d.wait_until("the dead letter gone", || {
+        d.admin_get("/admin/dead-letters?kind=notify")["dead_letters"] == json!([])
     });
-    std::thread::sleep(Duration::from_millis(500));
     assert_eq!(smtp.mails().len(), 1, "the email was not sent again");
     let leads = d.leads("q=gil@example.com");
     assert_eq!(leads.len(), 1, "the lead stays");
