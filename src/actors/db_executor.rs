@@ -106,6 +106,15 @@ impl Executor {
         Executor { addr, stats }
     }
 
+    /// Queues `query` without waiting for it (its outcome is its own business).
+    fn fire<F>(&self, query: F)
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<(), DbError> + Send + 'static,
+    {
+        self.stats.enqueued();
+        self.addr.do_send(Run(Box::new(query)));
+    }
+
     async fn run<T, F>(&self, query: F) -> Result<T, DbError>
     where
         T: Send + 'static,
@@ -195,6 +204,15 @@ impl Db {
         F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
     {
         self.inbox_writer.run(query).await
+    }
+
+    /// Work for the inbox's writer that nobody waits on (the ack path's group commits, which
+    /// answer their requests themselves).
+    pub fn fire_inbox<F>(&self, query: F)
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<(), DbError> + Send + 'static,
+    {
+        self.inbox_writer.fire(query)
     }
 
     /// A read of anything; on SQLite a WAL reader, which no writer blocks.

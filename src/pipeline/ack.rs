@@ -15,9 +15,9 @@ use crate::store::inbox::append_ack_writes;
 use crate::store::inbox::AckFailure;
 use crate::store::inbox::AckWrite;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// Most writes in one commit; beyond this the next commit takes the rest.
 const MAX_GROUP: usize = 512;
@@ -47,26 +47,25 @@ struct Pending {
 
 #[derive(Clone)]
 pub struct AckWriter {
-    tx: mpsc::Sender<Pending>,
+    db: Db,
+    queue: Arc<AckQueue>,
+}
+
+/// The writes waiting for a commit. The inbox writer's thread takes them itself, group after
+/// group, so a write goes from the request to the committing thread and back: no hop between.
+struct AckQueue {
+    pending: Mutex<Vec<Pending>>,
+    capacity: usize,
 }
 
 impl AckWriter {
-    /// Starts the committing loop on the current arbiter.
+    /// At most `queue` writes wait; beyond that a write is not stored here (it is spooled).
     pub fn start(db: Db, queue: usize) -> AckWriter {
-        let (tx, mut rx) = mpsc::channel::<Pending>(queue);
-        actix_rt::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut group = vec![first];
-                while group.len() < MAX_GROUP {
-                    match rx.try_recv() {
-                        Ok(next) => group.push(next),
-                        Err(_) => break,
-                    }
-                }
-                commit_group(&db, group).await;
-            }
+        let queue = Arc::new(AckQueue {
+            pending: Mutex::new(Vec::new()),
+            capacity: queue,
         });
-        AckWriter { tx }
+        AckWriter { db, queue }
     }
 
     /// Resolves once the write is committed, or by `deadline` with `NotStored` if it was not
@@ -80,10 +79,20 @@ impl AckWriter {
             claim: claim.clone(),
             reply,
         };
-        let queued = tokio::time::timeout_at(deadline.into(), self.tx.send(pending)).await;
-        if !matches!(queued, Ok(Ok(()))) {
-            return AckOutcome::NotStored("the ack writer did not take the write in time".into());
+        {
+            let mut waiting = self.queue.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if waiting.len() >= self.queue.capacity {
+                return AckOutcome::NotStored(format!("{} writes wait already", waiting.len()));
+            }
+            waiting.push(pending);
         }
+        // One nudge per write: the first that reaches the thread commits what waits by then,
+        // the rest find the queue empty (or the next group).
+        let queue = self.queue.clone();
+        self.db.fire_inbox(move |conn| {
+            commit_waiting(conn, &queue);
+            Ok(())
+        });
         tokio::select! {
             outcome = &mut done => outcome.unwrap_or_else(|_| dropped()),
             _ = tokio::time::sleep_until(deadline.into()) => {
@@ -110,35 +119,25 @@ fn dropped() -> AckOutcome {
     AckOutcome::NotStored("the ack writer dropped the write".into())
 }
 
-/// One commit for the writes of the group that are still wanted. If the DbExecutor worker itself
-/// failed before claiming them (it is being replaced), the group is offered once more.
-async fn commit_group(db: &Db, group: Vec<Pending>) {
-    let mut group = group;
-    for attempt in 0..2 {
-        let writes: Vec<(AckWrite, Arc<AtomicU8>, Instant)> = group
+/// Runs on the inbox writer's thread: commits what waits, a group at a time, until nothing does.
+/// Replies go straight to the requests. A failure fails its group (the requests spool).
+fn commit_waiting(conn: &mut crate::store::AnyConnection, queue: &AckQueue) {
+    loop {
+        let group: Vec<Pending> = {
+            let mut waiting = queue.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let take = waiting.len().min(MAX_GROUP);
+            waiting.drain(..take).collect()
+        };
+        if group.is_empty() {
+            return;
+        }
+        let writes: Vec<(&AckWrite, &AtomicU8, Instant)> = group
             .iter()
-            .map(|p| (p.write.clone(), p.claim.clone(), p.deadline))
+            .map(|p| (&p.write, p.claim.as_ref(), p.deadline))
             .collect();
-        match db
-            .run_inbox(move |conn| Ok(commit_claimed(conn, &writes)))
-            .await
-        {
-            Ok(outcomes) => {
-                for (pending, outcome) in group.into_iter().zip(outcomes) {
-                    let _ = pending.reply.send(outcome);
-                }
-                return;
-            }
-            Err(e) if attempt == 0 => {
-                log::warn!("ack.group_retry writes={} error={e}", group.len());
-                group.retain(|p| !p.reply.is_closed());
-            }
-            Err(e) => {
-                for pending in group {
-                    let _ = pending.reply.send(AckOutcome::NotStored(e.to_string()));
-                }
-                return;
-            }
+        let outcomes = commit_claimed(conn, &writes);
+        for (pending, outcome) in group.into_iter().zip(outcomes) {
+            let _ = pending.reply.send(outcome);
         }
     }
 }
@@ -147,7 +146,7 @@ async fn commit_group(db: &Db, group: Vec<Pending>) {
 /// lock wait bounded by the earliest deadline, and reports an outcome per write of the group.
 fn commit_claimed(
     conn: &mut crate::store::AnyConnection,
-    writes: &[(AckWrite, Arc<AtomicU8>, Instant)],
+    writes: &[(&AckWrite, &AtomicU8, Instant)],
 ) -> Vec<AckOutcome> {
     let claimed: Vec<bool> = writes
         .iter()
@@ -161,7 +160,7 @@ fn commit_claimed(
         .iter()
         .zip(&claimed)
         .filter(|(_, claimed)| **claimed)
-        .map(|((write, _, _), _)| write.clone())
+        .map(|((write, _, _), _)| (*write).clone())
         .collect();
     let earliest = writes
         .iter()
