@@ -66,10 +66,38 @@ impl<T: Send + 'static> Handler<Run<T>> for DbExecutor {
     type Result = Result<T, DbError>;
 
     fn handle(&mut self, msg: Run<T>, ctx: &mut Self::Context) -> Self::Result {
+        self.execute(msg.0, ctx)
+    }
+}
+
+/// Run a closure if, when its turn comes, `wanted` still says so (before a connection is taken).
+pub struct RunIfWanted {
+    wanted: Box<dyn Fn() -> bool + Send>,
+    query: Query<()>,
+}
+
+impl Message for RunIfWanted {
+    type Result = Result<(), DbError>;
+}
+
+impl Handler<RunIfWanted> for DbExecutor {
+    type Result = Result<(), DbError>;
+
+    fn handle(&mut self, msg: RunIfWanted, ctx: &mut Self::Context) -> Self::Result {
+        if !(msg.wanted)() {
+            self.stats.dequeued();
+            return Ok(());
+        }
+        self.execute(msg.query, ctx)
+    }
+}
+
+impl DbExecutor {
+    fn execute<T>(&mut self, query: Query<T>, ctx: &mut SyncContext<Self>) -> Result<T, DbError> {
         let pool = self.pool.clone();
         let outcome = run_guarded(&self.stats, move || {
             let mut conn = pool.get()?;
-            (msg.0)(&mut conn)
+            query(&mut conn)
         });
         match outcome {
             Ok(Ok(value)) => {
@@ -106,13 +134,20 @@ impl Executor {
         Executor { addr, stats }
     }
 
-    /// Queues `query` without waiting for it (its outcome is its own business).
-    fn fire<F>(&self, query: F)
+    /// Queues `query` without waiting for it (its outcome is its own business); skipped, without
+    /// taking a connection, if `wanted` says no when its turn comes.
+    fn fire_if<F>(&self, wanted: impl Fn() -> bool + Send + 'static, query: F)
     where
         F: FnOnce(&mut AnyConnection) -> Result<(), DbError> + Send + 'static,
     {
         self.stats.enqueued();
-        self.addr.do_send(Run(Box::new(query)));
+        let message = RunIfWanted {
+            wanted: Box::new(wanted),
+            query: Box::new(query),
+        };
+        if self.addr.try_send(message).is_err() {
+            self.stats.dequeued();
+        }
     }
 
     async fn run<T, F>(&self, query: F) -> Result<T, DbError>
@@ -207,12 +242,12 @@ impl Db {
     }
 
     /// Work for the inbox's writer that nobody waits on (the ack path's group commits, which
-    /// answer their requests themselves).
-    pub fn fire_inbox<F>(&self, query: F)
+    /// answer their requests themselves), skipped if `wanted` says no when its turn comes.
+    pub fn fire_inbox_if<F>(&self, wanted: impl Fn() -> bool + Send + 'static, query: F)
     where
         F: FnOnce(&mut AnyConnection) -> Result<(), DbError> + Send + 'static,
     {
-        self.inbox_writer.fire(query)
+        self.inbox_writer.fire_if(wanted, query)
     }
 
     /// A read of anything; on SQLite a WAL reader, which no writer blocks.
