@@ -130,22 +130,23 @@ pub(super) async fn start_crm(config: &Config, db: &Db, registry: &mut Registry)
         smtp_from: senders.mailer.as_ref().map(|m| m.default_from.clone()),
         push: senders.fcm.is_some(),
     };
-    let assigner = Assigner {
-        settings: settings.clone(),
-        db: db.clone(),
-        channels: channels.clone(),
-    };
-    let stats = registry.register(Assigner::ACTOR);
-    let assigner = start_runner(db, assigner, stats, &gates[1]).await;
     // Always running: a message of a channel turned off since it was written fails and says so.
     // Messages to different people and providers: several at once.
     let notifier_settings = KindSettings {
         max_in_flight_per_destination: 4,
-        ..settings
+        ..settings.clone()
     };
     let notifier = Notifier::new(notifier_settings, db.clone(), senders);
     let stats = registry.register(Notifier::ACTOR);
     let notifier = start_runner(db, notifier, stats, &gates[2]).await;
+    let assigner = Assigner {
+        settings: settings.clone(),
+        db: db.clone(),
+        channels: channels.clone(),
+        notifier: notifier.clone().recipient(),
+    };
+    let stats = registry.register(Assigner::ACTOR);
+    let assigner = start_runner(db, assigner, stats, &gates[1]).await;
     CrmActors {
         contacts,
         assigner,

@@ -10,13 +10,15 @@
 //! written with its record (`notify.rs`); a representative who cannot be reached on a channel the
 //! campaign asks for (no phone, no email) is an entry of that channel's type on the lead.
 
-use super::{Attempted, JobKind, KindSettings};
+use super::runner::JobsQueued;
+use super::{Attempted, JobKind, KindSettings, Recorded, RecordedAttempt};
 use crate::actors::db_executor::Db;
 use crate::crm::AssignmentRequest;
 use crate::notify::{assignment_messages, Channels};
 use crate::store::assignments::{assign_lead, Assigned, AssignedTo};
 use crate::store::contacts::add_lead_error;
 use crate::store::models::{Job, NewJob};
+use actix::Recipient;
 use futures_util::future::LocalBoxFuture;
 
 pub const NAME: &str = "assignment";
@@ -40,6 +42,8 @@ pub struct Assigner {
     pub db: Db,
     /// What the Notifier of this instance can send on (a channel that is off sends nothing).
     pub channels: Channels,
+    /// Woken when an assignment wrote messages, so they go out now rather than on its next look.
+    pub notifier: Recipient<JobsQueued>,
 }
 
 impl JobKind for Assigner {
@@ -49,6 +53,12 @@ impl JobKind for Assigner {
 
     fn settings(&self) -> &KindSettings {
         &self.settings
+    }
+
+    fn recorded(&self, record: &RecordedAttempt, outcome: &Result<Recorded, String>) {
+        if matches!(outcome, Ok(Recorded::Done)) && !record.follow_ups.is_empty() {
+            self.notifier.do_send(JobsQueued);
+        }
     }
 
     fn attempt(&self, job: &Job) -> LocalBoxFuture<'static, Attempted> {

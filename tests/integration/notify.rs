@@ -447,6 +447,35 @@ fn failures_are_recorded_on_the_lead_and_each_message_retried_alone() {
 }
 
 #[test]
+fn a_mailbox_the_server_refuses_is_a_final_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpSink::start(free_port(), &dir.path().join("mail"));
+    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[("SMTP_URL", smtp_url.as_str())]);
+    let rep = user(&d, json!({"name": "gone", "email": "nobody@example.com"}));
+    website_campaign(
+        &d,
+        "Refused",
+        json!({"notification_type": "only_send_email", "selected_user": [{"id": rep}]}),
+    );
+    let lead = json!({"name": "Ivo Melo", "email": "ivo@example.com", "project": "Refused"});
+    assert_eq!(d.post_lead(&lead).status, 200);
+    d.wait_until("the refusal on the lead", || {
+        lead_errors(&d, "ivo@example.com").contains(&"emailSendError".to_string())
+    });
+    let letters = d.admin_get("/admin/dead-letters?kind=notify")["dead_letters"].clone();
+    assert_eq!(letters.as_array().unwrap().len(), 1, "{letters}");
+    assert_eq!(letters[0]["attempts"], 1, "a 5xx is not retried: {letters}");
+    assert!(
+        letters[0]["error"].as_str().unwrap().contains("550"),
+        "{letters}"
+    );
+    assert!(smtp.mails().is_empty());
+    assert_eq!(d.leads("q=ivo@example.com").len(), 1, "the lead stays");
+}
+
+#[test]
 fn the_representative_gets_an_sms_through_twilio_retried_alone_on_failure() {
     use crate::receiver::{Behavior, Receiver};
     let twilio = Receiver::start(Behavior::Status(201));

@@ -1,5 +1,6 @@
 """A real SMTP server for the tests (aiosmtpd): every mail it accepts is written to a folder as
-JSON ({"mail_from", "rcpt_tos", "data"}), one file each, so a test reads what arrived.
+JSON ({"mail_from", "rcpt_tos", "data"}), one file each, so a test reads what arrived. Mail to
+nobody@... is refused (550), as a mailbox that does not exist.
 
 Usage: python3 smtp_sink.py PORT FOLDER  (prints "ready" once it listens)
 """
@@ -14,6 +15,13 @@ from aiosmtpd.controller import Controller
 class Sink:
     def __init__(self, folder):
         self.folder = folder
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        # A mailbox that does not exist, for the tests of a final failure.
+        if address.startswith("nobody@"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         mail = {
