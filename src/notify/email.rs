@@ -27,6 +27,13 @@ impl Mailer {
             .map_err(|(_, problem)| problem)?
             .timeout(Some(timeout))
             .build();
+        if sends_password_in_clear(url) {
+            log::warn!(
+                "notify.smtp_cleartext {}: the password goes unencrypted to a server that is not \
+                 this machine (use ?tls=required or smtps://)",
+                redact(url)
+            );
+        }
         Ok(Mailer {
             transport,
             default_from: default_from.to_string(),
@@ -91,6 +98,21 @@ pub fn compose(message: &EmailMessage) -> Result<lettre::Message, String> {
         .map_err(|e| format!("the mail could not be written: {e}"))
 }
 
+/// A password in an `smtp://` URL without `tls=required`, for a host other than this machine:
+/// lettre would log in over the clear if the server offers it.
+pub fn sends_password_in_clear(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("smtp://") else {
+        return false;
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return false;
+    };
+    let host = host.split(['/', '?']).next().unwrap_or_default();
+    let host = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+    credentials.contains(':') && !url.contains("tls=required") && !local
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +172,17 @@ mod tests {
         };
         let written = String::from_utf8(compose(&hostile).unwrap().formatted()).unwrap();
         assert!(!written.contains("\r\nBcc:"), "{written}");
+    }
+
+    #[test]
+    fn a_password_in_the_clear_to_another_host_is_noticed() {
+        assert!(sends_password_in_clear("smtp://u:p@mail.example.com:587"));
+        assert!(!sends_password_in_clear(
+            "smtp://u:p@mail.example.com:587?tls=required"
+        ));
+        assert!(!sends_password_in_clear("smtps://u:p@mail.example.com"));
+        assert!(!sends_password_in_clear("smtp://u:p@127.0.0.1:25"));
+        assert!(!sends_password_in_clear("smtp://mail.example.com:25"));
     }
 
     #[test]
