@@ -107,10 +107,7 @@ impl JobKind for CrmWebhook {
             Attempted {
                 succeeded,
                 retryable: is_retryable(&result),
-                status_code: match result {
-                    AttemptResult::Status(code) => Some(i32::from(code)),
-                    _ => None,
-                },
+                status_code: result.status(),
                 error: (!succeeded).then(|| describe_with_body(&result, &answer)),
                 follow_ups: Vec::new(),
             }

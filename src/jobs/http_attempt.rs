@@ -1,4 +1,5 @@
-//! What a webhook attempt's result means: retried or not, and how it reads in the log. Pure.
+//! What an outbound call's result means: retried or not, and how it reads in the log (pure);
+//! and reading a call's answer into one.
 
 /// How one attempt ended, as seen by the sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -8,6 +9,16 @@ pub enum AttemptResult {
     Network(String),
     /// Not sent: leadgate does not connect there (a link-local address). Never retried.
     Refused(String),
+}
+
+impl AttemptResult {
+    /// The other side's HTTP status, when it answered.
+    pub fn status(&self) -> Option<i32> {
+        match self {
+            AttemptResult::Status(code) => Some(i32::from(*code)),
+            _ => None,
+        }
+    }
 }
 
 /// Retried: network errors, timeouts, 5xx, 408, 429. Not retried: other 4xx and 3xx.
@@ -48,6 +59,24 @@ pub fn describe(result: &AttemptResult) -> String {
         AttemptResult::Timeout => "timed out".into(),
         AttemptResult::Network(e) => format!("network error: {e}"),
         AttemptResult::Refused(why) => format!("refused: {why}"),
+    }
+}
+
+/// How a call ended, and the start of its answer (64 KiB at most; read so the connection can be
+/// reused).
+pub async fn read_answer<S>(
+    sent: Result<awc::ClientResponse<S>, awc::error::SendRequestError>,
+) -> (AttemptResult, bytes::Bytes)
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
+{
+    match sent {
+        Ok(mut response) => {
+            let body = response.body().limit(64 * 1024).await.unwrap_or_default();
+            (AttemptResult::Status(response.status().as_u16()), body)
+        }
+        Err(awc::error::SendRequestError::Timeout) => (AttemptResult::Timeout, Default::default()),
+        Err(e) => (AttemptResult::Network(e.to_string()), Default::default()),
     }
 }
 

@@ -7,7 +7,9 @@
 //! app uninstalled: `UNREGISTERED`) is final, as is a token endpoint that refuses the account.
 
 use super::{Failure, PushMessage};
-use crate::jobs::http_attempt::{body_start, describe_with_body, is_retryable, AttemptResult};
+use crate::jobs::http_attempt::{
+    body_start, describe_with_body, is_retryable, read_answer as read, AttemptResult,
+};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -184,10 +186,7 @@ struct TokenAnswer {
 fn failure(result: &AttemptResult, start: &str, who: &str, retryable: bool) -> Failure {
     Failure {
         retryable,
-        status: match result {
-            AttemptResult::Status(code) => Some(i32::from(*code)),
-            _ => None,
-        },
+        status: result.status(),
         error: format!("{who}: {}", describe_with_body(result, start)),
     }
 }
@@ -195,20 +194,4 @@ fn failure(result: &AttemptResult, start: &str, who: &str, retryable: bool) -> F
 async fn answer(request: awc::ClientRequest, body: &serde_json::Value) -> (AttemptResult, String) {
     let (result, bytes) = read(request.send_json(body).await).await;
     (result, body_start(&bytes))
-}
-
-async fn read<S>(
-    sent: Result<awc::ClientResponse<S>, awc::error::SendRequestError>,
-) -> (AttemptResult, bytes::Bytes)
-where
-    S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
-{
-    match sent {
-        Ok(mut response) => {
-            let body = response.body().limit(64 * 1024).await.unwrap_or_default();
-            (AttemptResult::Status(response.status().as_u16()), body)
-        }
-        Err(awc::error::SendRequestError::Timeout) => (AttemptResult::Timeout, Default::default()),
-        Err(e) => (AttemptResult::Network(e.to_string()), Default::default()),
-    }
 }

@@ -5,7 +5,7 @@
 //! bad credentials) are final.
 
 use super::{Failure, SmsMessage};
-use crate::jobs::http_attempt::{describe, is_retryable, AttemptResult};
+use crate::jobs::http_attempt::{describe, is_retryable, read_answer, AttemptResult};
 
 /// Twilio's account and where its API is (`TWILIO_URL`, for tests).
 #[derive(Clone)]
@@ -52,23 +52,12 @@ pub async fn send(
         .basic_auth(&twilio.account_sid, &twilio.auth_token)
         .send_form(&form)
         .await;
-    let result = match sent {
-        Ok(mut response) => {
-            // Read (and drop) the answer, so the connection can be reused.
-            let _ = response.body().limit(64 * 1024).await;
-            AttemptResult::Status(response.status().as_u16())
-        }
-        Err(awc::error::SendRequestError::Timeout) => AttemptResult::Timeout,
-        Err(e) => AttemptResult::Network(e.to_string()),
-    };
+    let (result, _) = read_answer(sent).await;
     match result {
         AttemptResult::Status(200..=299) => Ok(()),
         _ => Err(Failure {
             retryable: is_retryable(&result),
-            status: match result {
-                AttemptResult::Status(code) => Some(i32::from(code)),
-                _ => None,
-            },
+            status: result.status(),
             error: format!("Twilio: {}", describe(&result)),
         }),
     }

@@ -166,18 +166,19 @@ fn dropped(claim: &AtomicU8) -> AckOutcome {
     }
 }
 
-/// Runs on the inbox writer's thread: one commit for the group, each request answered.
+/// Runs on the inbox writer's thread: one commit for the group, each request answered. The
+/// writes move into the commit (a body is not copied on the ack path).
 fn commit_group(conn: &mut crate::store::AnyConnection, group: Vec<Pending>) {
     if group.is_empty() {
         return;
     }
-    let writes: Vec<(&AckWrite, &AtomicU8, Instant)> = group
-        .iter()
-        .map(|p| (&p.write, p.claim.as_ref(), p.deadline))
-        .collect();
-    let outcomes = commit_claimed(conn, &writes);
-    for (pending, outcome) in group.into_iter().zip(outcomes) {
-        let _ = pending.reply.send(outcome);
+    let (writes, replies): (Vec<_>, Vec<_>) = group
+        .into_iter()
+        .map(|p| ((p.write, p.claim, p.deadline), p.reply))
+        .unzip();
+    let outcomes = commit_claimed(conn, writes);
+    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+        let _ = reply.send(outcome);
     }
 }
 
@@ -185,7 +186,7 @@ fn commit_group(conn: &mut crate::store::AnyConnection, group: Vec<Pending>) {
 /// lock wait bounded by the earliest deadline, and reports an outcome per write of the group.
 fn commit_claimed(
     conn: &mut crate::store::AnyConnection,
-    writes: &[(&AckWrite, &AtomicU8, Instant)],
+    writes: Vec<(AckWrite, Arc<AtomicU8>, Instant)>,
 ) -> Vec<AckOutcome> {
     let claimed: Vec<bool> = writes
         .iter()
@@ -195,18 +196,18 @@ fn commit_claimed(
                 .is_ok()
         })
         .collect();
-    let to_write: Vec<AckWrite> = writes
-        .iter()
-        .zip(&claimed)
-        .filter(|(_, claimed)| **claimed)
-        .map(|((write, _, _), _)| (*write).clone())
-        .collect();
     let earliest = writes
         .iter()
         .zip(&claimed)
         .filter(|(_, claimed)| **claimed)
         .map(|((_, _, deadline), _)| *deadline)
         .min();
+    let to_write: Vec<AckWrite> = writes
+        .into_iter()
+        .zip(&claimed)
+        .filter(|(_, claimed)| **claimed)
+        .map(|((write, _, _), _)| write)
+        .collect();
     let results = match earliest {
         None => Vec::new(),
         Some(deadline) => append_ack_writes(conn, &to_write, deadline),

@@ -38,22 +38,22 @@ fn append_ack_group(conn: &mut AnyConnection, writes: &[AckWrite]) -> QueryResul
             .iter()
             .try_for_each(|w| append_ack_write(conn, w).map(drop));
     };
-    let rows: Vec<NewInboxRow> = writes
+    let rows: Vec<&NewInboxRow> = writes
         .iter()
         .filter_map(|w| match w {
-            AckWrite::Inbox(row) => Some(row.clone()),
+            AckWrite::Inbox(row) => Some(row),
             AckWrite::BlockedLead(_) | AckWrite::Ignored(_) => None,
         })
         .collect();
     match rows.as_slice() {
         [] => {}
         // Alone: a statement prepared once (a multi-row one is planned per call).
-        [row] => drop(diesel::insert_into(inbox::table).values(row).execute(pg)?),
+        [row] => drop(diesel::insert_into(inbox::table).values(*row).execute(pg)?),
         // Nine columns a row: 1,000 rows are far under PostgreSQL's 65,535 parameters.
         rows => {
             for chunk in rows.chunks(1000) {
                 diesel::insert_into(inbox::table)
-                    .values(chunk)
+                    .values(chunk.to_vec())
                     .execute(pg)?;
             }
         }
