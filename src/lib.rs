@@ -15,3 +15,4 @@ pub mod pipeline;
 pub mod scoring;
 pub mod sources;
 pub mod store;
+pub mod tracking;

@@ -29,6 +29,7 @@ pub struct Metrics {
     pub dead_letters: Gauge,
     pub facebook_backfill_reads: Family<Labels, Counter>,
     pub facebook_backfill_leads: Counter,
+    pub tracking_events: Family<Labels, Counter>,
 }
 
 /// Registers each named field as the metric of that name (`leadgate_` + the field's name).
@@ -60,6 +61,7 @@ impl Default for Metrics {
             dead_letters: Gauge::default(),
             facebook_backfill_reads: Family::default(),
             facebook_backfill_leads: Counter::default(),
+            tracking_events: Family::default(),
             registry: Registry::default(),
         };
         let mut registry = Registry::with_prefix("leadgate");
@@ -83,6 +85,7 @@ impl Default for Metrics {
             forward_decisions: "Forwarding decisions by outcome",
             facebook_backfill_reads: "Back-fill reads of a Facebook campaign's form, by result",
             facebook_backfill_leads: "Facebook leads the back-fill found that no webhook had brought",
+            tracking_events: "Tracking events, by outcome (accepted, or why refused)",
         );
         Metrics { registry, ..m }
     }

@@ -22,7 +22,9 @@ use crate::store::facebook::record_last_leads;
 use crate::store::inbox::claim_inbox;
 use crate::store::inbox::{fail_inbox_attempt, mark_inbox_done};
 use crate::store::models::{InboxRow, NewJob};
+use crate::store::tracking::activity_of;
 use crate::store::write_transaction;
+use crate::tracking::{Tracking, VisitorActivities};
 use actix::prelude::*;
 use chrono::NaiveDateTime;
 use std::sync::Arc;
@@ -52,6 +54,8 @@ pub struct Intake {
     pub nudged: bool,
     pub latest_leads: LatestLeads,
     pub events: LiveEvents,
+    /// Tracking events waiting for their batch: written before a batch is scored.
+    pub tracking: Arc<Tracking>,
 }
 
 impl Actor for Intake {
@@ -128,6 +132,7 @@ impl Intake {
             self.deliverer.clone(),
             self.directory.clone(),
             self.lease_owner.clone(),
+            self.tracking.clone(),
         );
         ctx.spawn(work.into_actor(self).map(|outcome, act, ctx| {
             act.busy = false;
@@ -161,6 +166,7 @@ async fn process_batch(
     deliverer: Recipient<JobsQueued>,
     directory: Arc<Directory>,
     owner: String,
+    tracking: Arc<Tracking>,
 ) -> Result<Processed, String> {
     let claim_owner = owner.clone();
     let rows = db
@@ -196,12 +202,13 @@ async fn process_batch(
     // PostgreSQL's pool has workers to spare, and a transaction spends most of its time on round
     // trips; SQLite has one writer, which would only queue them.
     let parallel = if db.is_sqlite { 1 } else { BATCHES_IN_FLIGHT };
+    let activity = visitor_activity(&db, &tracking, &submissions).await;
     match resolve(
         &scorer,
         &resolver,
         &directory,
         &owner,
-        submissions,
+        (submissions, activity),
         parallel,
     )
     .await
@@ -299,7 +306,7 @@ async fn resolve(
     resolver: &Addr<IdentityResolver>,
     directory: &Directory,
     owner: &str,
-    submissions: Vec<RowSubmission>,
+    (submissions, activity): (Vec<RowSubmission>, VisitorActivities),
     parallel: usize,
 ) -> Result<BatchOutcome, String> {
     if submissions.is_empty() {
@@ -308,6 +315,7 @@ async fn resolve(
     let signals = scorer
         .send(ScoreBatch(
             submissions.iter().map(|s| s.submission.clone()).collect(),
+            activity,
         ))
         .await
         .map_err(|e| format!("Scorer unavailable: {e}"))?
@@ -341,6 +349,34 @@ async fn resolve(
     merged.latest_leads = latest_leads(&merged.outcomes, &facts);
     merged.new_leads = new_leads(&merged.outcomes, &facts);
     Ok(merged)
+}
+
+/// What tracking knows of the batch's visitors, once the events waiting are written (an event
+/// answered before a submission counts for it). Tracking is not a lead: if it cannot be read, the
+/// batch is scored without it.
+async fn visitor_activity(
+    db: &Db,
+    tracking: &Tracking,
+    submissions: &[RowSubmission],
+) -> VisitorActivities {
+    let mut visitors: Vec<String> = submissions
+        .iter()
+        .filter_map(|s| s.submission.visitor_id.clone())
+        .collect();
+    if visitors.is_empty() {
+        return VisitorActivities::new();
+    }
+    visitors.sort_unstable();
+    visitors.dedup();
+    if let Err(e) = tracking.flush(db).await {
+        log::warn!("tracking.write_failed error={e}");
+    }
+    db.read(move |c| activity_of(c, &visitors))
+        .await
+        .unwrap_or_else(|e| {
+            log::warn!("tracking.unreadable error={e}");
+            VisitorActivities::new()
+        })
 }
 
 /// The batch split into `count` batches that can be stored at once: a row's submissions stay

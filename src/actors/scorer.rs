@@ -1,10 +1,12 @@
-//! Scorer: the per-submission signals (time to submit, disposable email, bot agent).
+//! Scorer: the per-submission signals (time to submit, disposable email, bot agent) and what
+//! tracking knows of the visitor.
 //! Failure policy: pure work; a panic stops the actor and the supervisor restarts it; the
 //! caller puts the batch back in the inbox for a later attempt.
 
 use super::health::{run_guarded, ActorCrash, ActorStats};
 use crate::scoring::{signals, SubmissionSignals};
 use crate::sources::submission::Submission;
+use crate::tracking::VisitorActivities;
 use actix::prelude::*;
 use std::sync::Arc;
 
@@ -27,7 +29,7 @@ impl Supervised for Scorer {
 
 #[derive(Message)]
 #[rtype(result = "Result<Vec<SubmissionSignals>, ActorCrash>")]
-pub struct ScoreBatch(pub Vec<Submission>);
+pub struct ScoreBatch(pub Vec<Submission>, pub VisitorActivities);
 
 impl Handler<ScoreBatch> for Scorer {
     type Result = Result<Vec<SubmissionSignals>, ActorCrash>;
@@ -36,8 +38,9 @@ impl Handler<ScoreBatch> for Scorer {
         let result = run_guarded(&self.stats, || {
             msg.0
                 .iter()
-                .map(|s| {
-                    signals(
+                .map(|s| SubmissionSignals {
+                    activity: s.visitor_id.as_ref().and_then(|v| msg.1.get(v)).cloned(),
+                    ..signals(
                         s.time_to_submit,
                         s.email_key.as_deref(),
                         s.user_agent.as_deref(),

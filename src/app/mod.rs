@@ -34,6 +34,7 @@ use crate::pipeline::forwarding::ForwardPolicy;
 use crate::pipeline::spool::{Spool, SpoolWriter};
 use crate::pipeline::PipelineSettings;
 use crate::store::{self, inbox};
+use crate::tracking::Tracking;
 use actix::{Addr, Supervisor};
 use actix_web::{web, App, HttpServer};
 use start::{bind_listener, log_forwarding, schedule_unscheduled_dead_letters, webhook_settings};
@@ -72,6 +73,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     spawn_watchdog(registry.clone(), actors.liveness);
     tasks::spawn_directory_refresh(db.clone(), directory.clone());
     tasks::spawn_inbox_purge(db.clone(), config.inbox_retention_days);
+    tasks::spawn_tracking_prune(db.clone(), config.tracking_retention_days);
+    actix_rt::spawn(actors.tracking.clone().run_flusher(db.clone()));
     tasks::spawn_spool_drain(
         db.clone(),
         spool.clone(),
@@ -95,6 +98,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         offline: actors.offline,
         offline_send_bound: actors.offline_send_bound,
         pipeline: actors.settings,
+        tracking: actors.tracking,
     });
     run_http(state, listener, &config.bind).await?;
     // In-flight attempts get a bounded time to finish; the rest stays pending for the next start.
@@ -149,6 +153,7 @@ struct Actors {
     offline_send_bound: Duration,
     gate: Arc<RunnerGate>,
     settings: Arc<PipelineSettings>,
+    tracking: Arc<Tracking>,
     liveness: Vec<(&'static str, Liveness)>,
 }
 
@@ -180,6 +185,7 @@ async fn start_actors(
     let (deliverer, offline, offline_send_bound, gate) =
         start_deliverer(config, db, &metrics, registry).await;
     let events = LiveEvents::default();
+    let tracking = Arc::new(Tracking::new(TRACKING_BACKLOG));
     let crm = crm::start_crm(config, db, registry).await;
     let mut liveness = vec![
         ("Scorer", alive(&scorer)),
@@ -199,6 +205,7 @@ async fn start_actors(
         latest_leads: Default::default(),
         events: events.clone(),
         crm_runners: crm.runners(),
+        tracking: tracking.clone(),
     };
     let intake = Supervisor::start_in_arbiter(&pipeline_arbiter, move |_| intake);
     liveness.push(("Intake", alive(&intake)));
@@ -224,9 +231,13 @@ async fn start_actors(
         offline_send_bound,
         gate,
         settings,
+        tracking,
         liveness,
     }
 }
+
+/// Tracking events that may wait for their batch; past this `/v1/track` answers `503`.
+const TRACKING_BACKLOG: usize = 100_000;
 
 /// The CRM webhook's runner (the WebhookDeliverer), what it shares with sends made while the
 /// database is down, and its gate.

@@ -147,11 +147,41 @@ fn set_aside_refused(
     }
 }
 
+/// Rows deleted per purge statement: a purge never holds the writer for long.
+const PURGE_BATCH: i64 = 1000;
+
 /// Processed inbox rows leave after `INBOX_RETENTION_DAYS` (their submissions keep the body), so
 /// the inbox holds work, not history.
 pub(super) fn spawn_inbox_purge(db: Db, retention_days: f64) {
+    spawn_purge("inbox", retention_days, move |before| {
+        let db = db.clone();
+        async move {
+            db.run_inbox(move |c| inbox::purge_processed_inbox(c, before, PURGE_BATCH))
+                .await
+        }
+    });
+}
+
+/// Tracked sessions and page views leave after `TRACKING_RETENTION_DAYS` (visitors' totals stay).
+pub(super) fn spawn_tracking_prune(db: Db, retention_days: f64) {
+    spawn_purge("tracking", retention_days, move |before| {
+        let db = db.clone();
+        async move {
+            db.run(move |c| crate::store::tracking::prune_tracking(c, before, PURGE_BATCH))
+                .await
+        }
+    });
+}
+
+/// Every so often (half the retention, at most 10 minutes), deletes what is older than the
+/// retention, a batch at a time; a retention of 0 keeps everything.
+fn spawn_purge<F, Fut>(what: &'static str, retention_days: f64, purge_batch: F)
+where
+    F: Fn(chrono::NaiveDateTime) -> Fut + 'static,
+    Fut: std::future::Future<Output = Result<usize, crate::store::DbError>>,
+{
     if retention_days <= 0.0 {
-        log::info!("inbox.retention off: processed inbox rows are kept");
+        log::info!("{what}.retention off: old rows are kept");
         return;
     }
     let retention = Duration::from_secs_f64(retention_days.min(36_500.0) * 86_400.0);
@@ -168,24 +198,21 @@ pub(super) fn spawn_inbox_purge(db: Db, retention_days: f64) {
             };
             let mut purged = 0;
             loop {
-                match db
-                    .run_inbox(move |c| inbox::purge_processed_inbox(c, before, 1000))
-                    .await
-                {
+                match purge_batch(before).await {
                     Ok(n) => {
                         purged += n;
-                        if n < 1000 {
+                        if n < PURGE_BATCH as usize {
                             break;
                         }
                     }
                     Err(e) => {
-                        log::warn!("inbox.purge_failed error={e}");
+                        log::warn!("{what}.purge_failed error={e}");
                         break;
                     }
                 }
             }
             if purged > 0 {
-                log::info!("inbox.purged rows={purged}");
+                log::info!("{what}.purged rows={purged}");
             }
         }
     });

@@ -149,6 +149,12 @@ pub struct Config {
         deserialize_with = "values::number"
     )]
     pub inbox_retention_days: f64,
+    /// Tracked sessions and page views are deleted after this many days (0 keeps them).
+    #[serde(
+        default = "values::default_tracking_retention_days",
+        deserialize_with = "values::number"
+    )]
+    pub tracking_retention_days: f64,
     #[serde(default, deserialize_with = "values::optional_text")]
     pub crm_callback_token: Option<String>,
     #[serde(default, deserialize_with = "values::optional_text")]

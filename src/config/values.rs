@@ -233,6 +233,10 @@ pub fn default_inbox_retention_days() -> f64 {
     30.0
 }
 
+pub fn default_tracking_retention_days() -> f64 {
+    90.0
+}
+
 /// A destination leadgate may send leads to (not a link-local or metadata address).
 pub fn webhook_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let url = optional_text(d)?;

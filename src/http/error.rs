@@ -28,6 +28,10 @@ pub enum ApiError {
     Unavailable(String),
     #[error("the request body did not arrive in time")]
     RequestTimeout,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    TooManyRequests(String),
 }
 
 impl ApiError {
@@ -52,6 +56,8 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -65,6 +71,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthorized) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if matches!(self, ApiError::TooManyRequests(_)) {
+            response.insert_header(("Retry-After", "1"));
         }
         if matches!(self, ApiError::RequestTimeout) {
             // The rest of the body may still be on its way: this connection is done.

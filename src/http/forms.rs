@@ -147,7 +147,7 @@ async fn read_form(
     }
 }
 
-fn request_client_ip(req: &HttpRequest, state: &AppState) -> Option<std::net::IpAddr> {
+pub(super) fn request_client_ip(req: &HttpRequest, state: &AppState) -> Option<std::net::IpAddr> {
     let headers = req.headers();
     client_ip(
         req.peer_addr().map(|a| a.ip()),

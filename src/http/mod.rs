@@ -26,6 +26,7 @@ pub mod inbox;
 pub mod leads;
 pub mod redirect;
 pub mod site;
+pub mod track;
 pub mod users;
 pub mod webhooks;
 
@@ -62,6 +63,8 @@ pub struct AppState {
     pub pipeline: Arc<crate::pipeline::PipelineSettings>,
     /// How long a send made while the database is down may take (see `DeliveryGate`).
     pub offline_send_bound: std::time::Duration,
+    /// Tracking events waiting for their batch.
+    pub tracking: Arc<crate::tracking::Tracking>,
 }
 
 /// Facebook's actors: the Graph fetch of announced leads, and the back-fill when it is on.
@@ -92,6 +95,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::method(Method::OPTIONS).to(site::preflight_lead),
         )
         .route("/thank-you", web::get().to(site::thank_you))
+        .route("/t.js", web::get().to(track::tracker_script))
+        .route("/v1/track", web::post().to(track::track_event))
+        .route(
+            "/v1/track",
+            web::method(Method::OPTIONS).to(track::preflight_track),
+        )
         .route(
             "/v1/inbound/webhooks/facebook",
             web::get().to(facebook::verify_subscription),

@@ -59,8 +59,13 @@ pub fn add_cors_origin(response: &mut HttpResponse, origin: Option<HeaderValue>)
 
 /// `OPTIONS /v1/leads`: the browser asks whether the site's `fetch()` may post.
 pub async fn preflight_lead(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let account_id = requested_account(&req, &state.directory.snapshot());
-    let origin = allowed_origin(&req, &state, &account_id);
+    preflight(&req, &state, "Content-Type, Accept")
+}
+
+/// The answer to a preflight: `POST` allowed with these request headers, for the account's sites.
+pub fn preflight(req: &HttpRequest, state: &AppState, allow_headers: &'static str) -> HttpResponse {
+    let account_id = requested_account(req, &state.directory.snapshot());
+    let origin = allowed_origin(req, state, &account_id);
     let mut response = HttpResponse::NoContent().finish();
     if origin.is_some() {
         let headers = response.headers_mut();
@@ -70,7 +75,7 @@ pub async fn preflight_lead(req: HttpRequest, state: web::Data<AppState>) -> Htt
         );
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("Content-Type, Accept"),
+            HeaderValue::from_static(allow_headers),
         );
         headers.insert(
             header::ACCESS_CONTROL_MAX_AGE,

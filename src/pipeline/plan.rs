@@ -85,7 +85,7 @@ pub fn plan(
     let form_submit_count = gathered.recent_submissions + 1;
     let scores = Scores {
         suspicion: scoring::suspicion(&item.signals, form_submit_count),
-        engagement: scoring::engagement(0, 0, 0),
+        engagement: scoring::engagement_of(item.signals.activity.as_ref()),
         is_bot_lead: scoring::is_bot_lead(settings.bot_lead_detection, &item.signals),
         form_submit_count,
     };

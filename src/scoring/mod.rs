@@ -53,6 +53,9 @@ pub struct SubmissionSignals {
     pub time_to_submit: Option<f64>,
     pub disposable_email: bool,
     pub bot_user_agent: bool,
+    /// The visitor's tracked sessions, pages and time (none when tracking has not seen them).
+    #[serde(default)]
+    pub activity: Option<crate::tracking::VisitorActivity>,
 }
 
 pub fn signals(
@@ -64,6 +67,7 @@ pub fn signals(
         time_to_submit,
         disposable_email: email_key.is_some_and(is_disposable_email),
         bot_user_agent: user_agent.is_some_and(is_bot_user_agent),
+        activity: None,
     }
 }
 
@@ -132,7 +136,18 @@ pub struct Engagement {
     pub return_visits: i64,
 }
 
-/// Engagement from the visitor's tracked sessions (all zero until tracking reports some).
+/// Engagement from what tracking knows of the visitor (all zero when it knows nothing): time and
+/// pages over all sessions, and the sessions before the one they submit in.
+pub fn engagement_of(activity: Option<&crate::tracking::VisitorActivity>) -> Engagement {
+    match activity {
+        None => engagement(0, 0, 0),
+        Some(a) => engagement(a.seconds_on_site, a.page_views, (a.sessions - 1).max(0)),
+    }
+}
+
+/// Engagement from the visitor's tracked sessions: up to 40 points for time on the site (full at
+/// 10 minutes), 6 a page up to 36 (6 pages), 8 a return visit up to 24 (3 returns); `cold` up to
+/// 32, `warm` up to 65, `hot` above.
 pub fn engagement(
     session_duration_seconds: i64,
     pages_visited: i64,

@@ -40,6 +40,7 @@ pub mod schema;
 pub mod scratch;
 #[cfg(test)]
 pub mod statements;
+pub mod tracking;
 pub mod users;
 
 use crate::config::DatabaseTarget;
@@ -351,6 +352,11 @@ mod tests {
             count(&mut conn, search) > 0,
             "the stored leads are in the search index"
         );
+        let tracking = "SELECT COUNT(*) AS n FROM sqlite_master \
+             WHERE name IN ('visitors', 'visitor_sessions', 'page_views')";
+        assert_eq!(count(&mut conn, tracking), 3);
+        conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
+        assert_eq!(count(&mut conn, tracking), 0);
         // An SMS of the Notifier goes back to its own kind, its payload without the channel.
         conn.batch_execute(
             "INSERT INTO jobs (kind, public_id, payload_json, next_attempt_at, created_at, \
@@ -405,6 +411,7 @@ mod tests {
         assert_eq!(count(&mut conn, health), 1);
         assert_eq!(count(&mut conn, refused), 1);
         assert_eq!(count(&mut conn, crm), 7);
+        assert_eq!(count(&mut conn, tracking), 3);
     }
 
     fn count(conn: &mut diesel::SqliteConnection, sql: &str) -> i64 {

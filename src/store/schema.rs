@@ -306,6 +306,46 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    visitors (visitor_id) {
+        visitor_id -> Text,
+        sessions -> BigInt,
+        page_views -> BigInt,
+        seconds_on_site -> BigInt,
+        time_zone -> Nullable<Text>,
+        first_seen_at -> Timestamp,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    visitor_sessions (visitor_id, session_id) {
+        visitor_id -> Text,
+        session_id -> Text,
+        started_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        page_views -> BigInt,
+        seconds_on_site -> BigInt,
+        landing_url -> Nullable<Text>,
+        referrer -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        time_zone -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    page_views (id) {
+        id -> BigInt,
+        visitor_id -> Text,
+        session_id -> Text,
+        url -> Text,
+        title -> Nullable<Text>,
+        referrer -> Nullable<Text>,
+        viewed_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(lead_submissions -> leads (lead_id));
 diesel::joinable!(lead_keys -> leads (lead_id));
 diesel::joinable!(campaigns -> accounts (account_id));
@@ -338,4 +378,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     conversations,
     conversation_rooms,
     conversation_messages,
+    visitors,
+    visitor_sessions,
+    page_views,
 );

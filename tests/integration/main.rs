@@ -20,5 +20,6 @@ mod notify;
 mod outage;
 mod platforms;
 mod representatives;
+mod tracking;
 mod upgrade;
 mod website;

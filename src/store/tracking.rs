@@ -1,0 +1,320 @@
+//! Visitor tracking in the database: a batch of events written in one transaction (the touched
+//! sessions and visitors read by key, changed in memory by `tracking::apply`, written back as
+//! upserts), a lead's visitor totals read by key, and old sessions and page views pruned.
+
+use super::schema::{page_views, visitor_sessions, visitors};
+use super::{write_transaction, AnyConnection, DbError};
+use crate::tracking::{
+    apply, PageView, SessionState, Touched, TrackEvent, VisitorActivity, VisitorTotals,
+};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use std::collections::HashMap;
+
+/// Rows per multi-row statement on PostgreSQL (SQLite runs one cached statement per row).
+const ROWS_PER_STATEMENT: usize = 500;
+
+#[derive(Insertable, Queryable)]
+#[diesel(table_name = visitors)]
+struct VisitorRow {
+    visitor_id: String,
+    sessions: i64,
+    page_views: i64,
+    seconds_on_site: i64,
+    time_zone: Option<String>,
+    first_seen_at: NaiveDateTime,
+    last_seen_at: NaiveDateTime,
+}
+
+#[derive(Insertable, Queryable)]
+#[diesel(table_name = visitor_sessions)]
+struct SessionRow {
+    visitor_id: String,
+    session_id: String,
+    started_at: NaiveDateTime,
+    last_seen_at: NaiveDateTime,
+    page_views: i64,
+    seconds_on_site: i64,
+    landing_url: Option<String>,
+    referrer: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    time_zone: Option<String>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = page_views)]
+struct PageViewRow {
+    visitor_id: String,
+    session_id: String,
+    url: String,
+    title: Option<String>,
+    referrer: Option<String>,
+    viewed_at: NaiveDateTime,
+}
+
+/// Inserts `$rows` (a Vec of Insertables), on a conflict of `$target` setting `$set`.
+macro_rules! upsert_rows {
+    ($conn:expr, $table:expr, $rows:expr, $target:expr, $set:expr) => {{
+        match &mut *$conn {
+            AnyConnection::Postgresql(c) => {
+                for chunk in $rows.chunks(ROWS_PER_STATEMENT) {
+                    diesel::insert_into($table)
+                        .values(chunk)
+                        .on_conflict($target)
+                        .do_update()
+                        .set($set)
+                        .execute(c)?;
+                }
+            }
+            AnyConnection::Sqlite(c) => {
+                for row in &$rows {
+                    diesel::insert_into($table)
+                        .values(row)
+                        .on_conflict($target)
+                        .do_update()
+                        .set($set)
+                        .execute(c)?;
+                }
+            }
+        }
+        Ok::<(), DbError>(())
+    }};
+}
+
+/// Stores a batch of events in one transaction.
+pub fn write_events(conn: &mut AnyConnection, events: &[TrackEvent]) -> Result<(), DbError> {
+    write_transaction(conn, |conn| {
+        let mut touched = read_touched(conn, events)?;
+        let views = apply(&mut touched, events);
+        write_visitors(conn, touched.visitors.into_values())?;
+        write_sessions(conn, touched.sessions.into_values())?;
+        write_page_views(conn, views)
+    })
+}
+
+/// The sessions and visitors the events name, as stored (one read each for the whole batch).
+fn read_touched(conn: &mut AnyConnection, events: &[TrackEvent]) -> Result<Touched, DbError> {
+    let mut visitor_ids: Vec<&str> = events.iter().map(|e| e.visitor_id.as_str()).collect();
+    visitor_ids.sort_unstable();
+    visitor_ids.dedup();
+    let mut session_ids: Vec<&str> = events.iter().map(|e| e.session_id.as_str()).collect();
+    session_ids.sort_unstable();
+    session_ids.dedup();
+    let sessions: Vec<SessionRow> = visitor_sessions::table
+        .filter(visitor_sessions::visitor_id.eq_any(&visitor_ids))
+        .filter(visitor_sessions::session_id.eq_any(&session_ids))
+        .load(conn)?;
+    let totals: Vec<VisitorRow> = visitors::table
+        .filter(visitors::visitor_id.eq_any(&visitor_ids))
+        .load(conn)?;
+    Ok(Touched {
+        sessions: sessions
+            .into_iter()
+            .map(|s| {
+                (
+                    (s.visitor_id.clone(), s.session_id.clone()),
+                    session_state(s),
+                )
+            })
+            .collect(),
+        visitors: totals
+            .into_iter()
+            .map(|v| (v.visitor_id.clone(), visitor_totals(v)))
+            .collect(),
+    })
+}
+
+fn session_state(s: SessionRow) -> SessionState {
+    SessionState {
+        visitor_id: s.visitor_id,
+        session_id: s.session_id,
+        started_at: s.started_at,
+        last_seen_at: s.last_seen_at,
+        page_views: s.page_views,
+        seconds_on_site: s.seconds_on_site,
+        landing_url: s.landing_url,
+        referrer: s.referrer,
+        ip: s.ip,
+        user_agent: s.user_agent,
+        time_zone: s.time_zone,
+        stored: true,
+    }
+}
+
+fn visitor_totals(v: VisitorRow) -> VisitorTotals {
+    VisitorTotals {
+        visitor_id: v.visitor_id,
+        sessions: v.sessions,
+        page_views: v.page_views,
+        seconds_on_site: v.seconds_on_site,
+        time_zone: v.time_zone,
+        first_seen_at: v.first_seen_at,
+        last_seen_at: v.last_seen_at,
+        stored: true,
+    }
+}
+
+fn write_visitors(
+    conn: &mut AnyConnection,
+    totals: impl Iterator<Item = VisitorTotals>,
+) -> Result<(), DbError> {
+    use visitors::dsl as v;
+    let mut rows: Vec<VisitorRow> = totals
+        .map(|t| VisitorRow {
+            visitor_id: t.visitor_id,
+            sessions: t.sessions,
+            page_views: t.page_views,
+            seconds_on_site: t.seconds_on_site,
+            time_zone: t.time_zone,
+            first_seen_at: t.first_seen_at,
+            last_seen_at: t.last_seen_at,
+        })
+        .collect();
+    // In key order, so two writers' transactions take their row locks in the same order.
+    rows.sort_unstable_by(|a, b| a.visitor_id.cmp(&b.visitor_id));
+    upsert_rows!(
+        conn,
+        v::visitors,
+        rows,
+        v::visitor_id,
+        (
+            v::sessions.eq(excluded(v::sessions)),
+            v::page_views.eq(excluded(v::page_views)),
+            v::seconds_on_site.eq(excluded(v::seconds_on_site)),
+            v::time_zone.eq(excluded(v::time_zone)),
+            v::first_seen_at.eq(excluded(v::first_seen_at)),
+            v::last_seen_at.eq(excluded(v::last_seen_at)),
+        )
+    )
+}
+
+fn write_sessions(
+    conn: &mut AnyConnection,
+    sessions: impl Iterator<Item = SessionState>,
+) -> Result<(), DbError> {
+    use visitor_sessions::dsl as s;
+    let mut rows: Vec<SessionRow> = sessions
+        .map(|st| SessionRow {
+            visitor_id: st.visitor_id,
+            session_id: st.session_id,
+            started_at: st.started_at,
+            last_seen_at: st.last_seen_at,
+            page_views: st.page_views,
+            seconds_on_site: st.seconds_on_site,
+            landing_url: st.landing_url,
+            referrer: st.referrer,
+            ip: st.ip,
+            user_agent: st.user_agent,
+            time_zone: st.time_zone,
+        })
+        .collect();
+    rows.sort_unstable_by(|a, b| {
+        (&a.visitor_id, &a.session_id).cmp(&(&b.visitor_id, &b.session_id))
+    });
+    upsert_rows!(
+        conn,
+        s::visitor_sessions,
+        rows,
+        (s::visitor_id, s::session_id),
+        (
+            s::started_at.eq(excluded(s::started_at)),
+            s::last_seen_at.eq(excluded(s::last_seen_at)),
+            s::page_views.eq(excluded(s::page_views)),
+            s::seconds_on_site.eq(excluded(s::seconds_on_site)),
+            s::time_zone.eq(excluded(s::time_zone)),
+        )
+    )
+}
+
+fn write_page_views(conn: &mut AnyConnection, views: Vec<PageView>) -> Result<(), DbError> {
+    let rows: Vec<PageViewRow> = views
+        .into_iter()
+        .map(|p| PageViewRow {
+            visitor_id: p.visitor_id,
+            session_id: p.session_id,
+            url: p.url,
+            title: p.title,
+            referrer: p.referrer,
+            viewed_at: p.viewed_at,
+        })
+        .collect();
+    match &mut *conn {
+        AnyConnection::Postgresql(c) => {
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                diesel::insert_into(page_views::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+        }
+        AnyConnection::Sqlite(c) => {
+            for row in &rows {
+                diesel::insert_into(page_views::table)
+                    .values(row)
+                    .execute(c)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The tracked totals of these visitors (those tracking has seen), by visitor id.
+pub fn activity_of(
+    conn: &mut AnyConnection,
+    visitor_ids: &[String],
+) -> Result<HashMap<String, VisitorActivity>, DbError> {
+    if visitor_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<VisitorRow> = visitors::table
+        .filter(visitors::visitor_id.eq_any(visitor_ids))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|v| {
+            let activity = VisitorActivity {
+                sessions: v.sessions,
+                page_views: v.page_views,
+                seconds_on_site: v.seconds_on_site,
+                time_zone: v.time_zone,
+            };
+            (v.visitor_id, activity)
+        })
+        .collect())
+}
+
+/// Deletes up to `limit` page views and sessions last seen before `before`; returns how many rows
+/// went (the visitors' totals stay).
+pub fn prune_tracking(
+    conn: &mut AnyConnection,
+    before: NaiveDateTime,
+    limit: i64,
+) -> Result<usize, DbError> {
+    write_transaction(conn, |conn| {
+        let old_views = page_views::table
+            .select(page_views::id)
+            .filter(page_views::viewed_at.lt(before))
+            .order(page_views::viewed_at.asc())
+            .limit(limit)
+            .load::<i64>(conn)?;
+        let views = diesel::delete(page_views::table.filter(page_views::id.eq_any(&old_views)))
+            .execute(conn)?;
+        let old_sessions: Vec<(String, String)> = visitor_sessions::table
+            .select((visitor_sessions::visitor_id, visitor_sessions::session_id))
+            .filter(visitor_sessions::last_seen_at.lt(before))
+            .order(visitor_sessions::last_seen_at.asc())
+            .limit(limit)
+            .load(conn)?;
+        let mut sessions = 0;
+        for (visitor, session) in &old_sessions {
+            sessions += diesel::delete(
+                visitor_sessions::table
+                    .filter(visitor_sessions::visitor_id.eq(visitor))
+                    .filter(visitor_sessions::session_id.eq(session)),
+            )
+            .execute(conn)?;
+        }
+        Ok(views + sessions)
+    })
+}
