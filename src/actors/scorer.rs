@@ -4,7 +4,7 @@
 //! caller puts the batch back in the inbox for a later attempt.
 
 use super::health::{run_guarded, ActorCrash, ActorStats};
-use crate::scoring::{signals, SubmissionSignals};
+use crate::scoring::{signals_of, SubmissionSignals};
 use crate::sources::submission::Submission;
 use crate::tracking::VisitorActivities;
 use actix::prelude::*;
@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 pub struct Scorer {
     pub stats: Arc<ActorStats>,
+    /// `VPN_RANGES`: hosting and VPN networks.
+    pub vpn_ranges: Arc<Vec<ipnet::IpNet>>,
 }
 
 impl Actor for Scorer {
@@ -40,11 +42,7 @@ impl Handler<ScoreBatch> for Scorer {
                 .iter()
                 .map(|s| SubmissionSignals {
                     activity: s.visitor_id.as_ref().and_then(|v| msg.1.get(v)).cloned(),
-                    ..signals(
-                        s.time_to_submit,
-                        s.email_key.as_deref(),
-                        s.user_agent.as_deref(),
-                    )
+                    ..signals_of(s, &self.vpn_ranges)
                 })
                 .collect::<Vec<_>>()
         });

@@ -171,6 +171,7 @@ async fn start_actors(
     // Registered in the order /healthz lists them.
     let scorer = Scorer {
         stats: registry.register("Scorer"),
+        vpn_ranges: Arc::new(config.vpn_ranges.clone()),
     };
     let resolver = IdentityResolver {
         db: db.clone(),

@@ -181,9 +181,12 @@ pub struct Config {
     pub facebook_backfill_minutes: f64,
     #[serde(
         default = "values::default_trusted_proxies",
-        deserialize_with = "values::trusted_proxies"
+        deserialize_with = "values::networks"
     )]
     pub trusted_proxies: Vec<IpNet>,
+    /// Hosting and VPN networks: a lead from one of them is `vpn_suspected`.
+    #[serde(default, deserialize_with = "values::networks")]
+    pub vpn_ranges: Vec<IpNet>,
     #[serde(default)]
     pub redirect: RedirectConfig,
     // The CRM actions' notifications: SMTP, FCM, Twilio (each off while its settings are unset).

@@ -388,7 +388,8 @@ pub fn default_trusted_proxies() -> Vec<IpNet> {
         .collect()
 }
 
-pub fn trusted_proxies<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+/// A list of IPs and CIDRs (`TRUSTED_PROXIES`, `VPN_RANGES`).
+pub fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
     list(d)?
         .iter()
         .map(|item| {

@@ -308,11 +308,7 @@ fn spool_record(
     // The rare path parses the stored body again, so the common one need not keep a copy.
     let fields: Map<String, Value> = serde_json::from_str(&row.body).unwrap_or_default();
     let submission = website_submission(&row.public_id, &row.account_id, &fields, meta);
-    let signals = scoring::signals(
-        submission.time_to_submit,
-        submission.email_key.as_deref(),
-        submission.user_agent.as_deref(),
-    );
+    let signals = scoring::signals_of(&submission, &state.config.vpn_ranges);
     // The pipeline's rule, for a new lead: whether it repeats one cannot be known now.
     let settings = &state.pipeline;
     let decided = forwarding(

@@ -9,6 +9,7 @@ use crate::jobs::JobKind;
 use crate::sources::submission::project_key;
 use crate::store::leads::{self, LeadFilter};
 use crate::store::models::{parse_json_or, Lead, LeadSubmission};
+use crate::store::tracking::{sessions_of_visitors, TrackedSession};
 use crate::store::{accounts, models::rfc3339};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -81,13 +82,20 @@ pub async fn list_leads(
 
 pub async fn lead_detail(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
     let id = id.into_inner();
-    let (lead, submissions, deliveries) = state
+    let (lead, submissions, deliveries, sessions) = state
         .db
         .read(move |c| {
             let lead = leads::find_lead(c, &id)?;
             let submissions = leads::lead_submissions_of(c, lead.id)?;
             let deliveries = crate::store::jobs::jobs_of_lead(c, CrmWebhook::NAME, lead.id)?;
-            Ok((lead, submissions, deliveries))
+            let mut visitors: Vec<String> = submissions
+                .iter()
+                .filter_map(|s| s.visitor_id.clone())
+                .collect();
+            visitors.sort_unstable();
+            visitors.dedup();
+            let sessions = sessions_of_visitors(c, &visitors)?;
+            Ok((lead, submissions, deliveries, sessions))
         })
         .await
         .map_err(not_found("lead"))?;
@@ -98,6 +106,7 @@ pub async fn lead_detail(_: Admin, state: web::Data<AppState>, id: web::Path<Str
                    "lead_source": s.lead_source, "is_duplicate": s.is_duplicate, "forwarded": s.forwarded})
         })
         .chain(deliveries.iter().map(super::deliveries::delivery_event))
+        .chain(sessions.iter().map(session_event))
         .collect();
     timeline.sort_by(|a, b| a["at"].as_str().cmp(&b["at"].as_str()));
     Ok(HttpResponse::Ok().json(json!({
@@ -105,6 +114,29 @@ pub async fn lead_detail(_: Admin, state: web::Data<AppState>, id: web::Path<Str
         "submissions": submissions.iter().map(submission_json).collect::<Vec<_>>(),
         "timeline": timeline,
     })))
+}
+
+/// A tracked session on a lead's timeline, with its pages and the time spent on each (until the
+/// next page, or the session's last sign of life for the last one).
+fn session_event(tracked: &TrackedSession) -> Value {
+    let s = &tracked.session;
+    let pages: Vec<Value> = tracked
+        .pages
+        .iter()
+        .enumerate()
+        .map(|(i, (at, url, title))| {
+            let until = tracked
+                .pages
+                .get(i + 1)
+                .map_or(s.last_seen_at, |next| next.0);
+            json!({"at": rfc3339(at), "url": url, "title": title,
+                   "seconds_on_page": (until - *at).num_seconds().max(0)})
+        })
+        .collect();
+    json!({"at": rfc3339(&s.started_at), "type": "session", "visitor_id": s.visitor_id,
+           "session_id": s.session_id, "ended_at": rfc3339(&s.last_seen_at),
+           "seconds_on_site": s.seconds_on_site, "page_views": s.page_views,
+           "landing_url": s.landing_url, "referrer": s.referrer, "pages": pages})
 }
 
 #[derive(Deserialize)]

@@ -172,7 +172,7 @@ fn submission_as_lead(sub: &Submission, ctx: &LeadContext<'_>) -> ForwardedLead 
             .clone()
             .or_else(|| from_prev(|p| p.visitor_id.clone())),
         session_id: sub.session_id.clone(),
-        vpn_suspected: None,
+        vpn_suspected: ctx.suspicion.vpn_suspected,
         related_projects: ctx.related_projects.clone(),
         refered_by: sub.refered_by.clone(),
         searched_keyword: sub.searched_keyword.clone(),

@@ -1,34 +1,26 @@
-//! Engagement and suspicion, from a submission and what is known of the visitor.
+//! Suspicion, from a submission and what is known of the visitor; engagement in `engagement.rs`.
 //!
 //! Failure policy: pure functions of their input; what cannot be scored scores 0, never fails.
+//! Each signal adds its own stable reason (a machine-readable string) and weight; the weights
+//! are in the README.
 
+mod engagement;
+#[cfg(test)]
+mod tests;
+
+use crate::sources::submission::Submission;
+use crate::tracking::VisitorActivity;
+use chrono::{DateTime, Offset, TimeZone, Utc};
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::sync::LazyLock;
 
-const DISPOSABLE_DOMAINS: &[&str] = &[
-    "mailinator.com",
-    "guerrillamail.com",
-    "guerrillamail.net",
-    "10minutemail.com",
-    "tempmail.com",
-    "temp-mail.org",
-    "yopmail.com",
-    "trashmail.com",
-    "sharklasers.com",
-    "getnada.com",
-    "dispostable.com",
-    "maildrop.cc",
-    "throwawaymail.com",
-    "fakeinbox.com",
-    "mailnesia.com",
-    "mintemail.com",
-    "spamgourmet.com",
-    "tempr.email",
-    "discard.email",
-    "mohmal.com",
-    "emailondeck.com",
-    "mytemp.email",
-    "tempmailo.com",
-];
+pub use engagement::{engagement, engagement_of, Engagement};
+
+/// mailchecker's list of disposable-mail domains (~55,000, kept up to date upstream), as a set.
+static DISPOSABLE_DOMAINS: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| mailchecker::blacklist().into_iter().collect());
 
 const BOT_AGENT_MARKERS: &[&str] = &[
     "bot",
@@ -47,26 +39,64 @@ const BOT_AGENT_MARKERS: &[&str] = &[
     "libwww-perl",
 ];
 
-/// What a single submission says about itself.
+/// Top-level domains a spammer's link in a name field usually ends in.
+const LINK_ENDINGS: &[&str] = &[
+    "com", "net", "org", "info", "biz", "ru", "cn", "xyz", "top", "io", "co", "online", "site",
+    "click", "link", "shop", "live",
+];
+
+/// What a single submission says about itself, and what tracking knows of its visitor.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SubmissionSignals {
     pub time_to_submit: Option<f64>,
     pub disposable_email: bool,
     pub bot_user_agent: bool,
+    /// A phone was given and is not a valid number for its country.
+    pub invalid_phone: bool,
+    /// The name holds a link or markup.
+    pub markup_in_name: bool,
+    /// The honeypot was filled (stored only while `BOT_LEAD_DETECTION` is off).
+    pub honeypot_filled: bool,
+    /// The tracker's session id came without the form's render time it always sets.
+    pub form_time_missing: bool,
+    /// ISO country of the phone number, and of the client address (`CF-IPCountry`).
+    pub phone_country: Option<String>,
+    pub ip_country: Option<String>,
+    /// The client address's time zone (`CF-Timezone`).
+    pub ip_time_zone: Option<String>,
+    /// Whether the address is in `VPN_RANGES`; `None` without ranges or an address.
+    pub address_in_vpn_ranges: Option<bool>,
+    pub submitted_at: Option<DateTime<Utc>>,
     /// The visitor's tracked sessions, pages and time (none when tracking has not seen them).
-    #[serde(default)]
-    pub activity: Option<crate::tracking::VisitorActivity>,
+    pub activity: Option<VisitorActivity>,
 }
 
-pub fn signals(
-    time_to_submit: Option<f64>,
-    email_key: Option<&str>,
-    user_agent: Option<&str>,
-) -> SubmissionSignals {
+/// The signals of a submission; `vpn_ranges` are the operator's hosting and VPN networks.
+pub fn signals_of(sub: &Submission, vpn_ranges: &[IpNet]) -> SubmissionSignals {
+    let address: Option<std::net::IpAddr> = sub.ip.as_deref().and_then(|ip| ip.parse().ok());
+    let text = |key: &str| sub.payload.get(key).and_then(|v| v.as_str()).map(str::trim);
     SubmissionSignals {
-        time_to_submit,
-        disposable_email: email_key.is_some_and(is_disposable_email),
-        bot_user_agent: user_agent.is_some_and(is_bot_user_agent),
+        time_to_submit: sub.time_to_submit,
+        disposable_email: sub.email_key.as_deref().is_some_and(is_disposable_email),
+        bot_user_agent: sub.user_agent.as_deref().is_some_and(is_bot_user_agent),
+        invalid_phone: sub.phone.is_none()
+            && sub
+                .phone_raw
+                .as_deref()
+                .is_some_and(|p| !p.trim().is_empty()),
+        markup_in_name: sub.name.as_deref().is_some_and(has_link_or_markup),
+        honeypot_filled: text("__pg_hp").is_some_and(|v| !v.is_empty()),
+        form_time_missing: sub.lead_source == "website"
+            && sub.session_id.is_some()
+            && sub.time_to_submit.is_none(),
+        phone_country: sub.phone.as_ref().and_then(|p| phone_country(&p.e164)),
+        ip_country: sub.geo.country.as_deref().map(str::to_ascii_uppercase),
+        ip_time_zone: sub.geo.timezone.clone(),
+        address_in_vpn_ranges: match (address, vpn_ranges.is_empty()) {
+            (Some(ip), false) => Some(vpn_ranges.iter().any(|net| net.contains(&ip))),
+            _ => None,
+        },
+        submitted_at: Some(sub.submitted_at),
         activity: None,
     }
 }
@@ -77,9 +107,17 @@ pub fn is_disposable_email(email: &str) -> bool {
         .next()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    DISPOSABLE_DOMAINS
-        .iter()
-        .any(|d| domain == *d || domain.ends_with(&format!(".{d}")))
+    // The domain and each parent: `x.mailinator.com` is mailinator's too.
+    let mut rest = domain.as_str();
+    loop {
+        if DISPOSABLE_DOMAINS.contains(rest) {
+            return true;
+        }
+        match rest.split_once('.') {
+            Some((_, parent)) if parent.contains('.') => rest = parent,
+            _ => return false,
+        }
+    }
 }
 
 pub fn is_bot_user_agent(user_agent: &str) -> bool {
@@ -87,10 +125,65 @@ pub fn is_bot_user_agent(user_agent: &str) -> bool {
     BOT_AGENT_MARKERS.iter().any(|m| ua.contains(m))
 }
 
+/// A link (`http://`, `www.`, `name.com`) or markup (`<`, `>`) where a person's name belongs.
+pub fn has_link_or_markup(name: &str) -> bool {
+    let lower = name.to_lowercase();
+    if lower.contains("://") || lower.contains("www.") || lower.contains(['<', '>']) {
+        return true;
+    }
+    lower
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '/')
+        .filter_map(|word| word.rsplit_once('.'))
+        .any(|(host, tld)| !host.is_empty() && LINK_ENDINGS.contains(&tld))
+}
+
+/// The ISO country of an E.164 number (`+14165550123` is `CA`).
+fn phone_country(e164: &str) -> Option<String> {
+    let number = phonenumber::parse(None, e164).ok()?;
+    let id = number.country().id()?;
+    Some(id.as_ref().to_string())
+}
+
+/// Whether the visitor is likely behind a VPN or hosting address: their browser's time zone (from
+/// the tracker) keeps another UTC offset than their address's (`CF-Timezone`) at the time of the
+/// submission, or the address is in `VPN_RANGES`. `None` when neither can be told.
+pub fn vpn_suspected(signals: &SubmissionSignals) -> Option<bool> {
+    let browser = signals
+        .activity
+        .as_ref()
+        .and_then(|a| a.time_zone.as_deref());
+    let offsets_differ = match (browser, signals.ip_time_zone.as_deref()) {
+        (Some(browser), Some(address)) => {
+            let at = signals.submitted_at.unwrap_or_else(Utc::now);
+            match (utc_offset(browser, at), utc_offset(address, at)) {
+                (Some(a), Some(b)) => Some(a != b),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    match (offsets_differ, signals.address_in_vpn_ranges) {
+        (Some(true), _) | (_, Some(true)) => Some(true),
+        (None, None) => None,
+        _ => Some(false),
+    }
+}
+
+/// A time zone's offset from UTC, in seconds, at `at`.
+fn utc_offset(name: &str, at: DateTime<Utc>) -> Option<i32> {
+    let tz: chrono_tz::Tz = name.parse().ok()?;
+    Some(
+        tz.offset_from_utc_datetime(&at.naive_utc())
+            .fix()
+            .local_minus_utc(),
+    )
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Suspicion {
     pub score: u32,
     pub reasons: Vec<String>,
+    pub vpn_suspected: Option<bool>,
 }
 
 /// Submissions in the last hour from this visitor (or IP) above which a form is being hammered.
@@ -98,116 +191,48 @@ pub const FORM_SUBMIT_BURST: i64 = 5;
 
 /// Each signal adds its own reason and weight; the score is capped at 100.
 pub fn suspicion(signals: &SubmissionSignals, form_submit_count: i64) -> Suspicion {
-    let mut score = 0u32;
-    let mut reasons = Vec::new();
-    let mut add = |weight: u32, reason: &str| {
-        score += weight;
-        reasons.push(reason.to_string());
+    let vpn = vpn_suspected(signals);
+    let countries_differ = match (&signals.phone_country, &signals.ip_country) {
+        (Some(phone), Some(ip)) => phone != ip && ip != "XX" && ip != "T1",
+        _ => false,
     };
-    if signals.time_to_submit.is_some_and(|t| t < 3.0) {
-        add(40, "time_to_submit_under_3s");
-    }
-    if signals.disposable_email {
-        add(30, "disposable_email_domain");
-    }
-    if signals.bot_user_agent {
-        add(50, "bot_user_agent");
-    }
-    if form_submit_count > FORM_SUBMIT_BURST {
-        add(20, "many_form_submits_in_an_hour");
-    }
+    let rules: [(bool, u32, &str); 10] = [
+        (signals.bot_user_agent, 50, "bot_user_agent"),
+        (signals.honeypot_filled, 50, "honeypot_filled"),
+        (
+            signals.time_to_submit.is_some_and(|t| t < 3.0),
+            40,
+            "time_to_submit_under_3s",
+        ),
+        (signals.disposable_email, 30, "disposable_email_domain"),
+        (signals.markup_in_name, 30, "url_or_markup_in_name"),
+        (
+            form_submit_count > FORM_SUBMIT_BURST,
+            20,
+            "many_form_submits_in_an_hour",
+        ),
+        (signals.invalid_phone, 20, "invalid_phone"),
+        (signals.form_time_missing, 15, "form_time_missing"),
+        (
+            countries_differ,
+            15,
+            "phone_country_differs_from_ip_country",
+        ),
+        (vpn == Some(true), 15, "vpn_suspected"),
+    ];
+    let fired: Vec<(u32, &str)> = rules
+        .iter()
+        .filter(|(fires, _, _)| *fires)
+        .map(|(_, weight, reason)| (*weight, *reason))
+        .collect();
     Suspicion {
-        score: score.min(100),
-        reasons,
+        score: fired.iter().map(|(w, _)| w).sum::<u32>().min(100),
+        reasons: fired.iter().map(|(_, r)| r.to_string()).collect(),
+        vpn_suspected: vpn,
     }
 }
 
 /// A bot lead is stored but never forwarded; only an unmistakable bot signature makes one.
 pub fn is_bot_lead(detection_enabled: bool, signals: &SubmissionSignals) -> bool {
     detection_enabled && signals.bot_user_agent
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Engagement {
-    pub score: u32,
-    pub label: &'static str,
-    pub session_duration_seconds: i64,
-    pub pages_visited: i64,
-    pub return_visits: i64,
-}
-
-/// Engagement from what tracking knows of the visitor (all zero when it knows nothing): time and
-/// pages over all sessions, and the sessions before the one they submit in.
-pub fn engagement_of(activity: Option<&crate::tracking::VisitorActivity>) -> Engagement {
-    match activity {
-        None => engagement(0, 0, 0),
-        Some(a) => engagement(a.seconds_on_site, a.page_views, (a.sessions - 1).max(0)),
-    }
-}
-
-/// Engagement from the visitor's tracked sessions: up to 40 points for time on the site (full at
-/// 10 minutes), 6 a page up to 36 (6 pages), 8 a return visit up to 24 (3 returns); `cold` up to
-/// 32, `warm` up to 65, `hot` above.
-pub fn engagement(
-    session_duration_seconds: i64,
-    pages_visited: i64,
-    return_visits: i64,
-) -> Engagement {
-    let time_points = (session_duration_seconds as f64 / 600.0 * 40.0).min(40.0);
-    let page_points = (pages_visited as f64 * 6.0).min(36.0);
-    let return_points = (return_visits as f64 * 8.0).min(24.0);
-    let score = (time_points + page_points + return_points)
-        .round()
-        .clamp(0.0, 100.0) as u32;
-    let label = match score {
-        0..=32 => "cold",
-        33..=65 => "warm",
-        _ => "hot",
-    };
-    Engagement {
-        score,
-        label,
-        session_duration_seconds,
-        pages_visited,
-        return_visits,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_signal_adds_a_reason() {
-        let s = signals(Some(1.2), Some("x@mailinator.com"), Some("Mozilla/5.0"));
-        let out = suspicion(&s, 1);
-        assert_eq!(
-            out.reasons,
-            vec!["time_to_submit_under_3s", "disposable_email_domain"]
-        );
-        assert_eq!(out.score, 70);
-        assert_eq!(
-            suspicion(&SubmissionSignals::default(), 1),
-            Suspicion {
-                score: 0,
-                reasons: vec![]
-            }
-        );
-    }
-
-    #[test]
-    fn score_is_capped() {
-        let s = signals(Some(0.1), Some("x@sub.yopmail.com"), Some("Googlebot/2.1"));
-        assert_eq!(suspicion(&s, 50).score, 100);
-        assert!(is_bot_lead(true, &s));
-        assert!(!is_bot_lead(false, &s));
-    }
-
-    #[test]
-    fn engagement_labels() {
-        assert_eq!(engagement(0, 0, 0).label, "cold");
-        assert_eq!(engagement(300, 3, 1).label, "warm");
-        assert_eq!(engagement(1200, 10, 5).label, "hot");
-        assert!(engagement(100_000, 1000, 1000).score <= 100);
-    }
 }

@@ -45,7 +45,7 @@ struct SessionRow {
 
 #[derive(Insertable)]
 #[diesel(table_name = page_views)]
-struct PageViewRow {
+struct NewPageViewRow {
     visitor_id: String,
     session_id: String,
     url: String,
@@ -229,9 +229,9 @@ fn write_sessions(
 }
 
 fn write_page_views(conn: &mut AnyConnection, views: Vec<PageView>) -> Result<(), DbError> {
-    let rows: Vec<PageViewRow> = views
+    let rows: Vec<NewPageViewRow> = views
         .into_iter()
-        .map(|p| PageViewRow {
+        .map(|p| NewPageViewRow {
             visitor_id: p.visitor_id,
             session_id: p.session_id,
             url: p.url,
@@ -317,4 +317,64 @@ pub fn prune_tracking(
         }
         Ok(views + sessions)
     })
+}
+
+/// Sessions of a lead's visitors shown on its timeline (the latest), and pages per session.
+pub const TIMELINE_SESSIONS: i64 = 50;
+const TIMELINE_PAGES: i64 = 1_000;
+
+/// A tracked session with its pages, for a lead's timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackedSession {
+    pub session: SessionState,
+    /// (viewed at, url, title), in time order.
+    pub pages: Vec<(NaiveDateTime, String, Option<String>)>,
+}
+
+/// The latest sessions of these visitors, each with its pages (bounded: a visitor with years of
+/// history costs what one with a day does).
+pub fn sessions_of_visitors(
+    conn: &mut AnyConnection,
+    visitor_ids: &[String],
+) -> Result<Vec<TrackedSession>, DbError> {
+    if visitor_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sessions: Vec<SessionRow> = visitor_sessions::table
+        .filter(visitor_sessions::visitor_id.eq_any(visitor_ids))
+        .order(visitor_sessions::started_at.desc())
+        .limit(TIMELINE_SESSIONS)
+        .load(conn)?;
+    let oldest = sessions.iter().map(|s| s.started_at).min();
+    let Some(oldest) = oldest else {
+        return Ok(Vec::new());
+    };
+    let mut pages: Vec<(String, String, NaiveDateTime, String, Option<String>)> = page_views::table
+        .filter(page_views::visitor_id.eq_any(visitor_ids))
+        .filter(page_views::viewed_at.ge(oldest))
+        .order(page_views::viewed_at.desc())
+        .limit(TIMELINE_PAGES)
+        .select((
+            page_views::visitor_id,
+            page_views::session_id,
+            page_views::viewed_at,
+            page_views::url,
+            page_views::title,
+        ))
+        .load(conn)?;
+    pages.reverse();
+    Ok(sessions
+        .into_iter()
+        .map(|s| {
+            let of_session = pages
+                .iter()
+                .filter(|p| p.0 == s.visitor_id && p.1 == s.session_id)
+                .map(|p| (p.2, p.3.clone(), p.4.clone()))
+                .collect();
+            TrackedSession {
+                session: session_state(s),
+                pages: of_session,
+            }
+        })
+        .collect())
 }

@@ -79,6 +79,30 @@ fn tracked_visits_count_for_a_lead_submitted_after_them() {
             format!("{SITE}/page-{second}")
         ]
     );
+    // The lead's timeline: both sessions with their pages, then the submission, in time order.
+    let detail = d.lead_detail(payload["lead_public_id"].as_str().unwrap());
+    let timeline = detail["timeline"].as_array().unwrap().clone();
+    let kinds: Vec<&str> = timeline
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &kinds[..3],
+        &["session", "session", "submission"],
+        "{timeline:?}"
+    );
+    let first_session = &timeline[0];
+    assert_eq!(first_session["session_id"], "s-1");
+    assert_eq!(first_session["seconds_on_site"], 90);
+    let pages = first_session["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 2);
+    assert_eq!(pages[0]["url"], format!("{SITE}/page-{first}"));
+    assert_eq!(pages[0]["seconds_on_page"], 90, "until the next page");
+    assert_eq!(
+        pages[1]["seconds_on_page"], 0,
+        "the session's last sign of life"
+    );
+    assert_eq!(timeline[1]["pages"][0]["seconds_on_page"], 60);
     // A lead of a visitor tracking never saw scores zero.
     let unseen = json!({"name": "Ravi", "email": "ravi@example.com", "project": "Skyline",
                         "visitor_id": "never-tracked"});
@@ -226,4 +250,109 @@ fn the_tracker_is_small_and_cached() {
     let again = d.request("GET", "/t.js", &[("If-None-Match", &etag)], None);
     assert_eq!(again.status, 304);
     assert!(again.body.is_empty());
+}
+
+#[test]
+fn suspicion_signals_reach_the_forwarded_payload() {
+    let db = TestDb::new();
+    let receiver = Receiver::start(Behavior::Status(200));
+    let d = production(
+        &db,
+        &receiver,
+        &[
+            ("REDIRECT_ALLOWED_HOSTS", "forms.example.com"),
+            ("VPN_RANGES", "198.51.100.0/24"),
+        ],
+    );
+    let mut visit = event("visitor-vpn", "s-1", "pageview", now_ms() - 60_000);
+    visit["tz"] = "America/New_York".into();
+    assert_eq!(track(&d, &visit).status, 204);
+    // The browser says New York; the address (through the trusted proxy) says India.
+    let lead = json!({"name": "Win a prize www.prize.example", "email": "x@mailinator.com",
+                      "phone": "+1 416 555 0123", "project": "Skyline",
+                      "visitor_id": "visitor-vpn", "session_id": "s-1",
+                      "__pg_ts": now_ms() - 1_000});
+    let answer = d.post_lead_with(
+        &lead,
+        &[
+            ("CF-IPCountry", "IN"),
+            ("CF-Timezone", "Asia/Kolkata"),
+            ("X-Forwarded-For", "203.0.113.50"),
+        ],
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let payload = receiver.wait_for(1, Duration::from_secs(20))[0].json();
+    assert_eq!(payload["vpn_suspected"], true, "{payload}");
+    assert_eq!(
+        payload["suspicion_reasons"],
+        json!([
+            "time_to_submit_under_3s",
+            "disposable_email_domain",
+            "url_or_markup_in_name",
+            "phone_country_differs_from_ip_country",
+            "vpn_suspected",
+        ])
+    );
+    assert_eq!(payload["suspicion_score"], 100);
+    // From an address in VPN_RANGES, with no tracked time zone.
+    let from_range = json!({"name": "Ravi", "email": "ravi@example.com", "project": "Skyline"});
+    let answer = d.post_lead_with(&from_range, &[("X-Forwarded-For", "198.51.100.7")]);
+    assert_eq!(answer.status, 200);
+    let payload = receiver.wait_for(2, Duration::from_secs(20))[1].json();
+    assert_eq!(payload["vpn_suspected"], true, "{payload}");
+    assert_eq!(payload["suspicion_reasons"], json!(["vpn_suspected"]));
+}
+
+#[test]
+fn related_projects_come_from_the_visitor_the_email_or_the_phone_of_the_same_account() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db, &[]);
+    let other = d.admin("POST", "/admin/accounts", Some(&json!({"name": "Other"})));
+    let other_account = other.json()["id"].as_str().unwrap().to_string();
+    let post = |path: &str, body: Value| {
+        let answer = d.request(
+            "POST",
+            path,
+            &[
+                ("Content-Type", "application/json"),
+                ("Accept", "application/json"),
+            ],
+            Some(body.to_string().as_bytes()),
+        );
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        d.wait_processed();
+    };
+    post(
+        "/v1/leads",
+        json!({"name": "Asha", "email": "asha@one.example", "visitor_id": "v-asha", "project": "Alpha"}),
+    );
+    post(
+        "/v1/leads",
+        json!({"name": "Asha", "phone": "+91 98123 45678", "project": "Beta"}),
+    );
+    post(
+        "/v1/leads",
+        json!({"name": "Asha", "email": "asha@two.example", "project": "Gamma"}),
+    );
+    // Another account's lead of the same person is no business of this one.
+    let elsewhere = format!("/v1/leads?account={other_account}");
+    post(
+        &elsewhere,
+        json!({"name": "Asha", "email": "asha@two.example", "project": "Delta"}),
+    );
+    // Tracked as v-asha, with Beta's phone and Gamma's email, for a fourth project.
+    post(
+        "/v1/leads",
+        json!({"name": "Asha", "visitor_id": "v-asha", "phone": "+919812345678",
+                             "email": "asha@two.example", "project": "Epsilon"}),
+    );
+    let epsilon = d
+        .leads("")
+        .into_iter()
+        .find(|l| l["project_name"] == "Epsilon")
+        .unwrap();
+    assert_eq!(
+        epsilon["related_projects"],
+        json!(["Alpha", "Beta", "Gamma"])
+    );
 }
