@@ -21,5 +21,6 @@ mod outage;
 mod platforms;
 mod representatives;
 mod tracking;
+mod browser;
 mod upgrade;
 mod website;
