@@ -16,6 +16,8 @@
 
 #[path = "leadgate-bench/prefill.rs"]
 mod prefill;
+#[path = "leadgate-bench/tracking.rs"]
+mod tracking;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use clap::{Parser, Subcommand};
@@ -80,6 +82,10 @@ struct Args {
     /// `q=` searches with an empty database's, instead of the usual runs
     #[arg(long, value_name = "N")]
     prefill: Option<usize>,
+    /// Instead of the usual runs: `/v1/track` alone, then beside the lead burst (tracking
+    /// events/s, and the lead acks beside a burst without tracking).
+    #[arg(long)]
+    track: bool,
 
     #[command(subcommand)]
     command: Option<Internal>,
@@ -168,6 +174,9 @@ fn main() {
     let receiver = BenchReceiver::start();
     if let Some(leads) = args.prefill {
         return prefill_runs(&options, leads, &bodies, &receiver);
+    }
+    if args.track {
+        return tracking::track_runs(&options, &bodies, &receiver);
     }
     backlog_run(&options, &bodies, &receiver);
     delivery_runs(&options, &receiver);
@@ -511,14 +520,25 @@ fn email_of(body: &str) -> String {
         .unwrap_or_default()
 }
 
-/// `connections` tasks sending at `rate` requests/s in total; returns each email's ack time.
+/// `connections` tasks sending leads at `rate` requests/s in total; returns each email's ack time.
 fn paced_load(
     base: &str,
     connections: usize,
     rate: f64,
     bodies: &Arc<Vec<Request>>,
 ) -> Vec<(String, Instant)> {
-    let url = format!("{base}/v1/leads");
+    paced_load_to(base, "/v1/leads", connections, rate, bodies)
+}
+
+/// `connections` tasks posting `bodies` to `path` at `rate` requests/s in total.
+fn paced_load_to(
+    base: &str,
+    path: &str,
+    connections: usize,
+    rate: f64,
+    bodies: &Arc<Vec<Request>>,
+) -> Vec<(String, Instant)> {
+    let url = format!("{base}{path}");
     let bodies = bodies.clone();
     actix_web::rt::System::new().block_on(async move {
         let client = awc::Client::builder()
@@ -769,15 +789,20 @@ impl LoadResult {
     }
 }
 
-/// `connections` concurrent keep-alive connections, split over two generator threads.
+/// `connections` concurrent keep-alive connections posting leads, split over two threads.
 fn load(base: &str, connections: usize, bodies: &Arc<Vec<Request>>) -> LoadResult {
+    load_path(base, "/v1/leads", connections, bodies)
+}
+
+/// `connections` concurrent keep-alive connections posting `bodies` to `path`.
+fn load_path(base: &str, path: &str, connections: usize, bodies: &Arc<Vec<Request>>) -> LoadResult {
     let next = Arc::new(AtomicUsize::new(0));
     let threads = 2.min(connections);
     let started = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             let per_thread = connections / threads + usize::from(t < connections % threads);
-            let (url, bodies, next) = (format!("{base}/v1/leads"), bodies.clone(), next.clone());
+            let (url, bodies, next) = (format!("{base}{path}"), bodies.clone(), next.clone());
             std::thread::spawn(move || {
                 actix_web::rt::System::new().block_on(generate(url, per_thread, bodies, next))
             })

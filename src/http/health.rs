@@ -89,6 +89,7 @@ pub async fn admin_health(_: Admin, state: web::Data<AppState>) -> HttpResponse 
         "outbox": {"pending": backlog.outbox_pending, "dead": backlog.outbox_dead},
         "facebook": {"campaigns_with_broken_tokens": broken_tokens},
         "spool": {"pending": state.spool.pending(), "quarantined": state.spool.quarantined(), "bytes": state.spool.bytes()},
+        "tracking": state.tracking.figures(),
     }))
 }
 

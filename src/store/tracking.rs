@@ -27,7 +27,7 @@ struct VisitorRow {
     last_seen_at: NaiveDateTime,
 }
 
-#[derive(Insertable, Queryable)]
+#[derive(Insertable, Queryable, QueryableByName)]
 #[diesel(table_name = visitor_sessions)]
 struct SessionRow {
     visitor_id: String,
@@ -99,13 +99,7 @@ fn read_touched(conn: &mut AnyConnection, events: &[TrackEvent]) -> Result<Touch
     let mut visitor_ids: Vec<&str> = events.iter().map(|e| e.visitor_id.as_str()).collect();
     visitor_ids.sort_unstable();
     visitor_ids.dedup();
-    let mut session_ids: Vec<&str> = events.iter().map(|e| e.session_id.as_str()).collect();
-    session_ids.sort_unstable();
-    session_ids.dedup();
-    let sessions: Vec<SessionRow> = visitor_sessions::table
-        .filter(visitor_sessions::visitor_id.eq_any(&visitor_ids))
-        .filter(visitor_sessions::session_id.eq_any(&session_ids))
-        .load(conn)?;
+    let sessions = read_sessions(conn, events)?;
     let totals: Vec<VisitorRow> = visitors::table
         .filter(visitors::visitor_id.eq_any(&visitor_ids))
         .load(conn)?;
@@ -124,6 +118,46 @@ fn read_touched(conn: &mut AnyConnection, events: &[TrackEvent]) -> Result<Touch
             .map(|v| (v.visitor_id.clone(), visitor_totals(v)))
             .collect(),
     })
+}
+
+/// The batch's sessions by their keys: one statement on PostgreSQL (the key pairs as arrays), one
+/// cached lookup per key on SQLite (two `IN` lists there would probe every pairing of them).
+fn read_sessions(
+    conn: &mut AnyConnection,
+    events: &[TrackEvent],
+) -> Result<Vec<SessionRow>, DbError> {
+    let mut keys: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.visitor_id.as_str(), e.session_id.as_str()))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    match conn {
+        AnyConnection::Postgresql(c) => {
+            use diesel::sql_types::{Array, Text};
+            let (visitors, sessions): (Vec<&str>, Vec<&str>) = keys.into_iter().unzip();
+            Ok(diesel::sql_query(
+                "SELECT s.* FROM visitor_sessions s \
+                 JOIN unnest($1::text[], $2::text[]) AS k(visitor_id, session_id) \
+                 ON s.visitor_id = k.visitor_id AND s.session_id = k.session_id",
+            )
+            .bind::<Array<Text>, _>(visitors)
+            .bind::<Array<Text>, _>(sessions)
+            .load(c)?)
+        }
+        AnyConnection::Sqlite(c) => {
+            let mut rows = Vec::new();
+            for (visitor, session) in keys {
+                rows.extend(
+                    visitor_sessions::table
+                        .find((visitor, session))
+                        .first::<SessionRow>(c)
+                        .optional()?,
+                );
+            }
+            Ok(rows)
+        }
+    }
 }
 
 fn session_state(s: SessionRow) -> SessionState {

@@ -44,9 +44,9 @@ pub struct Tracking {
     wake: tokio::sync::Notify,
     by_visitor: DefaultKeyedRateLimiter<String>,
     by_address: DefaultKeyedRateLimiter<IpAddr>,
-    pub accepted: AtomicU64,
-    pub written: AtomicU64,
-    pub refused: AtomicU64,
+    accepted: AtomicU64,
+    written: AtomicU64,
+    refused: AtomicU64,
 }
 
 fn quota(per_second: u32, burst: u32) -> Quota {
@@ -101,8 +101,14 @@ impl Tracking {
         Ok(())
     }
 
-    pub fn waiting(&self) -> usize {
-        self.lock().len()
+    /// For `/admin/health`: events taken, waiting for their batch, written and refused since the start.
+    pub fn figures(&self) -> serde_json::Value {
+        serde_json::json!({
+            "accepted": self.accepted.load(Ordering::Relaxed),
+            "waiting": self.lock().len(),
+            "written": self.written.load(Ordering::Relaxed),
+            "refused": self.refused.load(Ordering::Relaxed),
+        })
     }
 
     /// Writes everything waiting now (and waits for a batch already being written); returns how

@@ -94,8 +94,13 @@ fn a_visitor_in_a_real_browser_becomes_a_tracked_lead() {
     let detail = d.lead_detail(lead["lead_public_id"].as_str().unwrap());
     let submission = &detail["submissions"][0]["payload_json"];
     let visitor = submission["visitor_id"].as_str().unwrap_or_default();
-    assert!(visitor.len() >= 32, "the tracker's visitor id: {submission}");
-    assert!(submission["session_id"].as_str().is_some_and(|s| s.len() >= 32));
+    assert!(
+        visitor.len() >= 32,
+        "the tracker's visitor id: {submission}"
+    );
+    assert!(submission["session_id"]
+        .as_str()
+        .is_some_and(|s| s.len() >= 32));
     assert_eq!(submission["__pg_hp"], "", "the honeypot is there and empty");
     let data = &detail["lead"];
     assert_eq!(data["visitor_id"], visitor);

@@ -6,6 +6,7 @@ mod proxy;
 mod receiver;
 
 mod admin;
+mod browser;
 mod cli;
 mod configuration;
 mod crm;
@@ -21,6 +22,5 @@ mod outage;
 mod platforms;
 mod representatives;
 mod tracking;
-mod browser;
 mod upgrade;
 mod website;

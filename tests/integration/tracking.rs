@@ -45,6 +45,20 @@ fn tracked_visits_count_for_a_lead_submitted_after_them() {
     for (session, kind, ts) in [
         ("s-1", "pageview", first),
         ("s-1", "heartbeat", first + 60_000),
+    ] {
+        assert_eq!(
+            track(&d, &event("visitor-42", session, kind, ts)).status,
+            204
+        );
+    }
+    // The rest in a later batch: the session goes on from what was stored.
+    d.wait_until("the first batch", || {
+        count(
+            &db,
+            "SELECT CAST(COUNT(*) AS TEXT) AS value FROM visitor_sessions",
+        ) == 1
+    });
+    for (session, kind, ts) in [
         ("s-1", "pageview", first + 90_000),
         ("s-2", "pageview", second),
         ("s-2", "leave", second + 60_000),
@@ -218,6 +232,11 @@ fn a_page_in_a_loop_is_cut_off_and_what_was_taken_is_stored() {
             "SELECT CAST(COUNT(*) AS TEXT) AS value FROM page_views",
         ) == expected
     });
+    let figures = &d.health()["tracking"];
+    assert_eq!(figures["written"], expected, "{figures}");
+    assert_eq!(figures["accepted"], expected);
+    assert_eq!(figures["waiting"], 0);
+    assert!(figures["refused"].as_i64().unwrap() >= limited as i64);
     let metrics = d.request("GET", "/metrics", &[], None).body;
     assert!(
         metrics.contains("leadgate_tracking_events_total{outcome=\"rate_limited\"}"),
@@ -355,4 +374,46 @@ fn related_projects_come_from_the_visitor_the_email_or_the_phone_of_the_same_acc
         epsilon["related_projects"],
         json!(["Alpha", "Beta", "Gamma"])
     );
+}
+
+#[test]
+fn old_sessions_and_page_views_are_pruned_and_the_totals_stay() {
+    let db = TestDb::new();
+    // 0.0001 days is 8.6 s: the prune runs every 4.3 s.
+    let d = Daemon::start(
+        &db,
+        &[
+            ("REDIRECT_ALLOWED_HOSTS", "forms.example.com"),
+            ("TRACKING_RETENTION_DAYS", "0.0001"),
+        ],
+    );
+    let day = 86_400_000;
+    assert_eq!(
+        track(&d, &event("v-old", "s-old", "pageview", now_ms() - day)).status,
+        204
+    );
+    assert_eq!(
+        track(&d, &event("v-old", "s-new", "pageview", now_ms())).status,
+        204
+    );
+    let views = || {
+        count(
+            &db,
+            "SELECT CAST(COUNT(*) AS TEXT) AS value FROM page_views",
+        )
+    };
+    d.wait_until("the events to be written", || views() == 2);
+    d.wait_until("the day-old page view to be pruned", || views() == 1);
+    assert_eq!(
+        db.query_strings("SELECT session_id AS value FROM visitor_sessions"),
+        vec!["s-new"]
+    );
+    assert_eq!(
+        db.query_strings(
+            "SELECT CAST(sessions AS TEXT) || ' ' || CAST(page_views AS TEXT) AS value FROM visitors"
+        ),
+        vec!["2 2"],
+        "the visitor's totals stay"
+    );
+    assert!(d.logged("tracking.purged rows=2"), "{}", d.logs());
 }
