@@ -24,6 +24,7 @@ use crate::store::inbox::{fail_inbox_attempt, mark_inbox_done};
 use crate::store::models::{InboxRow, NewJob};
 use crate::store::tracking::activity_of;
 use crate::store::write_transaction;
+use crate::tracking::buffer::PIPELINE_FLUSH_WAIT;
 use crate::tracking::{Tracking, VisitorActivities};
 use actix::prelude::*;
 use chrono::NaiveDateTime;
@@ -368,8 +369,14 @@ async fn visitor_activity(
     }
     visitors.sort_unstable();
     visitors.dedup();
-    if let Err(e) = tracking.flush(db).await {
-        log::warn!("tracking.write_failed error={e}");
+    match tokio::time::timeout(PIPELINE_FLUSH_WAIT, tracking.flush(db)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => log::warn!("tracking.write_failed error={e}"),
+        // A lead is not held up for tracking: scored with what is written by now.
+        Err(_) => log::warn!(
+            "tracking.flush_slow waited_ms={}",
+            PIPELINE_FLUSH_WAIT.as_millis()
+        ),
     }
     db.read(move |c| activity_of(c, &visitors))
         .await

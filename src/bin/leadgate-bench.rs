@@ -988,6 +988,22 @@ impl Server {
         }
     }
 
+    /// The process's CPU time so far (user and system), in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // The fields after the command name (which may hold spaces) are space-separated.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+        let ticks: f64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+            .sum();
+        // SAFETY: sysconf reads a constant of the system.
+        ticks / (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).max(1) as f64
+    }
+
     fn peak_rss_mib(&self) -> String {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()

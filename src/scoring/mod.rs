@@ -51,13 +51,15 @@ pub struct SubmissionSignals {
     pub time_to_submit: Option<f64>,
     pub disposable_email: bool,
     pub bot_user_agent: bool,
-    /// A phone was given and is not a valid number for its country.
+    /// A phone was given with its country known (an international prefix, a `country_code`, or
+    /// the address's country) and is not a valid number there.
     pub invalid_phone: bool,
     /// The name holds a link or markup.
     pub markup_in_name: bool,
     /// The honeypot was filled (stored only while `BOT_LEAD_DETECTION` is off).
     pub honeypot_filled: bool,
-    /// The tracker's session id came without the form's render time it always sets.
+    /// A website form's session id came without the render time the tracker sets beside it
+    /// (a rule only for visitors tracking has seen: a site may post its own session ids).
     pub form_time_missing: bool,
     /// ISO country of the phone number, and of the client address (`CF-IPCountry`).
     pub phone_country: Option<String>,
@@ -83,7 +85,7 @@ pub fn signals_of(sub: &Submission, vpn_ranges: &[IpNet]) -> SubmissionSignals {
             && sub
                 .phone_raw
                 .as_deref()
-                .is_some_and(|p| !p.trim().is_empty()),
+                .is_some_and(|raw| phone_checkable(raw, sub)),
         markup_in_name: sub.name.as_deref().is_some_and(has_link_or_markup),
         honeypot_filled: text("__pg_hp").is_some_and(|v| !v.is_empty()),
         form_time_missing: sub.lead_source == "website"
@@ -131,10 +133,23 @@ pub fn has_link_or_markup(name: &str) -> bool {
     if lower.contains("://") || lower.contains("www.") || lower.contains(['<', '>']) {
         return true;
     }
+    // An email typed into the name field is a slip, not a link.
     lower
         .split(|c: char| c.is_whitespace() || c == ',' || c == '/')
+        .filter(|word| !word.contains('@'))
         .filter_map(|word| word.rsplit_once('.'))
         .any(|(host, tld)| !host.is_empty() && LINK_ENDINGS.contains(&tld))
+}
+
+/// Whether a number's country can be told, so that not reading it means it is invalid there (a
+/// local number with no country anywhere is unknown, not invalid).
+fn phone_checkable(raw: &str, sub: &Submission) -> bool {
+    let raw = raw.trim();
+    !raw.is_empty()
+        && (raw.starts_with('+')
+            || raw.starts_with("00")
+            || sub.country_code.is_some()
+            || sub.geo.country.is_some())
 }
 
 /// The ISO country of an E.164 number (`+14165550123` is `CA`).
@@ -212,7 +227,11 @@ pub fn suspicion(signals: &SubmissionSignals, form_submit_count: i64) -> Suspici
             "many_form_submits_in_an_hour",
         ),
         (signals.invalid_phone, 20, "invalid_phone"),
-        (signals.form_time_missing, 15, "form_time_missing"),
+        (
+            signals.form_time_missing && signals.activity.is_some(),
+            15,
+            "form_time_missing",
+        ),
         (
             countries_differ,
             15,

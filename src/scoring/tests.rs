@@ -74,15 +74,31 @@ fn each_rule_names_its_reason() {
             json!({"name": "A", "email": "a@b.co", "__pg_hp": "filled"}),
             "honeypot_filled",
         ),
-        (
-            json!({"name": "A", "email": "a@b.co", "session_id": "s-1"}),
-            "form_time_missing",
-        ),
     ];
     for (fields, reason) in cases {
         let reasons = reasons_of(fields.clone(), m());
         assert_eq!(reasons, vec![reason.to_string()], "{fields}");
     }
+}
+
+#[test]
+fn rules_that_need_context_stay_quiet_without_it() {
+    let no_country = RequestMeta {
+        ip: Some("1.2.3.4".into()),
+        ..RequestMeta::default()
+    };
+    // A local number with no country anywhere cannot be judged.
+    assert!(reasons_of(json!({"name": "A", "phone": "12345"}), no_country).is_empty());
+    // A site's own session id, for a visitor tracking never saw.
+    let fields = json!({"name": "A", "email": "a@b.co", "session_id": "s-1"});
+    let mut signals = signals_of(&submission(fields, meta("1.2.3.4", None, None)), &[]);
+    assert!(suspicion(&signals, 1).reasons.is_empty());
+    signals.activity = Some(VisitorActivity::default());
+    assert_eq!(suspicion(&signals, 1).reasons, vec!["form_time_missing"]);
+    assert!(
+        !has_link_or_markup("john@gmail.com"),
+        "an email in the name field"
+    );
 }
 
 #[test]

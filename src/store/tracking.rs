@@ -318,8 +318,8 @@ pub fn activity_of(
         .collect())
 }
 
-/// Deletes up to `limit` page views and sessions last seen before `before`; returns how many rows
-/// went (the visitors' totals stay).
+/// Deletes up to `limit` page views, sessions and visitors last seen before `before`; returns how
+/// many rows went.
 pub fn prune_tracking(
     conn: &mut AnyConnection,
     before: NaiveDateTime,
@@ -340,6 +340,15 @@ pub fn prune_tracking(
             .order(visitor_sessions::last_seen_at.asc())
             .limit(limit)
             .load(conn)?;
+        let old_visitors: Vec<String> = visitors::table
+            .select(visitors::visitor_id)
+            .filter(visitors::last_seen_at.lt(before))
+            .order(visitors::last_seen_at.asc())
+            .limit(limit)
+            .load(conn)?;
+        let gone =
+            diesel::delete(visitors::table.filter(visitors::visitor_id.eq_any(&old_visitors)))
+                .execute(conn)?;
         let mut sessions = 0;
         for (visitor, session) in &old_sessions {
             sessions += diesel::delete(
@@ -349,7 +358,7 @@ pub fn prune_tracking(
             )
             .execute(conn)?;
         }
-        Ok(views + sessions)
+        Ok(views + sessions + gone)
     })
 }
 

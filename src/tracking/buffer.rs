@@ -29,6 +29,12 @@ const VISITOR_BURST: u32 = 30;
 const ADDRESS_PER_SECOND: u32 = 200;
 const ADDRESS_BURST: u32 = 1_000;
 
+/// Bytes of events that may wait (a hostile flood of 8 KiB events is bounded by this, not by
+/// `capacity`).
+const MAX_WAITING_BYTES: usize = 32 << 20;
+/// How long the pipeline waits for tracking before it scores a batch without the newest events.
+pub const PIPELINE_FLUSH_WAIT: Duration = Duration::from_secs(2);
+
 /// Why an event was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
@@ -36,8 +42,24 @@ pub enum Refused {
     Full,
 }
 
+#[derive(Default)]
+struct Waiting {
+    events: std::collections::VecDeque<TrackEvent>,
+    bytes: usize,
+}
+
+impl Waiting {
+    fn take(&mut self, count: usize) -> Vec<TrackEvent> {
+        let batch: Vec<TrackEvent> = self.events.drain(..count.min(self.events.len())).collect();
+        self.bytes = self
+            .bytes
+            .saturating_sub(batch.iter().map(TrackEvent::size).sum());
+        batch
+    }
+}
+
 pub struct Tracking {
-    waiting: Mutex<Vec<TrackEvent>>,
+    waiting: Mutex<Waiting>,
     capacity: usize,
     /// Held while a batch is being written: a flush that finds it held waits for that batch too.
     writing: tokio::sync::Mutex<()>,
@@ -57,7 +79,7 @@ fn quota(per_second: u32, burst: u32) -> Quota {
 impl Tracking {
     pub fn new(capacity: usize) -> Tracking {
         Tracking {
-            waiting: Mutex::new(Vec::new()),
+            waiting: Mutex::new(Waiting::default()),
             capacity,
             writing: tokio::sync::Mutex::new(()),
             wake: tokio::sync::Notify::new(),
@@ -69,7 +91,7 @@ impl Tracking {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<TrackEvent>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -80,19 +102,20 @@ impl Tracking {
             Err(why)
         };
         // The address first: a flood from one address does not fill the visitor table.
-        if address.is_some_and(|a| self.by_address.check_key(&a).is_err())
+        if address.is_some_and(|a| self.by_address.check_key(&address_key(a)).is_err())
             || self.by_visitor.check_key(&event.visitor_id).is_err()
         {
             return refuse(Refused::RateLimited);
         }
         let waiting = {
             let mut waiting = self.lock();
-            if waiting.len() >= self.capacity {
+            if waiting.events.len() >= self.capacity || waiting.bytes >= MAX_WAITING_BYTES {
                 drop(waiting);
                 return refuse(Refused::Full);
             }
-            waiting.push(event);
-            waiting.len()
+            waiting.bytes += event.size();
+            waiting.events.push_back(event);
+            waiting.events.len()
         };
         self.accepted.fetch_add(1, Ordering::Relaxed);
         if waiting >= FLUSH_AT {
@@ -105,26 +128,24 @@ impl Tracking {
     pub fn figures(&self) -> serde_json::Value {
         serde_json::json!({
             "accepted": self.accepted.load(Ordering::Relaxed),
-            "waiting": self.lock().len(),
+            "waiting": self.lock().events.len(),
             "written": self.written.load(Ordering::Relaxed),
             "refused": self.refused.load(Ordering::Relaxed),
         })
     }
 
-    /// Writes everything waiting now (and waits for a batch already being written); returns how
-    /// many events it wrote.
+    /// Writes the events waiting when it starts (after a batch already being written), not those
+    /// that arrive meanwhile, so it ends however fast events come; returns how many it wrote.
     pub async fn flush(&self, db: &Db) -> Result<usize, String> {
         let _writing = self.writing.lock().await;
+        let mut remaining = self.lock().events.len();
         let mut total = 0;
-        loop {
-            let batch: Vec<TrackEvent> = {
-                let mut waiting = self.lock();
-                let take = waiting.len().min(MAX_BATCH);
-                waiting.drain(..take).collect()
-            };
+        while remaining > 0 {
+            let batch = self.lock().take(remaining.min(MAX_BATCH));
             if batch.is_empty() {
-                return Ok(total);
+                break;
             }
+            remaining -= batch.len();
             let count = batch.len();
             let kept = batch.clone();
             let written = db
@@ -137,16 +158,19 @@ impl Tracking {
             self.written.fetch_add(count as u64, Ordering::Relaxed);
             total += count;
         }
+        Ok(total)
     }
 
     /// A batch the database did not take waits again, ahead of newer events (within capacity).
     fn put_back(&self, mut batch: Vec<TrackEvent>) {
         let mut waiting = self.lock();
-        let room = self.capacity.saturating_sub(waiting.len());
+        let room = self.capacity.saturating_sub(waiting.events.len());
         let lost = batch.len().saturating_sub(room);
         batch.truncate(room);
-        batch.append(&mut waiting);
-        *waiting = batch;
+        waiting.bytes += batch.iter().map(TrackEvent::size).sum::<usize>();
+        for event in batch.into_iter().rev() {
+            waiting.events.push_front(event);
+        }
         drop(waiting);
         if lost > 0 {
             self.refused.fetch_add(lost as u64, Ordering::Relaxed);
@@ -157,21 +181,36 @@ impl Tracking {
     /// Writes waiting events every `FLUSH_EVERY`, or at once when many wait; forgets idle keys
     /// of the rate limits once a minute.
     pub async fn run_flusher(self: Arc<Self>, db: Db) {
-        let mut since_cleanup = Duration::ZERO;
+        let mut last_cleanup = std::time::Instant::now();
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(FLUSH_EVERY) => since_cleanup += FLUSH_EVERY,
+                _ = tokio::time::sleep(FLUSH_EVERY) => {}
                 _ = self.wake.notified() => {}
             }
             if let Err(e) = self.flush(&db).await {
                 log::warn!("tracking.write_failed error={e}");
                 tokio::time::sleep(FLUSH_EVERY).await;
             }
-            if since_cleanup >= Duration::from_secs(60) {
-                since_cleanup = Duration::ZERO;
+            // By the clock: under a flood the flusher is woken constantly, and that is when it matters.
+            if last_cleanup.elapsed() >= Duration::from_secs(60) {
+                last_cleanup = std::time::Instant::now();
                 self.by_visitor.retain_recent();
                 self.by_address.retain_recent();
+                self.by_visitor.shrink_to_fit();
+                self.by_address.shrink_to_fit();
             }
         }
+    }
+}
+
+/// The rate limit's key for an address: IPv6 by its /64 (one subscriber's network), IPv4 whole.
+fn address_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => {
+            let mut octets = v6.octets();
+            octets[8..].fill(0);
+            IpAddr::from(octets)
+        }
+        v4 => v4,
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! Failure policy: an event that does not read is refused whole (`400`), never stored in part;
 //! a time the client got wrong is replaced by the server's; time between two events of a session
-//! counts for at most the idle gap that ends a session, so a tab left open overnight is not hours
-//! on the site.
+//! counts for at most a minute (the tracker reports every 15 s while the page is seen and used),
+//! so a tab left open overnight is not hours on the site.
 
 pub mod buffer;
 #[cfg(test)]
@@ -24,8 +24,11 @@ const MAX_URL_CHARS: usize = 2048;
 /// A longer page title is cut here rather than refused: titles are the site's, not the visitor's.
 const MAX_TITLE_CHARS: usize = 512;
 const MAX_TIME_ZONE_CHARS: usize = 64;
-/// The tracker starts a new session after this long idle; the server counts no longer gap.
+/// The tracker starts a new session after this long idle.
 pub const SESSION_IDLE_MINUTES: i64 = 30;
+/// The longest gap between two events of a session that counts as time on the site: the tracker
+/// reports every 15 s while the page is seen and used, so a longer gap is a hidden or idle page.
+pub const COUNTED_GAP_SECONDS: i64 = 60;
 
 /// What a tracking event says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +65,27 @@ pub struct TrackEvent {
     pub user_agent: Option<String>,
 }
 
+impl TrackEvent {
+    /// About what it holds in memory while it waits to be written.
+    pub fn size(&self) -> usize {
+        let texts = [
+            &self.url,
+            &self.referrer,
+            &self.title,
+            &self.time_zone,
+            &self.ip,
+            &self.user_agent,
+        ];
+        std::mem::size_of::<TrackEvent>()
+            + self.visitor_id.len()
+            + self.session_id.len()
+            + texts
+                .iter()
+                .map(|t| t.as_ref().map_or(0, String::len))
+                .sum::<usize>()
+    }
+}
+
 /// Reads a `/v1/track` body (`{"visitor_id", "session_id", "type", "url", "referrer", "title",
 /// "ts", "tz"}`); `Err` names what is wrong.
 pub fn parse_event(body: &[u8], now: DateTime<Utc>) -> Result<TrackEvent, String> {
@@ -74,7 +98,7 @@ pub fn parse_event(body: &[u8], now: DateTime<Utc>) -> Result<TrackEvent, String
     let kind = EventKind::parse(&kind_text).ok_or_else(|| {
         format!("\"type\" must be \"pageview\", \"heartbeat\" or \"leave\", not {kind_text:?}")
     })?;
-    let url = optional_text(&fields, "url", MAX_URL_CHARS)?;
+    let url = optional_text(&fields, "url", usize::MAX)?.map(|u| cut(u, MAX_URL_CHARS));
     if let Some(url) = &url {
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             return Err("\"url\" must be an http(s) address".into());
@@ -88,14 +112,21 @@ pub fn parse_event(body: &[u8], now: DateTime<Utc>) -> Result<TrackEvent, String
         session_id: tracker_id(&fields, "session_id")?,
         kind,
         url,
-        referrer: optional_text(&fields, "referrer", MAX_URL_CHARS)?,
-        title: optional_text(&fields, "title", usize::MAX)?
-            .map(|t| t.chars().take(MAX_TITLE_CHARS).collect()),
+        referrer: optional_text(&fields, "referrer", usize::MAX)?.map(|r| cut(r, MAX_URL_CHARS)),
+        title: optional_text(&fields, "title", usize::MAX)?.map(|t| cut(t, MAX_TITLE_CHARS)),
         at: event_time(fields.get("ts"), now)?,
         time_zone: time_zone(&fields)?,
         ip: None,
         user_agent: None,
     })
+}
+
+/// Addresses and titles are the site's, not the visitor's: a long one is cut, not refused.
+fn cut(text: String, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => text[..end].to_string(),
+        None => text,
+    }
 }
 
 fn required_text(fields: &Map<String, Value>, key: &str) -> Result<String, String> {
@@ -249,14 +280,16 @@ pub fn apply(touched: &mut Touched, events: &[TrackEvent]) -> Vec<PageView> {
         session.last_seen_at = session.last_seen_at.max(event.at);
         visitor.first_seen_at = visitor.first_seen_at.min(event.at);
         visitor.last_seen_at = visitor.last_seen_at.max(event.at);
-        if new_session {
-            visitor.sessions += 1;
-        }
+
         if event.time_zone.is_some() {
             visitor.time_zone.clone_from(&event.time_zone);
             session.time_zone.clone_from(&event.time_zone);
         }
         if let (EventKind::PageView, Some(url)) = (event.kind, &event.url) {
+            // A session counts from its first page: a heartbeat after a long pause is no visit.
+            if session.page_views == 0 {
+                visitor.sessions += 1;
+            }
             session.page_views += 1;
             visitor.page_views += 1;
             page_views.push(PageView {
@@ -272,11 +305,12 @@ pub fn apply(touched: &mut Touched, events: &[TrackEvent]) -> Vec<PageView> {
     page_views
 }
 
-/// Seconds between a session's last event and this one, at most the idle gap; none backwards.
+/// Seconds between a session's last event and this one, at most `COUNTED_GAP_SECONDS`; none
+/// backwards.
 fn counted_seconds(last_seen_at: NaiveDateTime, at: NaiveDateTime) -> i64 {
     (at - last_seen_at)
         .num_seconds()
-        .clamp(0, SESSION_IDLE_MINUTES * 60)
+        .clamp(0, COUNTED_GAP_SECONDS)
 }
 
 fn new_visitor(event: &TrackEvent) -> VisitorTotals {

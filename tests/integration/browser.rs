@@ -87,7 +87,16 @@ fn a_visitor_in_a_real_browser_becomes_a_tracked_lead() {
     let site = serve_site(&d.base);
     let profile = tempfile::tempdir().unwrap();
     let browser = open_browser(&format!("{site}/"), profile.path());
-    d.wait_until("the browser's lead", || !d.leads("").is_empty());
+    // Chromium's start and the pages' 5.5 s of timers, on a machine busy with other tests.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while d.leads("").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no lead from the browser\n{}",
+            d.logs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     d.wait_processed();
     drop(browser);
     let lead = d.leads("").remove(0);

@@ -75,6 +75,31 @@ pub(super) fn track_runs(options: &Options, leads: &Arc<Vec<Request>>, receiver:
         "tracking: {EVENTS} events from {VISITORS} visitors, each from an address of their own"
     );
 
+    // What 10,000 events/s cost the daemon: its CPU time over 5 s of them, until written.
+    let db = BenchDb::new(options, &dir, "track_cpu");
+    let leadgate = Server::leadgate_to(&options.leadgate_bin, &db.url, &receiver.url);
+    let paced: Arc<Vec<Request>> = Arc::new(events[..PACED_RATE as usize * 5].to_vec());
+    let (cpu_before, started) = (leadgate.cpu_seconds(), Instant::now());
+    let taken = paced_load_to(
+        &leadgate.base,
+        "/v1/track",
+        TRACK_CONNECTIONS,
+        PACED_RATE,
+        &paced,
+    );
+    wait_written(&leadgate);
+    let (cpu, wall) = (leadgate.cpu_seconds() - cpu_before, started.elapsed());
+    println!(
+        "paced         track: {} of {} events at {PACED_RATE:.0}/s took {:.2}s of the daemon's CPU over {:.2}s: {:.0}% of a core, {:.0} µs an event",
+        taken.len(),
+        paced.len(),
+        cpu,
+        wall.as_secs_f64(),
+        cpu / wall.as_secs_f64() * 100.0,
+        cpu * 1e6 / taken.len().max(1) as f64
+    );
+    drop(leadgate);
+
     let db = BenchDb::new(options, &dir, "track_alone");
     let leadgate = Server::leadgate_to(&options.leadgate_bin, &db.url, &receiver.url);
     let alone = load_path(&leadgate.base, "/v1/track", TRACK_CONNECTIONS, &events);
@@ -99,7 +124,6 @@ pub(super) fn track_runs(options: &Options, leads: &Arc<Vec<Request>>, receiver:
     // Tracking paced at 10,000 events/s for 5 s; the lead burst starts a second into it.
     let db = BenchDb::new(options, &dir, "beside");
     let leadgate = Server::leadgate_to(&options.leadgate_bin, &db.url, &receiver.url);
-    let paced: Arc<Vec<Request>> = Arc::new(events[..PACED_RATE as usize * 5].to_vec());
     let (base, paced_events) = (leadgate.base.clone(), paced.clone());
     let started = Instant::now();
     let tracking = std::thread::spawn(move || {
