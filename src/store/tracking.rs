@@ -54,12 +54,16 @@ struct NewPageViewRow {
     viewed_at: NaiveDateTime,
 }
 
-/// Inserts `$rows` (a Vec of Insertables), on a conflict of `$target` setting `$set`.
-macro_rules! upsert_rows {
-    ($conn:expr, $table:expr, $rows:expr, $target:expr, $set:expr) => {{
+/// PostgreSQL: `$rows` (a Vec of `(stored, row)`) as multi-row upserts on `$target` setting
+/// `$set`. SQLite: one cached INSERT or UPDATE per row, as the read found it (an upsert's
+/// statement is prepared again at every call there, most of a row's cost).
+macro_rules! write_rows {
+    ($conn:expr, $table:expr, $rows:expr, $target:expr, $set:expr, $update:expr) => {{
         match &mut *$conn {
             AnyConnection::Postgresql(c) => {
-                for chunk in $rows.chunks(ROWS_PER_STATEMENT) {
+                let rows: Vec<_> = $rows.iter().map(|(_, row)| row).collect();
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let chunk: Vec<_> = chunk.iter().map(|row| *row).collect();
                     diesel::insert_into($table)
                         .values(chunk)
                         .on_conflict($target)
@@ -69,13 +73,11 @@ macro_rules! upsert_rows {
                 }
             }
             AnyConnection::Sqlite(c) => {
-                for row in &$rows {
-                    diesel::insert_into($table)
-                        .values(row)
-                        .on_conflict($target)
-                        .do_update()
-                        .set($set)
-                        .execute(c)?;
+                for (stored, row) in &$rows {
+                    match stored {
+                        true => $update(c, row)?,
+                        false => diesel::insert_into($table).values(row).execute(c)?,
+                    };
                 }
             }
         }
@@ -195,20 +197,35 @@ fn write_visitors(
     totals: impl Iterator<Item = VisitorTotals>,
 ) -> Result<(), DbError> {
     use visitors::dsl as v;
-    let mut rows: Vec<VisitorRow> = totals
-        .map(|t| VisitorRow {
-            visitor_id: t.visitor_id,
-            sessions: t.sessions,
-            page_views: t.page_views,
-            seconds_on_site: t.seconds_on_site,
-            time_zone: t.time_zone,
-            first_seen_at: t.first_seen_at,
-            last_seen_at: t.last_seen_at,
+    let mut rows: Vec<(bool, VisitorRow)> = totals
+        .map(|t| {
+            let row = VisitorRow {
+                visitor_id: t.visitor_id,
+                sessions: t.sessions,
+                page_views: t.page_views,
+                seconds_on_site: t.seconds_on_site,
+                time_zone: t.time_zone,
+                first_seen_at: t.first_seen_at,
+                last_seen_at: t.last_seen_at,
+            };
+            (t.stored, row)
         })
         .collect();
     // In key order, so two writers' transactions take their row locks in the same order.
-    rows.sort_unstable_by(|a, b| a.visitor_id.cmp(&b.visitor_id));
-    upsert_rows!(
+    rows.sort_unstable_by(|a, b| a.1.visitor_id.cmp(&b.1.visitor_id));
+    let update = |c: &mut diesel::SqliteConnection, row: &VisitorRow| {
+        diesel::update(v::visitors.find(&row.visitor_id))
+            .set((
+                v::sessions.eq(row.sessions),
+                v::page_views.eq(row.page_views),
+                v::seconds_on_site.eq(row.seconds_on_site),
+                v::time_zone.eq(&row.time_zone),
+                v::first_seen_at.eq(row.first_seen_at),
+                v::last_seen_at.eq(row.last_seen_at),
+            ))
+            .execute(c)
+    };
+    write_rows!(
         conn,
         v::visitors,
         rows,
@@ -220,7 +237,8 @@ fn write_visitors(
             v::time_zone.eq(excluded(v::time_zone)),
             v::first_seen_at.eq(excluded(v::first_seen_at)),
             v::last_seen_at.eq(excluded(v::last_seen_at)),
-        )
+        ),
+        update
     )
 }
 
@@ -229,25 +247,39 @@ fn write_sessions(
     sessions: impl Iterator<Item = SessionState>,
 ) -> Result<(), DbError> {
     use visitor_sessions::dsl as s;
-    let mut rows: Vec<SessionRow> = sessions
-        .map(|st| SessionRow {
-            visitor_id: st.visitor_id,
-            session_id: st.session_id,
-            started_at: st.started_at,
-            last_seen_at: st.last_seen_at,
-            page_views: st.page_views,
-            seconds_on_site: st.seconds_on_site,
-            landing_url: st.landing_url,
-            referrer: st.referrer,
-            ip: st.ip,
-            user_agent: st.user_agent,
-            time_zone: st.time_zone,
+    let mut rows: Vec<(bool, SessionRow)> = sessions
+        .map(|st| {
+            let row = SessionRow {
+                visitor_id: st.visitor_id,
+                session_id: st.session_id,
+                started_at: st.started_at,
+                last_seen_at: st.last_seen_at,
+                page_views: st.page_views,
+                seconds_on_site: st.seconds_on_site,
+                landing_url: st.landing_url,
+                referrer: st.referrer,
+                ip: st.ip,
+                user_agent: st.user_agent,
+                time_zone: st.time_zone,
+            };
+            (st.stored, row)
         })
         .collect();
-    rows.sort_unstable_by(|a, b| {
+    rows.sort_unstable_by(|(_, a), (_, b)| {
         (&a.visitor_id, &a.session_id).cmp(&(&b.visitor_id, &b.session_id))
     });
-    upsert_rows!(
+    let update = |c: &mut diesel::SqliteConnection, row: &SessionRow| {
+        diesel::update(s::visitor_sessions.find((&row.visitor_id, &row.session_id)))
+            .set((
+                s::started_at.eq(row.started_at),
+                s::last_seen_at.eq(row.last_seen_at),
+                s::page_views.eq(row.page_views),
+                s::seconds_on_site.eq(row.seconds_on_site),
+                s::time_zone.eq(&row.time_zone),
+            ))
+            .execute(c)
+    };
+    write_rows!(
         conn,
         s::visitor_sessions,
         rows,
@@ -258,7 +290,8 @@ fn write_sessions(
             s::page_views.eq(excluded(s::page_views)),
             s::seconds_on_site.eq(excluded(s::seconds_on_site)),
             s::time_zone.eq(excluded(s::time_zone)),
-        )
+        ),
+        update
     )
 }
 
