@@ -414,6 +414,20 @@ mod tests {
         assert_eq!(count(&mut conn, tracking), 3);
     }
 
+    /// `.cargo/config.toml` builds SQLite with its query planner stability guarantee: without it
+    /// every statement with a bound LIMIT is prepared again at each execution.
+    #[test]
+    fn sqlite_is_built_with_the_query_planner_stability_guarantee() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = DatabaseTarget::Sqlite(dir.path().join("q.db"));
+        let AnyConnection::Sqlite(mut conn) = establish(&target).unwrap() else {
+            unreachable!()
+        };
+        let qpsg = "SELECT COUNT(*) AS n FROM pragma_compile_options \
+             WHERE compile_options = 'ENABLE_QPSG'";
+        assert_eq!(count(&mut conn, qpsg), 1);
+    }
+
     fn count(conn: &mut diesel::SqliteConnection, sql: &str) -> i64 {
         diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
     }
