@@ -89,11 +89,37 @@ macro_rules! write_rows {
 pub fn write_events(conn: &mut AnyConnection, events: &[TrackEvent]) -> Result<(), DbError> {
     write_transaction(conn, |conn| {
         let mut touched = read_touched(conn, events)?;
+        let read = ReadCounts::of(&touched);
         let views = apply(&mut touched, events);
-        write_visitors(conn, touched.visitors.into_values())?;
-        write_sessions(conn, touched.sessions.into_values())?;
+        write_visitors(conn, touched.visitors.into_values(), &read)?;
+        write_sessions(conn, touched.sessions.into_values(), &read)?;
         write_page_views(conn, views)
     })
+}
+
+/// The counters as read, so that PostgreSQL adds what this batch added rather than overwrite
+/// them: another instance may write the same visitor's events at the same moment.
+#[derive(Default)]
+struct ReadCounts {
+    visitors: HashMap<String, [i64; 3]>,
+    sessions: HashMap<(String, String), [i64; 2]>,
+}
+
+impl ReadCounts {
+    fn of(touched: &Touched) -> ReadCounts {
+        ReadCounts {
+            visitors: touched
+                .visitors
+                .iter()
+                .map(|(id, v)| (id.clone(), [v.sessions, v.page_views, v.seconds_on_site]))
+                .collect(),
+            sessions: touched
+                .sessions
+                .iter()
+                .map(|(key, s)| (key.clone(), [s.page_views, s.seconds_on_site]))
+                .collect(),
+        }
+    }
 }
 
 /// The sessions and visitors the events name, as stored (one read each for the whole batch).
@@ -195,15 +221,26 @@ fn visitor_totals(v: VisitorRow) -> VisitorTotals {
 fn write_visitors(
     conn: &mut AnyConnection,
     totals: impl Iterator<Item = VisitorTotals>,
+    read: &ReadCounts,
 ) -> Result<(), DbError> {
     use visitors::dsl as v;
+    // PostgreSQL adds the batch's part to the counters; SQLite (one instance) writes them whole.
+    let additive = !super::is_sqlite(conn);
     let mut rows: Vec<(bool, VisitorRow)> = totals
         .map(|t| {
+            let before = match additive {
+                true => read
+                    .visitors
+                    .get(&t.visitor_id)
+                    .copied()
+                    .unwrap_or_default(),
+                false => [0; 3],
+            };
             let row = VisitorRow {
                 visitor_id: t.visitor_id,
-                sessions: t.sessions,
-                page_views: t.page_views,
-                seconds_on_site: t.seconds_on_site,
+                sessions: t.sessions - before[0],
+                page_views: t.page_views - before[1],
+                seconds_on_site: t.seconds_on_site - before[2],
                 time_zone: t.time_zone,
                 first_seen_at: t.first_seen_at,
                 last_seen_at: t.last_seen_at,
@@ -231,11 +268,10 @@ fn write_visitors(
         rows,
         v::visitor_id,
         (
-            v::sessions.eq(excluded(v::sessions)),
-            v::page_views.eq(excluded(v::page_views)),
-            v::seconds_on_site.eq(excluded(v::seconds_on_site)),
+            v::sessions.eq(v::sessions + excluded(v::sessions)),
+            v::page_views.eq(v::page_views + excluded(v::page_views)),
+            v::seconds_on_site.eq(v::seconds_on_site + excluded(v::seconds_on_site)),
             v::time_zone.eq(excluded(v::time_zone)),
-            v::first_seen_at.eq(excluded(v::first_seen_at)),
             v::last_seen_at.eq(excluded(v::last_seen_at)),
         ),
         update
@@ -245,17 +281,24 @@ fn write_visitors(
 fn write_sessions(
     conn: &mut AnyConnection,
     sessions: impl Iterator<Item = SessionState>,
+    read: &ReadCounts,
 ) -> Result<(), DbError> {
     use visitor_sessions::dsl as s;
+    let additive = !super::is_sqlite(conn);
     let mut rows: Vec<(bool, SessionRow)> = sessions
         .map(|st| {
+            let key = (st.visitor_id.clone(), st.session_id.clone());
+            let before = match additive {
+                true => read.sessions.get(&key).copied().unwrap_or_default(),
+                false => [0; 2],
+            };
             let row = SessionRow {
                 visitor_id: st.visitor_id,
                 session_id: st.session_id,
                 started_at: st.started_at,
                 last_seen_at: st.last_seen_at,
-                page_views: st.page_views,
-                seconds_on_site: st.seconds_on_site,
+                page_views: st.page_views - before[0],
+                seconds_on_site: st.seconds_on_site - before[1],
                 landing_url: st.landing_url,
                 referrer: st.referrer,
                 ip: st.ip,
@@ -285,10 +328,9 @@ fn write_sessions(
         rows,
         (s::visitor_id, s::session_id),
         (
-            s::started_at.eq(excluded(s::started_at)),
             s::last_seen_at.eq(excluded(s::last_seen_at)),
-            s::page_views.eq(excluded(s::page_views)),
-            s::seconds_on_site.eq(excluded(s::seconds_on_site)),
+            s::page_views.eq(s::page_views + excluded(s::page_views)),
+            s::seconds_on_site.eq(s::seconds_on_site + excluded(s::seconds_on_site)),
             s::time_zone.eq(excluded(s::time_zone)),
         ),
         update
