@@ -464,6 +464,13 @@ fn a_mailbox_the_server_refuses_is_a_final_failure() {
     d.wait_until("the refusal on the lead", || {
         lead_errors(&d, "ivo@example.com").contains(&"emailSendError".to_string())
     });
+    // The lead's error and the dead letter are written by the same attempt's record; the letter
+    // may show a moment after the error does.
+    d.wait_until("the dead letter", || {
+        d.admin_get("/admin/dead-letters?kind=notify")["dead_letters"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+    });
     let letters = d.admin_get("/admin/dead-letters?kind=notify")["dead_letters"].clone();
     assert_eq!(letters.as_array().unwrap().len(), 1, "{letters}");
     assert_eq!(letters[0]["attempts"], 1, "a 5xx is not retried: {letters}");
