@@ -357,7 +357,7 @@ async fn resolve(
 /// batch is scored without it.
 async fn visitor_activity(
     db: &Db,
-    tracking: &Tracking,
+    tracking: &Arc<Tracking>,
     submissions: &[RowSubmission],
 ) -> VisitorActivities {
     let mut visitors: Vec<String> = submissions
@@ -369,8 +369,14 @@ async fn visitor_activity(
     }
     visitors.sort_unstable();
     visitors.dedup();
-    match tokio::time::timeout(PIPELINE_FLUSH_WAIT, tracking.flush(db)).await {
-        Ok(Ok(_)) => {}
+    // A task of its own: a flush given up on still finishes (its batch put back if it fails).
+    let flushing = {
+        let (tracking, db) = (tracking.clone(), db.clone());
+        actix_rt::spawn(async move { tracking.flush(&db).await })
+    };
+    match tokio::time::timeout(PIPELINE_FLUSH_WAIT, flushing).await {
+        Ok(Ok(Ok(_))) => {}
+        Ok(Ok(Err(e))) => log::warn!("tracking.write_failed error={e}"),
         Ok(Err(e)) => log::warn!("tracking.write_failed error={e}"),
         // A lead is not held up for tracking: scored with what is written by now.
         Err(_) => log::warn!(

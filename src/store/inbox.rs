@@ -339,6 +339,18 @@ pub fn fail_inbox_attempt(
     Ok(())
 }
 
+/// The oldest processed rows on SQLite, by the partial index `inbox_processed` named outright:
+/// SQLite is built with its query planner stability guarantee, which plans without bound values,
+/// and left to itself it walks every done row of `inbox_claim` and sorts them.
+pub const SQLITE_PURGE_CANDIDATES: &str = "SELECT id FROM inbox INDEXED BY inbox_processed \
+     WHERE status = 'done' AND processed_at < ? ORDER BY processed_at LIMIT ?";
+
+#[derive(diesel::QueryableByName)]
+struct RowId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+}
+
 /// Deletes up to `limit` processed inbox rows older than `before` (their submissions keep the
 /// body as `payload_json`); returns how many.
 pub fn purge_processed_inbox(
@@ -346,13 +358,22 @@ pub fn purge_processed_inbox(
     before: chrono::NaiveDateTime,
     limit: i64,
 ) -> Result<usize, DbError> {
-    let old = inbox::table
-        .select(inbox::id)
-        .filter(inbox::status.eq(Done.as_str()))
-        .filter(inbox::processed_at.lt(before))
-        .order(inbox::processed_at.asc())
-        .limit(limit);
-    let ids: Vec<i64> = old.load(conn)?;
+    let ids: Vec<i64> = match conn {
+        AnyConnection::Sqlite(c) => diesel::sql_query(SQLITE_PURGE_CANDIDATES)
+            .bind::<diesel::sql_types::Timestamp, _>(before)
+            .bind::<diesel::sql_types::BigInt, _>(limit)
+            .load::<RowId>(c)?
+            .into_iter()
+            .map(|r| r.id)
+            .collect(),
+        AnyConnection::Postgresql(c) => inbox::table
+            .select(inbox::id)
+            .filter(inbox::status.eq(Done.as_str()))
+            .filter(inbox::processed_at.lt(before))
+            .order(inbox::processed_at.asc())
+            .limit(limit)
+            .load(c)?,
+    };
     if ids.is_empty() {
         return Ok(0);
     }

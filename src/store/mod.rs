@@ -426,6 +426,22 @@ mod tests {
         let qpsg = "SELECT COUNT(*) AS n FROM pragma_compile_options \
              WHERE compile_options = 'ENABLE_QPSG'";
         assert_eq!(count(&mut conn, qpsg), 1);
+        // With it, SQLite plans without bound values: the inbox purge names its partial index.
+        conn.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+        let sql = inbox::SQLITE_PURGE_CANDIDATES;
+        #[derive(diesel::QueryableByName)]
+        struct Plan {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            detail: String,
+        }
+        let plan: Vec<Plan> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load(&mut conn)
+            .unwrap();
+        assert!(
+            plan.iter().any(|p| p.detail.contains("inbox_processed")),
+            "{:?}",
+            plan.iter().map(|p| &p.detail).collect::<Vec<_>>()
+        );
     }
 
     fn count(conn: &mut diesel::SqliteConnection, sql: &str) -> i64 {
