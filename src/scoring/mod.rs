@@ -91,7 +91,7 @@ pub fn signals_of(sub: &Submission, vpn_ranges: &[IpNet]) -> SubmissionSignals {
         form_time_missing: sub.lead_source == "website"
             && sub.session_id.is_some()
             && sub.time_to_submit.is_none(),
-        phone_country: sub.phone.as_ref().and_then(|p| phone_country(&p.e164)),
+        phone_country: sub.phone.as_ref().and_then(|p| p.country.clone()),
         ip_country: sub.geo.country.as_deref().map(str::to_ascii_uppercase),
         ip_time_zone: sub.geo.timezone.clone(),
         address_in_vpn_ranges: match (address, vpn_ranges.is_empty()) {
@@ -150,13 +150,6 @@ fn phone_checkable(raw: &str, sub: &Submission) -> bool {
             || raw.starts_with("00")
             || sub.country_code.is_some()
             || sub.geo.country.is_some())
-}
-
-/// The ISO country of an E.164 number (`+14165550123` is `CA`).
-fn phone_country(e164: &str) -> Option<String> {
-    let number = phonenumber::parse(None, e164).ok()?;
-    let id = number.country().id()?;
-    Some(id.as_ref().to_string())
 }
 
 /// Whether the visitor is likely behind a VPN or hosting address: their browser's time zone (from

@@ -11,6 +11,9 @@ pub struct Phone {
     pub country_code: String,
     /// `9999999999`
     pub national: String,
+    /// The ISO country of the number (`IN`; `CA` for a Canadian `+1`), read once here.
+    #[serde(default)]
+    pub country: Option<String>,
 }
 
 impl Phone {
@@ -60,10 +63,12 @@ pub fn normalize_phone(
     let e164 = number.format().mode(Mode::E164).to_string();
     let country_code = format!("+{}", number.code().value());
     let national = e164.strip_prefix(&country_code)?.to_string();
+    let country = number.country().id().map(|id| id.as_ref().to_string());
     Some(Phone {
         e164,
         country_code,
         national,
+        country,
     })
 }
 
